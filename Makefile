@@ -1,0 +1,30 @@
+# scratch-push: `make demo` runs the main job end to end on this machine,
+# `make test` runs every test (unit and integration). Both set the machine up
+# first with scripts/dev-env (Docker daemon + authenticating local registry).
+
+ENV_DIR ?= /var/tmp/scratchpush-env
+GO ?= go
+
+.PHONY: build test unit integration demo lint env
+
+build:
+	$(GO) build -o bin/scratch-push ./cmd/scratch-push
+
+env:
+	scripts/dev-env
+
+test: env
+	set -a && . $(ENV_DIR)/env && set +a && $(GO) test -count=1 -timeout 20m ./...
+
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
+
+integration: env
+	set -a && . $(ENV_DIR)/env && set +a && $(GO) test -count=1 -timeout 20m -v ./integration/
+
+demo:
+	scripts/demo
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...

@@ -1,0 +1,304 @@
+package builder
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/go-archive"
+	"golang.org/x/sys/unix"
+)
+
+// ErrEmptyFolder is returned by Scan for a folder with nothing in it: an
+// image of nothing is never what was meant.
+var ErrEmptyFolder = errors.New("the folder is empty")
+
+// Summary is what Scan found. Bytes lets a caller show upload progress; a
+// hard-linked file counts once, as it travels once.
+type Summary struct {
+	Files    int
+	Dirs     int
+	Symlinks int
+	Bytes    int64
+}
+
+// Layout says how the folder's files are laid out in the build context.
+type Layout struct {
+	// ModTime stamps every entry, so the same folder gives the same bytes on
+	// any day: SOURCE_DATE_EPOCH when the caller has one, else the epoch.
+	ModTime time.Time
+	// Workdir is the image's working directory. Its missing components are
+	// added as directories so that WORKDIR adds no layer of its own.
+	Workdir string
+}
+
+// Scan walks dir without reading file contents and checks that every entry can
+// go into an image: regular files, directories and symbolic links only, each
+// readable. It fails on the first problem with the path named, before any
+// byte is sent to a daemon.
+func Scan(ctx context.Context, dir string) (Summary, error) {
+	var sum Summary
+	root, err := resolveRoot(dir)
+	if err != nil {
+		return sum, err
+	}
+	seen := map[inode]bool{}
+	err = walk(ctx, root, func(p string, fi fs.FileInfo) error {
+		switch {
+		case fi.IsDir():
+			sum.Dirs++
+			if err := unix.Access(p, unix.R_OK|unix.X_OK); err != nil {
+				return fmt.Errorf("cannot list folder %q: %w", p, err)
+			}
+		case fi.Mode()&fs.ModeSymlink != 0:
+			sum.Symlinks++
+		default:
+			sum.Files++
+			if err := unix.Access(p, unix.R_OK); err != nil {
+				return fmt.Errorf("cannot read %q: %w", p, err)
+			}
+			if ino, ok := hardLinkKey(fi); ok {
+				if seen[ino] {
+					return nil
+				}
+				seen[ino] = true
+			}
+			sum.Bytes += fi.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return sum, err
+	}
+	if sum.Files+sum.Dirs+sum.Symlinks == 0 {
+		return sum, fmt.Errorf("%q: %w: put the files for the image in it", dir, ErrEmptyFolder)
+	}
+	return sum, nil
+}
+
+// Context returns the build context as a tar stream produced while it is
+// read: the Dockerfile at the root and the folder's files under ContextRoot.
+// Nothing is buffered beyond one copy buffer. A failure while walking the
+// folder surfaces as the stream's read error; closing the stream early stops
+// the walk.
+func Context(ctx context.Context, dir string, dockerfile []byte, layout Layout) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(WriteContext(ctx, pw, dir, dockerfile, layout))
+	}()
+	return pr
+}
+
+// WriteContext writes the build context tar to w. Entries come in the order
+// of a lexical depth-first walk, owned by 0:0, stamped with layout.ModTime,
+// modes kept. Symbolic links are written as links, never followed; files
+// hard-linked to each other travel once and are linked again on arrival.
+func WriteContext(ctx context.Context, w io.Writer, dir string, dockerfile []byte, layout Layout) error {
+	root, err := resolveRoot(dir)
+	if err != nil {
+		return err
+	}
+	extra, err := missingDirs(root, layout.Workdir)
+	if err != nil {
+		return err
+	}
+	tw := tar.NewWriter(w)
+	stamp := func(h *tar.Header) *tar.Header {
+		h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
+		h.ModTime = layout.ModTime.Truncate(time.Second)
+		h.Format = tar.FormatPAX
+		return h
+	}
+	if err := tw.WriteHeader(stamp(&tar.Header{Typeflag: tar.TypeReg, Name: DockerfileName, Mode: 0o644, Size: int64(len(dockerfile))})); err != nil {
+		return fmt.Errorf("writing build context: %w", err)
+	}
+	if _, err := tw.Write(dockerfile); err != nil {
+		return fmt.Errorf("writing build context: %w", err)
+	}
+	if err := tw.WriteHeader(stamp(&tar.Header{Typeflag: tar.TypeDir, Name: ContextRoot + "/", Mode: 0o755})); err != nil {
+		return fmt.Errorf("writing build context: %w", err)
+	}
+
+	links := map[inode]string{}
+	buf := make([]byte, 256<<10)
+	err = walk(ctx, root, func(p string, fi fs.FileInfo) error {
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		name := ContextRoot + "/" + filepath.ToSlash(rel)
+		var target string
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if target, err = os.Readlink(p); err != nil {
+				return fmt.Errorf("reading link %q: %w", p, unwrapPathError(err))
+			}
+		}
+		hdr, err := archive.FileInfoHeader(name, fi, target)
+		if err != nil {
+			return fmt.Errorf("describing %q: %w", p, err)
+		}
+		stamp(hdr)
+		if fi.Mode().IsRegular() {
+			if ino, ok := hardLinkKey(fi); ok {
+				if first, dup := links[ino]; dup {
+					hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
+					return writeHeader(tw, hdr)
+				}
+				links[ino] = name
+			}
+			return writeFile(tw, hdr, p, buf)
+		}
+		return writeHeader(tw, hdr)
+	})
+	if err != nil {
+		return err
+	}
+	for _, d := range extra {
+		if err := writeHeader(tw, stamp(&tar.Header{Typeflag: tar.TypeDir, Name: ContextRoot + d + "/", Mode: 0o755})); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("writing build context: %w", err)
+	}
+	return nil
+}
+
+// walk calls fn for every entry below root, in lexical depth-first order,
+// with its Lstat information, after checking that it can go into an image.
+func walk(ctx context.Context, root string, fn func(p string, fi fs.FileInfo) error) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("reading %q: %w", p, unwrapPathError(err))
+		}
+		if p == root {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return fmt.Errorf("reading %q: %w", p, unwrapPathError(err))
+		}
+		if err := checkType(p, fi); err != nil {
+			return err
+		}
+		return fn(p, fi)
+	})
+}
+
+func writeHeader(tw *tar.Writer, hdr *tar.Header) error {
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("writing build context entry %q: %w", hdr.Name, err)
+	}
+	return nil
+}
+
+func writeFile(tw *tar.Writer, hdr *tar.Header, p string, buf []byte) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("opening %q: %w", p, unwrapPathError(err))
+	}
+	defer f.Close()
+	if err := writeHeader(tw, hdr); err != nil {
+		return err
+	}
+	n, err := io.CopyBuffer(tw, io.LimitReader(f, hdr.Size), buf)
+	if err != nil {
+		return fmt.Errorf("reading %q: %w", p, unwrapPathError(err))
+	}
+	if n != hdr.Size {
+		return fmt.Errorf("reading %q: the file shrank from %d to %d bytes while it was being sent: build from a folder nothing writes to", p, hdr.Size, n)
+	}
+	return nil
+}
+
+// missingDirs lists, as absolute image paths, the components of workdir that
+// the folder lacks. A component that exists but is not a directory is an
+// error: WORKDIR could not be created there.
+func missingDirs(root, workdir string) ([]string, error) {
+	wd := NormalizeWorkdir(workdir)
+	if wd == "" || wd == "/" {
+		return nil, nil
+	}
+	var missing []string
+	cur := ""
+	for _, part := range strings.Split(strings.TrimPrefix(wd, "/"), "/") {
+		cur = path.Join(cur, "/", part)
+		if len(missing) > 0 {
+			missing = append(missing, cur)
+			continue
+		}
+		fi, err := os.Lstat(filepath.Join(root, filepath.FromSlash(cur)))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			missing = append(missing, cur)
+		case err != nil:
+			return nil, fmt.Errorf("checking working directory %q: %w", cur, err)
+		case !fi.IsDir():
+			return nil, fmt.Errorf("working directory %q: %q in the folder is not a directory", wd, cur)
+		}
+	}
+	return missing, nil
+}
+
+func resolveRoot(dir string) (string, error) {
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("folder %q: %w", dir, unwrapPathError(err))
+	}
+	fi, err := os.Stat(root)
+	if err != nil {
+		return "", fmt.Errorf("folder %q: %w", dir, unwrapPathError(err))
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("%q is not a folder", dir)
+	}
+	return root, nil
+}
+
+func checkType(p string, fi fs.FileInfo) error {
+	m := fi.Mode()
+	switch {
+	case m.IsRegular(), m.IsDir(), m&fs.ModeSymlink != 0:
+		return nil
+	case m&fs.ModeSocket != 0:
+		return fmt.Errorf("%q is a socket, which cannot go into an image: remove it from the folder", p)
+	case m&fs.ModeNamedPipe != 0:
+		return fmt.Errorf("%q is a named pipe (fifo), which cannot go into an image: remove it from the folder", p)
+	case m&fs.ModeDevice != 0:
+		return fmt.Errorf("%q is a device file, which cannot go into an image: remove it from the folder", p)
+	default:
+		return fmt.Errorf("%q has unsupported file type %v: remove it from the folder", p, m.Type())
+	}
+}
+
+type inode struct{ dev, ino uint64 }
+
+func hardLinkKey(fi fs.FileInfo) (inode, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Nlink < 2 {
+		return inode{}, false
+	}
+	return inode{dev: uint64(st.Dev), ino: st.Ino}, true //nolint:unconvert // Dev is not uint64 everywhere
+}
+
+// unwrapPathError drops the path from *fs.PathError: callers name the path
+// themselves, relative to what the user gave.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

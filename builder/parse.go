@@ -1,0 +1,134 @@
+package builder
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/docker/go-connections/nat"
+	"github.com/kballard/go-shellquote"
+	"github.com/moby/sys/signal"
+)
+
+// ParseCommand reads a --cmd or --entrypoint value: a JSON array of strings
+// (`["./app","--port","5000"]`), or a shell-like string split into words with
+// POSIX quoting (`./app --name "my app"`). Nothing is expanded: there is no
+// shell in a scratch image to expand it later either.
+func ParseCommand(s string) ([]string, error) {
+	trimmed := strings.TrimSpace(s)
+	if trimmed == "" {
+		return nil, errors.New("empty command")
+	}
+	var words []string
+	if strings.HasPrefix(trimmed, "[") {
+		if err := json.Unmarshal([]byte(trimmed), &words); err != nil {
+			return nil, fmt.Errorf("invalid JSON array (want [\"prog\", \"arg\", ...]): %w", err)
+		}
+	} else {
+		var err error
+		words, err = shellquote.Split(trimmed)
+		if err != nil {
+			return nil, fmt.Errorf("splitting %q into words: %s", trimmed, strings.ToLower(err.Error()))
+		}
+	}
+	if len(words) == 0 {
+		return nil, errors.New("empty command")
+	}
+	if words[0] == "" {
+		return nil, errors.New("the program name is empty")
+	}
+	return words, nil
+}
+
+// ParsePorts validates and normalises EXPOSE specs. Each value may be a list
+// separated by commas or spaces; each item is PORT, PORT/PROTO, or a range
+// START-END[/PROTO] with PROTO tcp (the default), udp or sctp. Host bindings
+// ("8080:80") are refused: an image only declares the ports it listens on.
+// The result is sorted and free of duplicates.
+func ParsePorts(values []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range values {
+		for _, item := range SplitList(v) {
+			p, err := parsePort(item)
+			if err != nil {
+				return nil, fmt.Errorf("port %q: %w", item, err)
+			}
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return portLess(out[i], out[j]) })
+	return out, nil
+}
+
+func parsePort(item string) (string, error) {
+	if strings.Contains(item, ":") {
+		return "", errors.New("host bindings are not part of an image; give the container port only, e.g. 5000 or 5000/udp")
+	}
+	proto, rng := nat.SplitProtoPort(item)
+	proto = strings.ToLower(proto)
+	switch proto {
+	case "tcp", "udp", "sctp":
+	default:
+		return "", fmt.Errorf("unknown protocol %q: use tcp, udp or sctp", proto)
+	}
+	start, end, err := nat.ParsePortRangeToInt(rng)
+	if err != nil || rng == "" || strings.HasPrefix(rng, "+") {
+		return "", errors.New("want a port number 1-65535 or a range like 7000-7002")
+	}
+	if start == 0 {
+		return "", errors.New("port 0 cannot be exposed: use 1-65535")
+	}
+	port, err := nat.NewPort(proto, fmt.Sprintf("%d-%d", start, end))
+	if err != nil {
+		return "", err
+	}
+	return string(port), nil
+}
+
+func portLess(a, b string) bool {
+	pa, pb := nat.Port(a), nat.Port(b)
+	if pa.Proto() != pb.Proto() {
+		return pa.Proto() < pb.Proto()
+	}
+	sa, ea, _ := pa.Range()
+	sb, eb, _ := pb.Range()
+	if sa != sb {
+		return sa < sb
+	}
+	return ea < eb
+}
+
+// ParseKeyValue splits KEY=VALUE at the first "=": the value may hold more.
+func ParseKeyValue(s string) (KeyValue, error) {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok {
+		return KeyValue{}, fmt.Errorf("%q has no \"=\": want KEY=VALUE", s)
+	}
+	if k == "" {
+		return KeyValue{}, fmt.Errorf("%q has an empty key: want KEY=VALUE", s)
+	}
+	return KeyValue{Key: k, Value: v}, nil
+}
+
+// CheckStopSignal accepts what docker's STOPSIGNAL accepts (SIGTERM, TERM,
+// 15, SIGRTMIN+3) so that a typo fails before the build, not during it.
+func CheckStopSignal(s string) error {
+	if _, err := signal.ParseSignal(s); err != nil {
+		return fmt.Errorf("unknown signal %q: use a name like SIGTERM or a number", s)
+	}
+	return nil
+}
+
+// SplitList splits a flag value that may hold a comma or space separated
+// list, as wercker's tag and ports keys do ("v1 latest", "5000,5001").
+func SplitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\t' || r == '\n'
+	})
+}

@@ -1,0 +1,68 @@
+// Command scratch-push turns a folder of build output into a FROM-scratch
+// image through the Docker Engine API, tags it and pushes it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run wires signals to a context and returns the exit status: 0 success,
+// 1 failure, 2 usage error, 128+N when signal N stopped the run.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case s := <-sigs:
+			cancel(signalError{s.(syscall.Signal)})
+		case <-ctx.Done():
+		}
+	}()
+
+	red := &redactor{}
+	errOut := red.wrap(stderr)
+	cmd := newRootCommand(&streams{in: stdin, out: stdout, err: errOut, redact: red})
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var sig signalError
+	if errors.As(context.Cause(ctx), &sig) {
+		fmt.Fprintf(errOut, "scratch-push: interrupted by %s: stopped; nothing was pushed that was not complete\n", sig.s)
+		return 128 + int(sig.s)
+	}
+	fmt.Fprintf(errOut, "scratch-push: %s\n", oneLine(err.Error()))
+	var u usageError
+	if errors.As(err, &u) {
+		fmt.Fprintln(errOut, "Run 'scratch-push --help' for usage.")
+		return 2
+	}
+	return 1
+}
+
+type signalError struct{ s syscall.Signal }
+
+func (e signalError) Error() string { return "interrupted by " + e.s.String() }
+
+// usageError marks a mistake in the command line: exit status 2.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}

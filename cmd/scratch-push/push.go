@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/moby/moby/client"
+
+	"github.com/scratchpush/scratchpush/auth"
+	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/daemon"
+)
+
+// plan is a validated command line: everything checked before any work.
+type plan struct {
+	dir        string
+	dockerfile []byte
+	layout     builder.Layout
+	target     daemon.Target // zero Repository with --no-push and no --repository
+	creds      auth.Credentials
+	push       bool
+}
+
+func runPush(ctx context.Context, s *streams, o options) error {
+	p, err := makePlan(ctx, s, o)
+	if err != nil {
+		return err
+	}
+	progress := newPrinter(s.err, o.quiet)
+
+	sum, err := builder.Scan(ctx, p.dir)
+	if err != nil {
+		if errors.Is(err, builder.ErrEmptyFolder) {
+			return usageError{err}
+		}
+		return err
+	}
+	progress.note("sending %s: %d files, %d folders, %d links, %s", p.dir, sum.Files, sum.Dirs, sum.Symlinks, humanBytes(sum.Bytes))
+
+	api, err := daemon.Connect(ctx, client.FromEnv)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+
+	buildContext := builder.Context(ctx, p.dir, p.dockerfile, p.layout)
+	defer buildContext.Close()
+	id, err := daemon.Build(ctx, api, buildContext, daemon.BuildOptions{
+		Dockerfile: builder.DockerfileName,
+		NoCache:    o.noCache,
+		Progress:   progress.event,
+	})
+	if err != nil {
+		return err
+	}
+	if p.target.Repository != nil {
+		if err := daemon.Tag(ctx, api, id, p.target); err != nil {
+			return err
+		}
+	}
+	if !p.push {
+		for _, ref := range p.target.Tags {
+			progress.note("tagged %s", reference.FamiliarString(ref))
+		}
+		fmt.Fprintln(s.out, id)
+		return nil
+	}
+
+	header, err := auth.Header(p.creds, p.target.Host())
+	if err != nil {
+		return err
+	}
+	s.redact.add(header)
+	for _, ref := range p.target.Tags {
+		digest, err := daemon.Push(ctx, api, ref, header, progress.event)
+		if err != nil {
+			if errors.Is(err, daemon.ErrAuth) {
+				return fmt.Errorf("%w: check the user name and password for %s (%s)", err, p.target.Host(), p.creds)
+			}
+			return err
+		}
+		fmt.Fprintf(s.out, "%s@%s\n", reference.FamiliarString(ref), digest)
+	}
+	return nil
+}
+
+// makePlan validates the command line and gathers credentials, so that every
+// mistake in it surfaces before the daemon is contacted.
+func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
+	p := plan{dir: o.dir, push: !o.noPush}
+	fi, err := os.Stat(o.dir)
+	switch {
+	case err != nil:
+		return p, usagef("folder %q: %s", o.dir, osReason(err))
+	case !fi.IsDir():
+		return p, usagef("%q is not a folder: give the folder that holds the image's files", o.dir)
+	}
+
+	spec, err := makeSpec(o)
+	if err != nil {
+		return p, usageError{err}
+	}
+	if p.dockerfile, err = builder.Dockerfile(spec); err != nil {
+		return p, usageError{err}
+	}
+	p.layout.Workdir = spec.Workdir
+	if p.layout.ModTime, err = sourceDateEpoch(); err != nil {
+		return p, usageError{err}
+	}
+
+	var tags []string
+	for _, t := range o.tags {
+		tags = append(tags, builder.SplitList(t)...)
+	}
+	if len(o.tags) > 0 && len(tags) == 0 {
+		return p, usagef("--tag is empty: give a tag such as latest or a commit id")
+	}
+	if len(tags) == 0 {
+		tags = []string{"latest"}
+	}
+	switch {
+	case o.repository != "":
+		if p.target, err = daemon.ParseTarget(o.registry, o.repository, tags); err != nil {
+			return p, usageError{err}
+		}
+	case p.push:
+		return p, usagef("--repository is required to push: name it, e.g. --repository quay.io/team/app, or use --no-push")
+	}
+	if !p.push {
+		return p, nil
+	}
+	p.creds, err = credentials(ctx, s, o, p.target.Host())
+	return p, err
+}
+
+func makeSpec(o options) (builder.Spec, error) {
+	spec := builder.Spec{Workdir: o.workdir, User: o.user, Volumes: o.volumes, StopSignal: o.stopSignal}
+	var err error
+	if o.cmd != "" {
+		if spec.Cmd, err = builder.ParseCommand(o.cmd); err != nil {
+			return spec, fmt.Errorf("--cmd: %w", err)
+		}
+	}
+	if o.entrypoint != "" {
+		if spec.Entrypoint, err = builder.ParseCommand(o.entrypoint); err != nil {
+			return spec, fmt.Errorf("--entrypoint: %w", err)
+		}
+	}
+	if spec.Ports, err = builder.ParsePorts(o.ports); err != nil {
+		return spec, fmt.Errorf("--ports: %w", err)
+	}
+	for _, e := range o.env {
+		kv, err := builder.ParseKeyValue(e)
+		if err != nil {
+			return spec, fmt.Errorf("--env: %w", err)
+		}
+		spec.Env = append(spec.Env, kv)
+	}
+	for _, l := range o.labels {
+		kv, err := builder.ParseKeyValue(l)
+		if err != nil {
+			return spec, fmt.Errorf("--label: %w", err)
+		}
+		spec.Labels = append(spec.Labels, kv)
+	}
+	return spec, nil
+}
+
+// credentials takes them from the flags or environment when given, else
+// from the docker config the way docker push does.
+func credentials(ctx context.Context, s *streams, o options, host string) (auth.Credentials, error) {
+	c := auth.Credentials{Username: o.username, Password: o.password}
+	if o.passwordStdin {
+		pw, err := readPassword(s.in)
+		if err != nil {
+			return c, err
+		}
+		c.Password = pw
+	}
+	s.redact.add(c.Password)
+	switch {
+	case c.Username != "" && c.Password == "":
+		return c, usagef("--username %q given without a password: pipe it to --password-stdin or set SCRATCH_PUSH_PASSWORD", c.Username)
+	case c.Username == "" && c.Password != "":
+		return c, usagef("a password was given without a user name: add --username or SCRATCH_PUSH_USERNAME")
+	case !c.Empty():
+		return c, nil
+	}
+	c, err := auth.FromDockerConfig(ctx, "", host)
+	if err != nil {
+		return c, err
+	}
+	s.redact.add(c.Password)
+	s.redact.add(c.IdentityToken)
+	return c, nil
+}
+
+func readPassword(in io.Reader) (string, error) {
+	if in == nil {
+		return "", usagef("--password-stdin: there is no stdin to read")
+	}
+	buf, err := io.ReadAll(io.LimitReader(in, 64<<10))
+	if err != nil {
+		return "", fmt.Errorf("--password-stdin: reading stdin: %w", err)
+	}
+	pw := strings.TrimRight(string(buf), "\r\n")
+	if pw == "" {
+		return "", usagef("--password-stdin: stdin was empty: pipe the password in, e.g. echo \"$PASSWORD\" | scratch-push --password-stdin ...")
+	}
+	return pw, nil
+}
+
+// sourceDateEpoch is the mtime stamped on every file: SOURCE_DATE_EPOCH when
+// set (reproducible-builds.org), else the Unix epoch.
+func sourceDateEpoch() (time.Time, error) {
+	v, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
+	if !ok || v == "" {
+		return time.Unix(0, 0).UTC(), nil
+	}
+	secs, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || secs < 0 {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a count of seconds since 1970: set it to e.g. $(git log -1 --format=%%ct)", v)
+	}
+	return time.Unix(secs, 0).UTC(), nil
+}
+
+func osReason(err error) string {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "no such folder"
+	case errors.Is(err, os.ErrPermission):
+		return "permission denied"
+	}
+	return err.Error()
+}

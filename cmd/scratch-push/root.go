@@ -1,0 +1,115 @@
+package main
+
+import (
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+type streams struct {
+	in     io.Reader
+	out    io.Writer
+	err    io.Writer
+	redact *redactor
+}
+
+// options is everything the command line says, before validation.
+type options struct {
+	dir           string
+	repository    string
+	registry      string
+	tags          []string
+	username      string
+	password      string
+	passwordStdin bool
+	cmd           string
+	entrypoint    string
+	ports         []string
+	env           []string
+	labels        []string
+	workdir       string
+	user          string
+	volumes       []string
+	stopSignal    string
+	noPush        bool
+	noCache       bool
+	quiet         bool
+}
+
+const example = `  # The wercker step's example, as one command:
+  echo "$QUAY_PASSWORD" | scratch-push --username "$QUAY_USERNAME" --password-stdin \
+      --registry https://quay.io --repository quay.io/wercker/wercker-kubernetes-quay \
+      --tag "$WERCKER_GIT_COMMIT" --cmd ./app --ports 5000 "$WERCKER_OUTPUT_DIR"
+
+  # Build into the local daemon only:
+  scratch-push --no-push --repository myapp --tag dev --cmd ./app ./out`
+
+func newRootCommand(s *streams) *cobra.Command {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "scratch-push [flags] DIR",
+		Short: "Turn a folder into a FROM-scratch image and push it",
+		Long: `scratch-push builds a minimal image FROM scratch out of the files in DIR,
+with the command, ports, environment and labels you give, through the Docker
+daemon's Engine API (DOCKER_HOST), tags it and pushes it to a registry.
+
+stdout carries only results: one REPOSITORY:TAG@DIGEST line per pushed tag
+(with --no-push, the image ID). Progress and messages go to stderr.
+
+Credentials come from --username with --password-stdin (or --password), or
+SCRATCH_PUSH_USERNAME and SCRATCH_PUSH_PASSWORD, or else from the docker config
+(DOCKER_CONFIG or ~/.docker/config.json, credsStore and credHelpers included).
+
+Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
+		Example:       example,
+		Args:          cobra.ArbitraryArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("want exactly one folder argument (DIR), got %d", len(args))
+			}
+			o.dir = args[0]
+			if o.username == "" {
+				o.username = os.Getenv("SCRATCH_PUSH_USERNAME")
+			}
+			passwordFlag := cmd.Flags().Changed("password")
+			if !passwordFlag && !o.passwordStdin {
+				o.password = os.Getenv("SCRATCH_PUSH_PASSWORD")
+			}
+			if passwordFlag && o.passwordStdin {
+				return usagef("--password and --password-stdin conflict: give the password one way")
+			}
+			if passwordFlag && !o.quiet {
+				warn(s, "a password on the command line can end up in shell history and process lists: prefer --password-stdin or SCRATCH_PUSH_PASSWORD")
+			}
+			return runPush(cmd.Context(), s, o)
+		},
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	cmd.SetOut(s.out)
+	cmd.SetErr(s.err)
+
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.StringVar(&o.repository, "repository", "", "repository to push to, e.g. quay.io/team/app (required unless --no-push)")
+	f.StringArrayVar(&o.tags, "tag", nil, "tag to push; repeatable, and a value may hold a comma or space separated list (default latest)")
+	f.StringVar(&o.registry, "registry", "", "registry host or URL (https://quay.io); put in front of a repository that names no host")
+	f.StringVar(&o.username, "username", "", "registry user name (env SCRATCH_PUSH_USERNAME)")
+	f.StringVar(&o.password, "password", "", "registry password (env SCRATCH_PUSH_PASSWORD); prefer --password-stdin")
+	f.BoolVar(&o.passwordStdin, "password-stdin", false, "read the registry password from stdin")
+	f.StringVar(&o.cmd, "cmd", "", `command to run: a shell-like string (./app --port 5000) or a JSON array`)
+	f.StringVar(&o.entrypoint, "entrypoint", "", "entrypoint: a shell-like string or a JSON array")
+	f.StringArrayVar(&o.ports, "ports", nil, "ports to expose: 5000, 5000/tcp, 53/udp, 7000-7002; repeatable, lists allowed")
+	f.StringArrayVar(&o.env, "env", nil, "environment variable KEY=VALUE; repeatable")
+	f.StringArrayVar(&o.labels, "label", nil, "label KEY=VALUE; repeatable")
+	f.StringVar(&o.workdir, "workdir", "", "working directory of the command")
+	f.StringVar(&o.user, "user", "", "user (and group) to run as: NAME, UID or UID:GID")
+	f.StringArrayVar(&o.volumes, "volume", nil, "path to declare as a volume; repeatable")
+	f.StringVar(&o.stopSignal, "stop-signal", "", "signal that stops the container, e.g. SIGINT")
+	f.BoolVar(&o.noPush, "no-push", false, "build and tag in the local daemon only")
+	f.BoolVar(&o.noCache, "no-cache", false, "do not use the daemon's build cache")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors")
+	return cmd
+}

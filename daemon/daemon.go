@@ -1,0 +1,66 @@
+// Package daemon speaks the Docker Engine API: it streams a build context to
+// the build endpoint, tags the result and pushes it, decoding every response
+// stream to its end. A nil error from an HTTP call proves nothing here; only
+// the stream's own report counts, and an errorDetail in it is a failure.
+//
+// It uses the maintained Engine API modules github.com/moby/moby/client and
+// github.com/moby/moby/api (github.com/docker/docker is frozen at v28.5.2).
+// They negotiate the API version down to 1.40, so Docker 20.10 and Podman's
+// compatible socket work.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/moby/moby/client"
+)
+
+// API is the part of the Engine API scratch-push uses. It is small so that a
+// unit test can fake it; *client.Client satisfies it.
+type API interface {
+	Ping(ctx context.Context, options client.PingOptions) (client.PingResult, error)
+	ImageBuild(ctx context.Context, buildContext io.Reader, options client.ImageBuildOptions) (client.ImageBuildResult, error)
+	ImageTag(ctx context.Context, options client.ImageTagOptions) (client.ImageTagResult, error)
+	ImagePush(ctx context.Context, image string, options client.ImagePushOptions) (client.ImagePushResponse, error)
+}
+
+var _ API = (*client.Client)(nil)
+
+// Connect makes an Engine API client with opts (client.FromEnv reads
+// DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH as the docker CLI
+// does) and checks that a daemon answers, negotiating the API version.
+func Connect(ctx context.Context, opts ...client.Opt) (*client.Client, error) {
+	c, err := client.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("configuring the Docker client: %w", err)
+	}
+	if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("no Docker daemon answers at %s: %w", c.DaemonHost(), err)
+	}
+	return c, nil
+}
+
+// Event is one step of progress, delivered as data: the caller decides how
+// to show it. Phase is "build" or "push".
+type Event struct {
+	Phase string
+	// ID names the layer a push status is about; empty for build output.
+	ID string
+	// Text is a line of build output or a push status ("Pushed").
+	Text string
+	// Current and Total count bytes, when the daemon reports them.
+	Current, Total int64
+}
+
+// Progress receives events. It must not block for long: it runs on the
+// goroutine that reads the daemon's stream.
+type Progress func(Event)
+
+func (p Progress) send(e Event) {
+	if p != nil {
+		p(e)
+	}
+}

@@ -1,0 +1,127 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/distribution/reference"
+)
+
+// Target is where an image goes: one repository and its tags, normalised the
+// way docker push names them.
+type Target struct {
+	Repository reference.Named
+	Tags       []reference.NamedTagged
+}
+
+// Host is the registry host the target is pushed to ("docker.io" for
+// Docker Hub).
+func (t Target) Host() string { return reference.Domain(t.Repository) }
+
+// ParseTarget builds a Target from the user's --registry, --repository and
+// --tag values. registry may be a URL (https://quay.io) or a host (quay.io);
+// a repository without a registry host gets that host in front; without a
+// registry, names go to Docker Hub as with docker push (user/app,
+// docker.io/user/app). The repository must not carry a tag or digest: tags
+// come from tags, which must not be empty.
+func ParseTarget(registry, repository string, tags []string) (Target, error) {
+	host, err := NormalizeRegistry(registry)
+	if err != nil {
+		return Target{}, err
+	}
+	repo := strings.TrimSpace(repository)
+	if repo == "" {
+		return Target{}, errors.New("--repository is empty: name the repository to push to, e.g. quay.io/team/app")
+	}
+	if own, rest, ok := splitHost(repo); ok {
+		if host != "" && canonicalHost(own) != host {
+			return Target{}, fmt.Errorf("--repository %q names registry %s but --registry is %s: drop one or make them agree", repository, own, host)
+		}
+		repo = canonicalHost(own) + "/" + rest
+	} else if host != "" {
+		repo = host + "/" + repo
+	}
+	named, err := reference.ParseNormalizedNamed(repo)
+	if err != nil {
+		return Target{}, fmt.Errorf("--repository %q: %w", repository, err)
+	}
+	if _, ok := named.(reference.Tagged); ok {
+		return Target{}, fmt.Errorf("--repository %q holds a tag: give the tag with --tag", repository)
+	}
+	if _, ok := named.(reference.Digested); ok {
+		return Target{}, fmt.Errorf("--repository %q holds a digest: a push is named by tags, give them with --tag", repository)
+	}
+	if len(tags) == 0 {
+		return Target{}, errors.New("no tag given: use --tag")
+	}
+	t := Target{Repository: named}
+	seen := map[string]bool{}
+	for _, tag := range tags {
+		if seen[tag] {
+			continue
+		}
+		seen[tag] = true
+		tagged, err := reference.WithTag(named, tag)
+		if err != nil {
+			return Target{}, fmt.Errorf("--tag %q: not a valid tag: use up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", tag)
+		}
+		t.Tags = append(t.Tags, tagged)
+	}
+	return t, nil
+}
+
+// NormalizeRegistry turns a --registry value into a host name: the scheme
+// and a trailing /v1/ or /v2/ are dropped, Docker Hub's many names become
+// docker.io. "" stays "".
+func NormalizeRegistry(registry string) (string, error) {
+	r := strings.TrimSpace(registry)
+	if r == "" {
+		return "", nil
+	}
+	if strings.Contains(r, "://") {
+		u, err := url.Parse(r)
+		if err != nil || u.Host == "" {
+			return "", fmt.Errorf("--registry %q: not a host or URL: give e.g. quay.io or https://quay.io", registry)
+		}
+		if u.Scheme != "https" && u.Scheme != "http" {
+			return "", fmt.Errorf("--registry %q: scheme %q: use https:// or just the host", registry, u.Scheme)
+		}
+		if p := strings.Trim(u.Path, "/"); p != "" && p != "v1" && p != "v2" {
+			return "", fmt.Errorf("--registry %q has a path: give the host only and put %q in --repository", registry, p)
+		}
+		r = u.Host
+	} else if h, rest, ok := strings.Cut(strings.TrimSuffix(r, "/"), "/"); ok {
+		if rest != "v1" && rest != "v2" {
+			return "", fmt.Errorf("--registry %q has a path: give the host only and put %q in --repository", registry, rest)
+		}
+		r = h
+	}
+	host := canonicalHost(strings.ToLower(r))
+	if _, err := reference.ParseNormalizedNamed(host + "/x"); err != nil {
+		return "", fmt.Errorf("--registry %q: not a valid registry host", registry)
+	}
+	return host, nil
+}
+
+// splitHost splits off the first path component when it names a registry,
+// by docker's rule: it contains "." or ":", or is "localhost".
+func splitHost(repo string) (host, rest string, ok bool) {
+	first, rest, found := strings.Cut(repo, "/")
+	if !found {
+		return "", repo, false
+	}
+	if strings.ContainsAny(first, ".:") || first == "localhost" {
+		return strings.ToLower(first), rest, true
+	}
+	return "", repo, false
+}
+
+func canonicalHost(h string) string {
+	switch h {
+	case "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com":
+		return "docker.io"
+	}
+	return h
+}
