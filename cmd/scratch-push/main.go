@@ -48,7 +48,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fmt.Fprintf(errOut, "scratch-push: %s\n", oneLine(err.Error()))
 	var u usageError
 	if errors.As(err, &u) {
-		fmt.Fprintln(errOut, "Run 'scratch-push --help' for usage.")
 		return 2
 	}
 	return 1

@@ -183,8 +183,8 @@ func credentials(ctx context.Context, s *streams, o options, host string) (auth.
 			return c, err
 		}
 		c.Password = pw
+		s.redact.add(pw)
 	}
-	s.redact.add(c.Password)
 	switch {
 	case c.Username != "" && c.Password == "":
 		return c, usagef("--username %q given without a password: pipe it to --password-stdin or set SCRATCH_PUSH_PASSWORD", c.Username)

@@ -78,6 +78,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 			if !passwordFlag && !o.passwordStdin {
 				o.password = os.Getenv("SCRATCH_PUSH_PASSWORD")
 			}
+			s.redact.add(o.password)
 			if passwordFlag && o.passwordStdin {
 				return usagef("--password and --password-stdin conflict: give the password one way")
 			}

@@ -1,0 +1,233 @@
+package builder
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// makeFolder lays out a folder with the awkward cases: a user Dockerfile and
+// .dockerignore, nested folders, links that dangle or point outside, a hard
+// link pair, an empty file, and modes that must survive.
+func makeFolder(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("app", "#!binary", 0o755)
+	write("Dockerfile", "FROM evil\n", 0o644)
+	write(".dockerignore", "*\n", 0o644)
+	write("conf/b.json", `{"b":1}`, 0o600)
+	write("conf/a.json", `{"a":1}`, 0o644)
+	write("empty", "", 0o644)
+	write("a.txt", "sorts before a/", 0o644)
+	write("a/x", "x", 0o644)
+	must(t, os.Symlink("../../etc/passwd", filepath.Join(dir, "conf", "outside")))
+	must(t, os.Symlink("missing", filepath.Join(dir, "dangling")))
+	must(t, os.Link(filepath.Join(dir, "app"), filepath.Join(dir, "app-hardlink")))
+	// Owned by someone else and stamped now: the context must not care.
+	must(t, os.Lchown(filepath.Join(dir, "conf", "a.json"), 1234, 5678))
+	return dir
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+type entry struct {
+	Name     string
+	Type     byte
+	Mode     int64
+	Linkname string
+	Body     string
+}
+
+func readTar(t *testing.T, b []byte) ([]entry, []*tar.Header) {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(b))
+	var entries []entry
+	var hdrs []*tar.Header
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return entries, hdrs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, entry{h.Name, h.Typeflag, h.Mode, h.Linkname, string(body)})
+		hdrs = append(hdrs, h)
+	}
+}
+
+func TestWriteContextLayout(t *testing.T) {
+	dir := makeFolder(t)
+	stamp := time.Unix(1700000000, 0)
+	var buf bytes.Buffer
+	must(t, WriteContext(context.Background(), &buf, dir, []byte("FROM scratch\n"), Layout{ModTime: stamp, Workdir: "/a/new/dir"}))
+	got, hdrs := readTar(t, buf.Bytes())
+	want := []entry{
+		{"Dockerfile", tar.TypeReg, 0o644, "", "FROM scratch\n"},
+		{"rootfs/", tar.TypeDir, 0o755, "", ""},
+		{"rootfs/.dockerignore", tar.TypeReg, 0o644, "", "*\n"},
+		{"rootfs/Dockerfile", tar.TypeReg, 0o644, "", "FROM evil\n"},
+		{"rootfs/a/", tar.TypeDir, 0o755, "", ""},
+		{"rootfs/a/x", tar.TypeReg, 0o644, "", "x"},
+		{"rootfs/a.txt", tar.TypeReg, 0o644, "", "sorts before a/"},
+		{"rootfs/app", tar.TypeReg, 0o755, "", "#!binary"},
+		{"rootfs/app-hardlink", tar.TypeLink, 0o755, "rootfs/app", ""},
+		{"rootfs/conf/", tar.TypeDir, 0o755, "", ""},
+		{"rootfs/conf/a.json", tar.TypeReg, 0o644, "", `{"a":1}`},
+		{"rootfs/conf/b.json", tar.TypeReg, 0o600, "", `{"b":1}`},
+		{"rootfs/conf/outside", tar.TypeSymlink, 0o777, "../../etc/passwd", ""},
+		{"rootfs/dangling", tar.TypeSymlink, 0o777, "missing", ""},
+		{"rootfs/empty", tar.TypeReg, 0o644, "", ""},
+		{"rootfs/a/new/", tar.TypeDir, 0o755, "", ""},
+		{"rootfs/a/new/dir/", tar.TypeDir, 0o755, "", ""},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("context entries:\n got %+v\nwant %+v", got, want)
+	}
+	for _, h := range hdrs {
+		if h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" {
+			t.Errorf("%s owned by %d:%d (%q:%q), want 0:0", h.Name, h.Uid, h.Gid, h.Uname, h.Gname)
+		}
+		if !h.ModTime.Equal(stamp) {
+			t.Errorf("%s mtime %v, want %v", h.Name, h.ModTime, stamp)
+		}
+		if !h.AccessTime.IsZero() || !h.ChangeTime.IsZero() {
+			t.Errorf("%s carries atime/ctime", h.Name)
+		}
+	}
+}
+
+func TestWriteContextIsDeterministic(t *testing.T) {
+	dir := makeFolder(t)
+	var a, b bytes.Buffer
+	must(t, WriteContext(context.Background(), &a, dir, []byte("x"), Layout{}))
+	// Touch everything: new mtimes must not change the bytes.
+	must(t, filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			return err
+		}
+		return os.Chtimes(p, time.Now(), time.Now().Add(time.Hour))
+	}))
+	must(t, WriteContext(context.Background(), &b, dir, []byte("x"), Layout{}))
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("the same folder gave two different build contexts")
+	}
+}
+
+func TestScan(t *testing.T) {
+	dir := makeFolder(t)
+	sum, err := Scan(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Summary{Files: 9, Dirs: 2, Symlinks: 2, Bytes: int64(len("#!binary") + len(`{"b":1}`) + len(`{"a":1}`) + len("FROM evil\n") + len("*\n") + len("sorts before a/") + len("x"))}
+	if sum != want {
+		t.Errorf("Scan = %+v, want %+v", sum, want)
+	}
+}
+
+func TestScanRefusesSpecialFiles(t *testing.T) {
+	t.Run("fifo", func(t *testing.T) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "pipe")
+		must(t, syscall.Mkfifo(p, 0o644))
+		checkRefused(t, dir, p, "named pipe")
+	})
+	t.Run("socket", func(t *testing.T) {
+		dir, err := os.MkdirTemp("", "sock") // socket paths must be short
+		must(t, err)
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		p := filepath.Join(dir, "s")
+		l, err := net.Listen("unix", p)
+		must(t, err)
+		defer l.Close()
+		checkRefused(t, dir, p, "socket")
+	})
+	t.Run("device", func(t *testing.T) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "null")
+		if err := syscall.Mknod(p, syscall.S_IFCHR|0o666, 0x103); err != nil {
+			t.Skipf("cannot make a device node here: %v", err)
+		}
+		checkRefused(t, dir, p, "device")
+	})
+}
+
+func checkRefused(t *testing.T, dir, path, kind string) {
+	t.Helper()
+	_, err := Scan(context.Background(), dir)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), kind) {
+		t.Errorf("Scan error = %v, want it to name %s as a %s", err, path, kind)
+	}
+	err = WriteContext(context.Background(), io.Discard, dir, nil, Layout{})
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("WriteContext error = %v, want it to name %s", err, path)
+	}
+}
+
+func TestScanEmptyAndMissing(t *testing.T) {
+	if _, err := Scan(context.Background(), t.TempDir()); !errors.Is(err, ErrEmptyFolder) {
+		t.Errorf("empty folder: %v, want ErrEmptyFolder", err)
+	}
+	missing := filepath.Join(t.TempDir(), "nope")
+	if _, err := Scan(context.Background(), missing); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("missing folder: %v", err)
+	}
+}
+
+func TestWorkdirThroughAFile(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "srv"), []byte("x"), 0o644))
+	err := WriteContext(context.Background(), io.Discard, dir, nil, Layout{Workdir: "/srv/app"})
+	if err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("error = %v, want 'not a directory'", err)
+	}
+}
+
+func TestContextStreamsAndStops(t *testing.T) {
+	dir := makeFolder(t)
+	rc := Context(context.Background(), dir, []byte("x"), Layout{})
+	b, err := io.ReadAll(rc)
+	must(t, err)
+	if entries, _ := readTar(t, b); len(entries) != 15 {
+		t.Errorf("%d entries, want 15", len(entries))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = io.ReadAll(Context(ctx, dir, []byte("x"), Layout{}))
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled stream read error = %v, want context.Canceled", err)
+	}
+}

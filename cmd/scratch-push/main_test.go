@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLI runs the command in-process against a daemon address where nothing
+// listens, so a case that wrongly reaches the daemon fails with status 1.
+func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-daemon.sock"))
+	var out, errOut bytes.Buffer
+	code = run(args, strings.NewReader(stdin), &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+func folder(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app"), []byte("bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := folder(t)
+	file := filepath.Join(dir, "app")
+	empty := t.TempDir()
+	push := []string{"--repository", "127.0.0.1:5000/a/b", "--username", "u", "--password-stdin"}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no folder", []string{"--no-push"}, nil, "want exactly one folder argument"},
+		{"two folders", []string{"--no-push", dir, dir}, nil, "want exactly one folder argument"},
+		{"unknown flag", []string{"--frobnicate", dir}, nil, "unknown flag: --frobnicate"},
+		{"missing folder", []string{"--no-push", filepath.Join(dir, "nope")}, nil, "no such folder"},
+		{"folder is a file", []string{"--no-push", file}, nil, "is not a folder"},
+		{"empty folder", []string{"--no-push", empty}, nil, "the folder is empty"},
+		{"no repository", []string{dir}, nil, "--repository is required"},
+		{"bad port", []string{"--no-push", "--ports", "5000,abc", dir}, nil, `--ports: port "abc"`},
+		{"port zero", []string{"--no-push", "--ports", "0", dir}, nil, "port 0"},
+		{"bad proto", []string{"--no-push", "--ports", "5000/sctpx", dir}, nil, "unknown protocol"},
+		{"reversed range", []string{"--no-push", "--ports", "9-3", dir}, nil, `port "9-3"`},
+		{"unbalanced cmd", []string{"--no-push", "--cmd", `./app "x`, dir}, nil, "--cmd: splitting"},
+		{"bad json cmd", []string{"--no-push", "--cmd", `["./app",1]`, dir}, nil, "--cmd: invalid JSON array"},
+		{"bad entrypoint", []string{"--no-push", "--entrypoint", `'x`, dir}, nil, "--entrypoint"},
+		{"env without =", []string{"--no-push", "--env", "FOO", dir}, nil, `--env: "FOO" has no "="`},
+		{"label without key", []string{"--no-push", "--label", "=x", dir}, nil, "--label"},
+		{"newline in env", []string{"--no-push", "--env", "A=1\nRUN x", dir}, nil, "--env A"},
+		{"bad stop signal", []string{"--no-push", "--stop-signal", "SIGFOO", dir}, nil, "--stop-signal"},
+		{"upper-case repository", []string{"--no-push", "--repository", "User/App", dir}, nil, "must be lowercase"},
+		{"repository with tag", []string{"--no-push", "--repository", "user/app:v1", dir}, nil, "holds a tag"},
+		{"bad tag", []string{"--no-push", "--repository", "user/app", "--tag", "v1:x", dir}, nil, `--tag "v1:x"`},
+		{"long tag", []string{"--no-push", "--repository", "user/app", "--tag", strings.Repeat("x", 129), dir}, nil, "not a valid tag"},
+		{"empty tag", []string{"--no-push", "--repository", "user/app", "--tag", " , ", dir}, nil, "--tag is empty"},
+		{"conflicting password flags", append(push, "--password", "pw", dir), nil, "--password and --password-stdin conflict"},
+		{"username without password", []string{"--repository", "r.io/a", "--username", "u", dir}, nil, "without a password"},
+		{"password without username", []string{"--repository", "r.io/a", dir}, map[string]string{"SCRATCH_PUSH_PASSWORD": "pw123456"}, "without a user name"},
+		{"empty stdin password", append(push, dir), nil, "stdin was empty"},
+		{"registry with path", []string{"--registry", "quay.io/team", "--repository", "app", "--username", "u", "--password-stdin", dir}, nil, "has a path"},
+		{"bad SOURCE_DATE_EPOCH", []string{"--no-push", dir}, map[string]string{"SOURCE_DATE_EPOCH": "yesterday"}, "SOURCE_DATE_EPOCH"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("SCRATCH_PUSH_USERNAME", "")
+			t.Setenv("SCRATCH_PUSH_PASSWORD", "")
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			stdout, stderr, code := runCLI(t, "", c.args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2; stderr: %s", code, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "scratch-push: ") || !strings.Contains(lines[0], c.want) {
+				t.Errorf("stderr %q, want one line containing %q", stderr, c.want)
+			}
+		})
+	}
+}
+
+func TestNoDaemon(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "", "--no-push", folder(t))
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "no Docker daemon answers at unix://") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestPasswordFlagWarnsAndNeverShows(t *testing.T) {
+	const pw = "very-distinctive-pw-7731"
+	_, stderr, code := runCLI(t, "", "--repository", "127.0.0.1:1/a", "--username", "u", "--password", pw, "--ports", "bad", folder(t))
+	if code != 2 {
+		t.Errorf("exit %d", code)
+	}
+	if !strings.Contains(stderr, "prefer --password-stdin or SCRATCH_PUSH_PASSWORD") {
+		t.Errorf("no warning about --password: %q", stderr)
+	}
+	if strings.Contains(stderr, pw) {
+		t.Errorf("password in stderr: %q", stderr)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	stdout, _, code := runCLI(t, "", "--help")
+	if code != 0 || !strings.Contains(stdout, "scratch-push [flags] DIR") || !strings.Contains(stdout, "--password-stdin") {
+		t.Errorf("exit %d, help %q", code, stdout)
+	}
+}
+
+func TestRedactor(t *testing.T) {
+	var r redactor
+	var buf bytes.Buffer
+	w := r.wrap(&buf)
+	r.add("abc") // too short to redact without garbling output
+	r.add("s3cr3t-value")
+	if _, err := w.Write([]byte("error: bad s3cr3t-value for abc\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.String(); got != "error: bad [redacted] for abc\n" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -1,0 +1,70 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"iter"
+	"strings"
+
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client"
+)
+
+// fakeAPI is a fake Engine API: one function field per call, as docker/cli's
+// tests do. It lets unit tests feed the stream decoders daemon answers that a
+// real daemon gives only in failure (errorDetail, truncated streams).
+type fakeAPI struct {
+	build func(ctx context.Context, r io.Reader, o client.ImageBuildOptions) (client.ImageBuildResult, error)
+	tag   func(ctx context.Context, o client.ImageTagOptions) (client.ImageTagResult, error)
+	push  func(ctx context.Context, image string, o client.ImagePushOptions) (client.ImagePushResponse, error)
+}
+
+func (f *fakeAPI) Ping(context.Context, client.PingOptions) (client.PingResult, error) {
+	return client.PingResult{}, nil
+}
+
+func (f *fakeAPI) ImageBuild(ctx context.Context, r io.Reader, o client.ImageBuildOptions) (client.ImageBuildResult, error) {
+	return f.build(ctx, r, o)
+}
+
+func (f *fakeAPI) ImageTag(ctx context.Context, o client.ImageTagOptions) (client.ImageTagResult, error) {
+	return f.tag(ctx, o)
+}
+
+func (f *fakeAPI) ImagePush(ctx context.Context, image string, o client.ImagePushOptions) (client.ImagePushResponse, error) {
+	return f.push(ctx, image, o)
+}
+
+// fakePushResponse decodes a canned JSON message stream like the client's.
+type fakePushResponse struct{ io.ReadCloser }
+
+func newFakePushResponse(stream string) fakePushResponse {
+	return fakePushResponse{io.NopCloser(strings.NewReader(stream))}
+}
+
+func (f fakePushResponse) JSONMessages(ctx context.Context) iter.Seq2[jsonstream.Message, error] {
+	return func(yield func(jsonstream.Message, error) bool) {
+		dec := json.NewDecoder(f)
+		for {
+			var m jsonstream.Message
+			err := dec.Decode(&m)
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if !yield(m, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (f fakePushResponse) Wait(ctx context.Context) error {
+	for _, err := range f.JSONMessages(ctx) {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package daemon
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseTarget(t *testing.T) {
+	cases := []struct {
+		registry, repository string
+		tags                 []string
+		want                 []string
+		host                 string
+		err                  string
+	}{
+		{"https://quay.io", "quay.io/wercker/app", []string{"abc"}, []string{"quay.io/wercker/app:abc"}, "quay.io", ""},
+		{"quay.io", "wercker/app", []string{"abc"}, []string{"quay.io/wercker/app:abc"}, "quay.io", ""},
+		{"https://quay.io/", "wercker/app", []string{"a", "b", "a"}, []string{"quay.io/wercker/app:a", "quay.io/wercker/app:b"}, "quay.io", ""},
+		{"", "user/app", []string{"v1"}, []string{"docker.io/user/app:v1"}, "docker.io", ""},
+		{"", "app", []string{"v1"}, []string{"docker.io/library/app:v1"}, "docker.io", ""},
+		{"", "docker.io/user/app", []string{"v1"}, []string{"docker.io/user/app:v1"}, "docker.io", ""},
+		{"https://index.docker.io/v1/", "user/app", []string{"v1"}, []string{"docker.io/user/app:v1"}, "docker.io", ""},
+		{"docker.io", "index.docker.io/user/app", []string{"v1"}, []string{"docker.io/user/app:v1"}, "docker.io", ""},
+		{"http://127.0.0.1:5000", "demo/app", []string{"x"}, []string{"127.0.0.1:5000/demo/app:x"}, "127.0.0.1:5000", ""},
+		{"", "localhost/app", []string{"x"}, []string{"localhost/app:x"}, "localhost", ""},
+		{"", "localhost:5000/a/b/c", []string{"x"}, []string{"localhost:5000/a/b/c:x"}, "localhost:5000", ""},
+		{"QUAY.IO", "wercker/app", []string{"abc"}, []string{"quay.io/wercker/app:abc"}, "quay.io", ""},
+
+		{"quay.io", "gcr.io/x/app", []string{"a"}, nil, "", "names registry gcr.io but --registry is quay.io"},
+		{"", "", []string{"a"}, nil, "", "--repository is empty"},
+		{"", "user/App", []string{"a"}, nil, "", "must be lowercase"},
+		{"", "user/app:v1", []string{"a"}, nil, "", "holds a tag"},
+		{"", "user/app@sha256:" + strings.Repeat("a", 64), []string{"a"}, nil, "", "holds a digest"},
+		{"", "user/app", []string{"Bad:tag"}, nil, "", `--tag "Bad:tag"`},
+		{"", "user/app", []string{".dot"}, nil, "", `--tag ".dot"`},
+		{"", "user/app", []string{strings.Repeat("t", 129)}, nil, "", "not a valid tag"},
+		{"", "user/app", nil, nil, "", "no tag"},
+		{"quay.io/wercker", "app", []string{"a"}, nil, "", "has a path"},
+		{"https://quay.io/wercker", "app", []string{"a"}, nil, "", "has a path"},
+		{"ftp://quay.io", "app", []string{"a"}, nil, "", `scheme "ftp"`},
+		{"not a host", "app", []string{"a"}, nil, "", "not a valid registry host"},
+	}
+	for _, c := range cases {
+		got, err := ParseTarget(c.registry, c.repository, c.tags)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("ParseTarget(%q, %q, %q) error = %v, want %q", c.registry, c.repository, c.tags, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseTarget(%q, %q, %q): %v", c.registry, c.repository, c.tags, err)
+			continue
+		}
+		var refs []string
+		for _, r := range got.Tags {
+			refs = append(refs, r.String())
+		}
+		if strings.Join(refs, " ") != strings.Join(c.want, " ") || got.Host() != c.host {
+			t.Errorf("ParseTarget(%q, %q, %q) = %q on %s, want %q on %s", c.registry, c.repository, c.tags, refs, got.Host(), c.want, c.host)
+		}
+	}
+}
