@@ -1,0 +1,280 @@
+package integration
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// scratchPush runs the binary under test with extra environment variables,
+// bounded in time so that a hang fails the test instead of the whole run.
+func scratchPush(t *testing.T, stdin string, extraEnv []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, toolPath, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Env = append(cleanEnv(), extraEnv...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	code := 0
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("running scratch-push: %v", err)
+	}
+	t.Logf("scratch-push %s\nexit %d\nstderr:\n%s", strings.Join(args, " "), code, errOut.String())
+	return result{out.String(), errOut.String(), code}
+}
+
+// cleanEnv is the environment without the credentials a user may have set,
+// so every test says where its credentials come from; DOCKER_CONFIG points to
+// an empty folder unless a test sets its own.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "SCRATCH_PUSH_") || strings.HasPrefix(kv, "DOCKER_CONFIG=") || strings.HasPrefix(kv, "DOCKER_AUTH_CONFIG=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "DOCKER_CONFIG="+emptyDockerConfig)
+}
+
+var emptyDockerConfig = func() string {
+	d, err := os.MkdirTemp("", "scratchpush-empty-docker-config")
+	if err != nil {
+		panic(err)
+	}
+	return d
+}()
+
+// pushArgs are the flags that push to the test registry with the right
+// credentials on stdin.
+func pushArgs(repo string, tags ...string) []string {
+	args := []string{"--registry", "http://" + env.registry, "--repository", repo, "--username", env.username, "--password-stdin"}
+	for _, t := range tags {
+		args = append(args, "--tag", t)
+	}
+	return args
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// uniqueRepo names a repository no earlier run used.
+func uniqueRepo(t *testing.T, what string) string {
+	return "it/" + what + "-" + randomHex(t, 4)
+}
+
+// seedFolder lays out what wercker's example step pushes: the static app and
+// two JSON files. It returns the folder and the payload's size in bytes.
+func seedFolder(t *testing.T, greeting string) (string, int64) {
+	t.Helper()
+	dir := t.TempDir()
+	app, err := os.ReadFile(appPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"app":                    app,
+		"cities-service.json":    []byte(fmt.Sprintf(`{"Greeting": %q}`, greeting)),
+		"cities-controller.json": []byte(`{"kind": "ReplicationController", "id": "cities-controller"}`),
+	}
+	var size int64
+	for name, body := range files {
+		mode := os.FileMode(0o644)
+		if name == "app" {
+			mode = 0o755
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), body, mode); err != nil {
+			t.Fatal(err)
+		}
+		size += int64(len(body))
+	}
+	return dir, size
+}
+
+// docker runs the docker CLI and returns its combined output, failing the
+// test on error.
+func docker(t *testing.T, extraEnv []string, args ...string) string {
+	t.Helper()
+	out, err := dockerErr(extraEnv, args...)
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func dockerErr(extraEnv []string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Env = append(os.Environ(), extraEnv...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// dockerLogin gives a DOCKER_CONFIG=... setting logged in to the test
+// registry, without touching the user's own docker config.
+func dockerLogin(t *testing.T) []string {
+	t.Helper()
+	cfg := []string{"DOCKER_CONFIG=" + t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "login", "--username", env.username, "--password-stdin", env.registry)
+	cmd.Env = append(os.Environ(), cfg...)
+	cmd.Stdin = strings.NewReader(env.password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker login: %v\n%s", err, out)
+	}
+	return cfg
+}
+
+// removeImages drops local tags at the end of a test, so runs leave the
+// daemon as they found it.
+func removeImages(t *testing.T, refs ...string) {
+	t.Cleanup(func() {
+		for _, r := range refs {
+			_, _ = dockerErr(nil, "rmi", "--force", r)
+		}
+	})
+}
+
+// registryClient reads what a push left, through the registry's HTTP API.
+type registryClient struct{ t *testing.T }
+
+const manifestTypes = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+
+func (r registryClient) get(path, accept string) (*http.Response, []byte) {
+	r.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+env.registry+path, nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	req.SetBasicAuth(env.username, env.password)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	c := &http.Client{Timeout: time.Minute}
+	resp, err := c.Do(req)
+	if err != nil {
+		r.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		r.t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp, body
+}
+
+// manifest fetches repo:ref and checks that the registry's digest header
+// matches the bytes it served.
+func (r registryClient) manifest(repo, ref string) (ocispec.Manifest, string) {
+	r.t.Helper()
+	resp, body := r.get("/v2/"+repo+"/manifests/"+ref, manifestTypes)
+	if resp.StatusCode != http.StatusOK {
+		r.t.Fatalf("manifest %s:%s: HTTP %d: %s", repo, ref, resp.StatusCode, body)
+	}
+	sum := sha256.Sum256(body)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	if h := resp.Header.Get("Docker-Content-Digest"); h != digest {
+		r.t.Fatalf("manifest digest header %q, body hashes to %q", h, digest)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		r.t.Fatalf("manifest %s:%s: %v", repo, ref, err)
+	}
+	return m, digest
+}
+
+func (r registryClient) blob(repo, digest string) []byte {
+	r.t.Helper()
+	resp, body := r.get("/v2/"+repo+"/blobs/"+digest, "")
+	if resp.StatusCode != http.StatusOK {
+		r.t.Fatalf("blob %s: HTTP %d", digest, resp.StatusCode)
+	}
+	return body
+}
+
+func (r registryClient) config(repo string, m ocispec.Manifest) ocispec.Image {
+	r.t.Helper()
+	var img ocispec.Image
+	if err := json.Unmarshal(r.blob(repo, m.Config.Digest.String()), &img); err != nil {
+		r.t.Fatalf("image config: %v", err)
+	}
+	return img
+}
+
+// tagsStatus is the HTTP status of the repository's tag list: 404 when
+// nothing was ever pushed to it.
+func (r registryClient) tagsStatus(repo string) int {
+	r.t.Helper()
+	resp, _ := r.get("/v2/"+repo+"/tags/list", "")
+	return resp.StatusCode
+}
+
+type layerEntry struct {
+	Type byte
+	// Mode holds the permission bits only: docker writes file type bits too.
+	Mode     int64
+	Uid, Gid int
+	Linkname string
+	Size     int64
+}
+
+// layerEntries lists a gzipped layer's tar entries by name.
+func layerEntries(t *testing.T, blob []byte) (map[string]layerEntry, []string) {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(blob))
+	if err != nil {
+		t.Fatalf("layer is not gzip: %v", err)
+	}
+	tr := tar.NewReader(zr)
+	entries := map[string]layerEntry{}
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return entries, names
+		}
+		if err != nil {
+			t.Fatalf("reading layer: %v", err)
+		}
+		name := strings.TrimSuffix(h.Name, "/")
+		entries[name] = layerEntry{h.Typeflag, h.Mode & 0o7777, h.Uid, h.Gid, h.Linkname, h.Size}
+		names = append(names, name)
+	}
+}
