@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -42,7 +44,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var sig signalError
 	if errors.As(context.Cause(ctx), &sig) {
-		fmt.Fprintf(errOut, "scratch-push: interrupted by %s: stopped; nothing was pushed that was not complete\n", sig.s)
+		fmt.Fprintf(errOut, "scratch-push: %s: stopped; nothing was pushed that was not complete\n", sig)
 		return 128 + int(sig.s)
 	}
 	fmt.Fprintf(errOut, "scratch-push: %s\n", oneLine(err.Error()))
@@ -55,7 +57,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 type signalError struct{ s syscall.Signal }
 
-func (e signalError) Error() string { return "interrupted by " + e.s.String() }
+func (e signalError) Error() string { return "interrupted by " + unix.SignalName(e.s) }
 
 // usageError marks a mistake in the command line: exit status 2.
 type usageError struct{ error }
