@@ -41,14 +41,18 @@ type Layout struct {
 	Workdir string
 }
 
-// Scan walks dir without reading file contents and checks that every entry can
-// go into an image: regular files, directories and symbolic links only, each
-// readable. It fails on the first problem with the path named, before any
-// byte is sent to a daemon.
-func Scan(ctx context.Context, dir string) (Summary, error) {
+// Scan walks dir without reading file contents and checks everything
+// WriteContext would refuse: every entry must be a regular file, directory or
+// symbolic link, and readable; the working directory must be creatable. It
+// fails on the first problem with the path named, before any byte is sent to
+// a daemon.
+func Scan(ctx context.Context, dir string, layout Layout) (Summary, error) {
 	var sum Summary
 	root, err := resolveRoot(dir)
 	if err != nil {
+		return sum, err
+	}
+	if _, err := missingDirs(root, layout.Workdir); err != nil {
 		return sum, err
 	}
 	seen := map[inode]bool{}
@@ -246,7 +250,7 @@ func missingDirs(root, workdir string) ([]string, error) {
 		case err != nil:
 			return nil, fmt.Errorf("checking working directory %q: %w", cur, err)
 		case !fi.IsDir():
-			return nil, fmt.Errorf("working directory %q: %q in the folder is not a directory", wd, cur)
+			return nil, fmt.Errorf("--workdir %q: %q in the folder is a file or link, not a directory", wd, cur)
 		}
 	}
 	return missing, nil

@@ -35,7 +35,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	}
 	progress := newPrinter(s.err, o.quiet)
 
-	sum, err := builder.Scan(ctx, p.dir)
+	sum, err := builder.Scan(ctx, p.dir, p.layout)
 	if err != nil {
 		if errors.Is(err, builder.ErrEmptyFolder) {
 			return usageError{err}
