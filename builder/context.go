@@ -41,18 +41,14 @@ type Layout struct {
 	Workdir string
 }
 
-// Scan walks dir without reading file contents and checks everything
-// WriteContext would refuse: every entry must be a regular file, directory or
-// symbolic link, and readable; the working directory must be creatable. It
-// fails on the first problem with the path named, before any byte is sent to
-// a daemon.
-func Scan(ctx context.Context, dir string, layout Layout) (Summary, error) {
+// Scan walks dir without reading file contents and checks that every entry
+// can go into an image: a regular file, directory or symbolic link, and
+// readable. It fails on the first problem with the path named, before any
+// byte is sent to a daemon.
+func Scan(ctx context.Context, dir string) (Summary, error) {
 	var sum Summary
 	root, err := resolveRoot(dir)
 	if err != nil {
-		return sum, err
-	}
-	if _, err := missingDirs(root, layout.Workdir); err != nil {
 		return sum, err
 	}
 	seen := map[inode]bool{}

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/moby/moby/client"
 )
@@ -24,6 +25,8 @@ type API interface {
 	ImageBuild(ctx context.Context, buildContext io.Reader, options client.ImageBuildOptions) (client.ImageBuildResult, error)
 	ImageTag(ctx context.Context, options client.ImageTagOptions) (client.ImageTagResult, error)
 	ImagePush(ctx context.Context, image string, options client.ImagePushOptions) (client.ImagePushResponse, error)
+	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
+	ImageRemove(ctx context.Context, image string, options client.ImageRemoveOptions) (client.ImageRemoveResult, error)
 }
 
 var _ API = (*client.Client)(nil)
@@ -36,12 +39,21 @@ func Connect(ctx context.Context, opts ...client.Opt) (*client.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuring the Docker client: %w", err)
 	}
-	if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if _, err := c.Ping(pingCtx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("no Docker daemon answers at %s: %w", c.DaemonHost(), err)
+		if ctx.Err() == nil && pingCtx.Err() != nil {
+			err = fmt.Errorf("no answer within %s", pingTimeout)
+		}
+		return nil, fmt.Errorf("no Docker daemon answers at %s: %w: start it, or point DOCKER_HOST at one", c.DaemonHost(), err)
 	}
 	return c, nil
 }
+
+// pingTimeout bounds the first contact: a daemon that accepts connections
+// but does not answer is as good as none.
+const pingTimeout = 10 * time.Second
 
 // Event is one step of progress, delivered as data: the caller decides how
 // to show it. Phase is "build" or "push".

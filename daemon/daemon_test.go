@@ -4,97 +4,253 @@ import (
 	"context"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
 )
 
 func buildReturning(stream string, got *client.ImageBuildOptions) *fakeAPI {
-	return &fakeAPI{build: func(_ context.Context, r io.Reader, o client.ImageBuildOptions) (client.ImageBuildResult, error) {
+	f := &fakeAPI{build: func(_ context.Context, r io.Reader, o client.ImageBuildOptions) (client.ImageBuildResult, error) {
 		*got = o
 		if _, err := io.Copy(io.Discard, r); err != nil {
 			return client.ImageBuildResult{}, err
 		}
 		return client.ImageBuildResult{Body: io.NopCloser(strings.NewReader(stream))}, nil
 	}}
+	f.inspect = func(context.Context, string) (client.ImageInspectResult, error) {
+		return client.ImageInspectResult{}, nil
+	}
+	return f
 }
 
 func TestBuild(t *testing.T) {
-	const ok = `{"stream":"Step 1/2 : FROM scratch\n"}
+	const ok = `{"stream":"Step 1/3 : FROM scratch\n"}
 {"stream":" ---\u003e \n"}
-{"aux":{"ID":"sha256:abc"}}
-{"stream":"Successfully built abc\n"}
+{"stream":"Step 2/3 : COPY rootfs/ /\n"}
+{"stream":" ---\u003e Using cache\n"}
+{"stream":" ---\u003e da855cdff809\n"}
+{"stream":"Step 3/3 : CMD [\"./app\"]\n"}
+{"stream":" ---\u003e Running in 3dfe1f8feb12\n"}
+{"stream":"Removing intermediate container 3dfe1f8feb12\n"}
+{"stream":" ---\u003e 253c12f83a63\n"}
+{"aux":{"ID":"sha256:253c12f83a63aa"}}
+{"stream":"Successfully built 253c12f83a63\n"}
+`
+	const failedAfterCopy = `{"stream":"Step 2/3 : COPY rootfs/ /\n"}
+{"stream":" ---\u003e 0123456789ab\n"}
+{"stream":"Step 3/3 : CMD [\"./app\"]\n"}
+{"errorDetail":{"message":"failed to create container: no space left"},"error":"failed to create container: no space left"}
 `
 	cases := []struct {
 		name, stream, wantID, wantErr string
+		wantCreated, wantRemoved      []string
 	}{
-		{"success", ok, "sha256:abc", ""},
-		{"error detail", `{"stream":"Step 1/2\n"}` + "\n" + `{"errorDetail":{"message":"COPY failed: no space left"},"error":"COPY failed: no space left"}`, "", "the daemon's build failed: COPY failed: no space left"},
-		{"no image id", `{"stream":"Step 1/2\n"}`, "", "without reporting an image ID"},
-		{"truncated", `{"stream":"Step 1/2`, "", "reading the daemon's response"},
+		{"success", ok, "sha256:253c12f83a63aa", "", []string{"253c12f83a63"}, nil},
+		{"error detail", failedAfterCopy, "", "the daemon's build failed: failed to create container: no space left", nil, []string{"0123456789ab"}},
+		{"no image id", `{"stream":"Step 1/2\n"}`, "", "without reporting an image ID", nil, nil},
+		{"truncated", `{"stream":"Step 1/2`, "", "reading the daemon's response", nil, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var opts client.ImageBuildOptions
-			var lines []string
-			id, err := Build(context.Background(), buildReturning(c.stream, &opts), strings.NewReader("tar"), BuildOptions{
+			var lines, removed []string
+			api := buildReturning(c.stream, &opts)
+			api.remove = func(_ context.Context, id string, _ client.ImageRemoveOptions) (client.ImageRemoveResult, error) {
+				removed = append(removed, id)
+				return client.ImageRemoveResult{}, nil
+			}
+			b, err := Build(context.Background(), api, strings.NewReader("tar"), BuildOptions{
 				Dockerfile: "Dockerfile",
 				Progress:   func(e Event) { lines = append(lines, e.Text) },
 			})
+			if !reflect.DeepEqual(removed, c.wantRemoved) {
+				t.Errorf("removed %q, want %q", removed, c.wantRemoved)
+			}
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 					t.Fatalf("error = %v, want %q", err, c.wantErr)
 				}
 				return
 			}
-			if err != nil || id != c.wantID {
-				t.Fatalf("Build = %q, %v; want %q", id, err, c.wantID)
+			if err != nil || b.ID != c.wantID || !reflect.DeepEqual(b.created, c.wantCreated) {
+				t.Fatalf("Build = %+v, %v; want %q created %q", b, err, c.wantID, c.wantCreated)
 			}
 			if opts.Version != build.BuilderV1 || !opts.Remove || !opts.ForceRemove || len(opts.Tags) != 0 {
 				t.Errorf("build options %+v: want the classic builder, intermediate containers removed, no tags", opts)
 			}
-			if len(lines) != 3 || lines[0] != "Step 1/2 : FROM scratch" {
+			if len(lines) != 10 || lines[0] != "Step 1/3 : FROM scratch" {
 				t.Errorf("progress lines %q", lines)
 			}
 		})
 	}
 }
 
-func TestPush(t *testing.T) {
+func TestDiscardKeepsTaggedImages(t *testing.T) {
+	var removed []string
+	api := &fakeAPI{
+		inspect: func(_ context.Context, id string) (client.ImageInspectResult, error) {
+			if id == "bbbbbbbbbbbb" {
+				return client.ImageInspectResult{InspectResponse: image.InspectResponse{RepoTags: []string{"other/run:1"}}}, nil
+			}
+			return client.ImageInspectResult{}, nil
+		},
+		remove: func(_ context.Context, id string, _ client.ImageRemoveOptions) (client.ImageRemoveResult, error) {
+			removed = append(removed, id)
+			return client.ImageRemoveResult{}, nil
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // cleanup must work after the run was cancelled
+	Built{created: []string{"aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"}}.Discard(ctx, api)
+	if want := []string{"cccccccccccc", "aaaaaaaaaaaa"}; !reflect.DeepEqual(removed, want) {
+		t.Errorf("removed %q, want %q", removed, want)
+	}
+}
+
+func TestTagAndUndo(t *testing.T) {
+	target, err := ParseTarget("", "user/app", []string{"a", "b", "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a names an older image, b nothing, c the new image already.
+	names := map[string]string{"docker.io/user/app:a": "sha256:old", "docker.io/user/app:c": "sha256:new"}
+	var calls []string
+	api := &fakeAPI{
+		inspect: func(_ context.Context, ref string) (client.ImageInspectResult, error) {
+			if id, ok := names[ref]; ok {
+				return client.ImageInspectResult{InspectResponse: image.InspectResponse{ID: id}}, nil
+			}
+			return client.ImageInspectResult{}, cerrdefs.ErrNotFound
+		},
+		tag: func(_ context.Context, o client.ImageTagOptions) (client.ImageTagResult, error) {
+			calls = append(calls, "tag "+o.Target+" "+o.Source)
+			names[o.Target] = o.Source
+			return client.ImageTagResult{}, nil
+		},
+		remove: func(_ context.Context, ref string, _ client.ImageRemoveOptions) (client.ImageRemoveResult, error) {
+			calls = append(calls, "untag "+ref)
+			delete(names, ref)
+			return client.ImageRemoveResult{}, nil
+		},
+	}
+	undo, err := Tag(context.Background(), api, "sha256:new", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	undo(context.Background())
+	want := []string{
+		"tag docker.io/user/app:a sha256:new",
+		"tag docker.io/user/app:b sha256:new",
+		"untag docker.io/user/app:b",
+		"tag docker.io/user/app:a sha256:old",
+	}
+	if !reflect.DeepEqual(calls, want) {
+		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(calls, "\n"), strings.Join(want, "\n"))
+	}
+	if len(names) != 2 || names["docker.io/user/app:a"] != "sha256:old" || names["docker.io/user/app:c"] != "sha256:new" {
+		t.Errorf("after undo the tags are %v", names)
+	}
+}
+
+func TestTagFailureUndoesEarlierTags(t *testing.T) {
+	target, err := ParseTarget("", "user/app", []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []string
+	api := &fakeAPI{
+		inspect: func(context.Context, string) (client.ImageInspectResult, error) {
+			return client.ImageInspectResult{}, cerrdefs.ErrNotFound
+		},
+		tag: func(_ context.Context, o client.ImageTagOptions) (client.ImageTagResult, error) {
+			if strings.HasSuffix(o.Target, ":b") {
+				return client.ImageTagResult{}, errors.New("no such image")
+			}
+			calls = append(calls, "tag "+o.Target)
+			return client.ImageTagResult{}, nil
+		},
+		remove: func(_ context.Context, ref string, _ client.ImageRemoveOptions) (client.ImageRemoveResult, error) {
+			calls = append(calls, "untag "+ref)
+			return client.ImageRemoveResult{}, nil
+		},
+	}
+	_, err = Tag(context.Background(), api, "sha256:0123456789abcdef", target)
+	if err == nil || !strings.Contains(err.Error(), "tagging 0123456789ab as user/app:b: no such image") {
+		t.Errorf("error = %v", err)
+	}
+	if want := []string{"tag docker.io/user/app:a", "untag docker.io/user/app:a"}; !reflect.DeepEqual(calls, want) {
+		t.Errorf("calls %q, want %q", calls, want)
+	}
+}
+
+const testDigest = "sha256:52af061745eac658b694c92263b75a2e1d5ed7011ab9a033316679195ac3e5c9"
+
+const pushOK = `{"status":"The push refers to repository [127.0.0.1:5000/demo/app]"}
+{"status":"Preparing","progressDetail":{},"id":"700f0b6ef8c4"}
+{"status":"Pushed","progressDetail":{},"id":"700f0b6ef8c4"}
+{"status":"v1: digest: ` + testDigest + ` size: 528"}
+{"progressDetail":{},"aux":{"Tag":"v1","Digest":"` + testDigest + `","Size":528}}
+`
+
+func errStream(msg string) string {
+	return `{"status":"Preparing","progressDetail":{},"id":"700f0b6ef8c4"}
+{"errorDetail":{"message":"` + msg + `"},"error":"` + msg + `"}`
+}
+
+func testRef(t *testing.T) reference.NamedTagged {
 	ref, err := reference.ParseNormalizedNamed("127.0.0.1:5000/demo/app:v1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tagged := ref.(reference.NamedTagged)
-	const digest = "sha256:52af061745eac658b694c92263b75a2e1d5ed7011ab9a033316679195ac3e5c9"
+	return ref.(reference.NamedTagged)
+}
+
+func TestPush(t *testing.T) {
 	cases := []struct {
-		name, stream, wantErr string
-		authErr               bool
+		name    string
+		streams []string // one per attempt
+		wantErr string
+		authErr bool
+		tries   int
 	}{
-		{"success", `{"status":"The push refers to repository [127.0.0.1:5000/demo/app]"}
-{"status":"Preparing","progressDetail":{},"id":"700f0b6ef8c4"}
-{"status":"Pushed","progressDetail":{},"id":"700f0b6ef8c4"}
-{"status":"v1: digest: ` + digest + ` size: 528"}
-{"progressDetail":{},"aux":{"Tag":"v1","Digest":"` + digest + `","Size":528}}
-`, "", false},
-		{"unauthorized", `{"status":"Preparing","progressDetail":{},"id":"700f0b6ef8c4"}
-{"errorDetail":{"message":"unauthorized: authentication required"},"error":"unauthorized: authentication required"}`, "registry authentication failed at 127.0.0.1:5000: unauthorized", true},
-		{"server error", `{"errorDetail":{"message":"received unexpected HTTP status: 500 Internal Server Error"}}`, "500 Internal Server Error", false},
-		{"stream without digest", `{"status":"Pushed","id":"700f0b6ef8c4"}`, "without reporting the pushed digest", false},
+		{"success", []string{pushOK}, "", false, 1},
+		{"unauthorized is not retried", []string{errStream("unauthorized: authentication required"), pushOK},
+			"registry authentication failed at 127.0.0.1:5000: unauthorized", true, 1},
+		{"denied is not retried", []string{errStream("denied: requested access to the resource is denied"), pushOK}, "denied", true, 1},
+		{"not found is not retried", []string{errStream("received unexpected HTTP status: 404 Not Found"), pushOK}, "404", false, 1},
+		{"503 then success", []string{errStream("received unexpected HTTP status: 503 Service Unavailable"), errStream("received unexpected HTTP status: 503 Service Unavailable"), pushOK}, "", false, 3},
+		{"429 then success", []string{errStream("toomanyrequests: slow down"), pushOK}, "", false, 2},
+		{"refused then success", []string{errStream("Get \\\"http://127.0.0.1:5000/v2/\\\": dial tcp 127.0.0.1:5000: connect: connection refused"), pushOK}, "", false, 2},
+		{"500 for good", []string{errStream("500 Internal Server Error"), errStream("500 Internal Server Error"), errStream("500 Internal Server Error"), errStream("500 Internal Server Error"), pushOK},
+			"500 Internal Server Error", false, 4},
+		{"unknown failure is not retried", []string{errStream("something odd"), pushOK}, "something odd", false, 1},
+		{"stream without digest", []string{`{"status":"Pushed","id":"700f0b6ef8c4"}`}, "without reporting the pushed digest", false, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var gotImage, gotAuth string
+			tries := 0
 			api := &fakeAPI{push: func(_ context.Context, image string, o client.ImagePushOptions) (client.ImagePushResponse, error) {
-				gotImage, gotAuth = image, o.RegistryAuth
-				return newFakePushResponse(c.stream), nil
+				if image != "127.0.0.1:5000/demo/app:v1" || o.RegistryAuth != "HEADER" {
+					t.Errorf("pushed %q with auth %q", image, o.RegistryAuth)
+				}
+				tries++
+				return newFakePushResponse(c.streams[tries-1]), nil
 			}}
-			d, err := Push(context.Background(), api, tagged, "HEADER", nil)
-			if gotImage != "127.0.0.1:5000/demo/app:v1" || gotAuth != "HEADER" {
-				t.Errorf("pushed %q with auth %q", gotImage, gotAuth)
+			var notes []string
+			d, err := Push(context.Background(), api, testRef(t), "HEADER", PushOptions{
+				Retries:  3,
+				Backoff:  func(int) time.Duration { return time.Millisecond },
+				Progress: func(e Event) { notes = append(notes, e.Text) },
+			})
+			if tries != c.tries {
+				t.Errorf("%d attempts, want %d", tries, c.tries)
 			}
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
@@ -105,31 +261,47 @@ func TestPush(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || d != digest {
-				t.Fatalf("Push = %q, %v; want %q", d, err, digest)
+			if err != nil || d != testDigest {
+				t.Fatalf("Push = %q, %v; want %q", d, err, testDigest)
+			}
+			if c.tries > 1 && !strings.Contains(strings.Join(notes, "\n"), "retrying in 1ms (retry 1 of 3)") {
+				t.Errorf("no retry notice in %q", notes)
 			}
 		})
 	}
 }
 
-func TestTagStopsAtFirstFailure(t *testing.T) {
-	target, err := ParseTarget("", "user/app", []string{"a", "b"})
-	if err != nil {
-		t.Fatal(err)
+func TestRetryAfter(t *testing.T) {
+	cases := map[string]time.Duration{
+		"toomanyrequests: retry after 7":         7 * time.Second,
+		"429 Too Many Requests (Retry-After: 2)": 2 * time.Second,
+		"503 Service Unavailable":                0,
+		"retry after 100000":                     0,
 	}
-	var tagged []string
-	api := &fakeAPI{tag: func(_ context.Context, o client.ImageTagOptions) (client.ImageTagResult, error) {
-		tagged = append(tagged, o.Source+" "+o.Target)
-		if strings.HasSuffix(o.Target, ":b") {
-			return client.ImageTagResult{}, errors.New("no such image")
+	for msg, want := range cases {
+		if got := (&registryError{msg: msg}).retryAfter(); got != want {
+			t.Errorf("retryAfter(%q) = %s, want %s", msg, got, want)
 		}
-		return client.ImageTagResult{}, nil
-	}}
-	err = Tag(context.Background(), api, "sha256:0123456789abcdef", target)
-	if err == nil || !strings.Contains(err.Error(), "tagging 0123456789ab as user/app:b: no such image") {
-		t.Errorf("error = %v", err)
 	}
-	if want := "sha256:0123456789abcdef docker.io/user/app:a"; len(tagged) != 2 || tagged[0] != want {
-		t.Errorf("tag calls %q", tagged)
+}
+
+func TestPushCancelledWhileWaiting(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	api := &fakeAPI{push: func(context.Context, string, client.ImagePushOptions) (client.ImagePushResponse, error) {
+		cancel()
+		return newFakePushResponse(errStream("503 Service Unavailable")), nil
+	}}
+	start := time.Now()
+	_, err := Push(ctx, api, testRef(t), "", PushOptions{Retries: 5, Backoff: func(int) time.Duration { return time.Hour }})
+	if err == nil || !strings.Contains(err.Error(), "cancelled") || time.Since(start) > 5*time.Second {
+		t.Errorf("error = %v after %s", err, time.Since(start))
+	}
+}
+
+func TestDefaultBackoff(t *testing.T) {
+	got := []time.Duration{DefaultBackoff(1), DefaultBackoff(2), DefaultBackoff(3), DefaultBackoff(6), DefaultBackoff(60)}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 30 * time.Second, 30 * time.Second}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("backoff %v, want %v", got, want)
 	}
 }

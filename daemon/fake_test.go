@@ -16,9 +16,11 @@ import (
 // tests do. It lets unit tests feed the stream decoders daemon answers that a
 // real daemon gives only in failure (errorDetail, truncated streams).
 type fakeAPI struct {
-	build func(ctx context.Context, r io.Reader, o client.ImageBuildOptions) (client.ImageBuildResult, error)
-	tag   func(ctx context.Context, o client.ImageTagOptions) (client.ImageTagResult, error)
-	push  func(ctx context.Context, image string, o client.ImagePushOptions) (client.ImagePushResponse, error)
+	build   func(ctx context.Context, r io.Reader, o client.ImageBuildOptions) (client.ImageBuildResult, error)
+	tag     func(ctx context.Context, o client.ImageTagOptions) (client.ImageTagResult, error)
+	push    func(ctx context.Context, image string, o client.ImagePushOptions) (client.ImagePushResponse, error)
+	inspect func(ctx context.Context, image string) (client.ImageInspectResult, error)
+	remove  func(ctx context.Context, image string, o client.ImageRemoveOptions) (client.ImageRemoveResult, error)
 }
 
 func (f *fakeAPI) Ping(context.Context, client.PingOptions) (client.PingResult, error) {
@@ -35,6 +37,14 @@ func (f *fakeAPI) ImageTag(ctx context.Context, o client.ImageTagOptions) (clien
 
 func (f *fakeAPI) ImagePush(ctx context.Context, image string, o client.ImagePushOptions) (client.ImagePushResponse, error) {
 	return f.push(ctx, image, o)
+}
+
+func (f *fakeAPI) ImageInspect(ctx context.Context, image string, _ ...client.ImageInspectOption) (client.ImageInspectResult, error) {
+	return f.inspect(ctx, image)
+}
+
+func (f *fakeAPI) ImageRemove(ctx context.Context, image string, o client.ImageRemoveOptions) (client.ImageRemoveResult, error) {
+	return f.remove(ctx, image, o)
 }
 
 // fakePushResponse decodes a canned JSON message stream like the client's.

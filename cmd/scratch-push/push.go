@@ -35,7 +35,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	}
 	progress := newPrinter(s.err, o.quiet)
 
-	sum, err := builder.Scan(ctx, p.dir, p.layout)
+	sum, err := builder.Scan(ctx, p.dir)
 	if err != nil {
 		if errors.Is(err, builder.ErrEmptyFolder) {
 			return usageError{err}
@@ -52,7 +52,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 
 	buildContext := builder.Context(ctx, p.dir, p.dockerfile, p.layout)
 	defer buildContext.Close()
-	id, err := daemon.Build(ctx, api, buildContext, daemon.BuildOptions{
+	built, err := daemon.Build(ctx, api, buildContext, daemon.BuildOptions{
 		Dockerfile: builder.DockerfileName,
 		NoCache:    o.noCache,
 		Progress:   progress.event,
@@ -60,8 +60,10 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	if err != nil {
 		return err
 	}
+	undo := func(context.Context) {}
 	if p.target.Repository != nil {
-		if err := daemon.Tag(ctx, api, id, p.target); err != nil {
+		if undo, err = daemon.Tag(ctx, api, built.ID, p.target); err != nil {
+			built.Discard(ctx, api)
 			return err
 		}
 	}
@@ -69,24 +71,38 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		for _, ref := range p.target.Tags {
 			progress.note("tagged %s", reference.FamiliarString(ref))
 		}
-		fmt.Fprintln(s.out, id)
+		fmt.Fprintln(s.out, built.ID)
 		return nil
 	}
 
+	// From here a failure puts the tags back and removes what this run
+	// built, so that a failed run leaves the daemon as it found it. Tags
+	// pushed before the failure stay pushed: each is complete.
 	header, err := auth.Header(p.creds, p.target.Host())
 	if err != nil {
+		undo(ctx)
+		built.Discard(ctx, api)
 		return err
 	}
 	s.redact.add(header)
+	var results []string
 	for _, ref := range p.target.Tags {
-		digest, err := daemon.Push(ctx, api, ref, header, progress.event)
+		digest, err := daemon.Push(ctx, api, ref, header, daemon.PushOptions{Retries: o.retries, Progress: progress.event})
 		if err != nil {
+			undo(ctx)
+			built.Discard(ctx, api)
 			if errors.Is(err, daemon.ErrAuth) {
-				return fmt.Errorf("%w: check the user name and password for %s (%s)", err, p.target.Host(), p.creds)
+				err = fmt.Errorf("%w: check the user name and password for %s (%s)", err, p.target.Host(), p.creds)
+			}
+			for _, r := range results {
+				fmt.Fprintln(s.out, r)
 			}
 			return err
 		}
-		fmt.Fprintf(s.out, "%s@%s\n", reference.FamiliarString(ref), digest)
+		results = append(results, fmt.Sprintf("%s@%s", reference.FamiliarString(ref), digest))
+	}
+	for _, r := range results {
+		fmt.Fprintln(s.out, r)
 	}
 	return nil
 }
@@ -108,6 +124,9 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 		return p, usageError{err}
 	}
 	if p.dockerfile, err = builder.Dockerfile(spec); err != nil {
+		return p, usageError{err}
+	}
+	if err := builder.Preflight(ctx, o.dir, spec); err != nil {
 		return p, usageError{err}
 	}
 	p.layout.Workdir = spec.Workdir

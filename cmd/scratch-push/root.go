@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -35,6 +38,8 @@ type options struct {
 	noPush        bool
 	noCache       bool
 	quiet         bool
+	retries       int
+	timeout       time.Duration
 }
 
 const example = `  # The wercker step's example, as one command:
@@ -85,7 +90,19 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 			if passwordFlag && !o.quiet {
 				warn(s, "a password on the command line can end up in shell history and process lists: prefer --password-stdin or SCRATCH_PUSH_PASSWORD")
 			}
-			return runPush(cmd.Context(), s, o)
+			if o.retries < 0 {
+				return usagef("--retries %d: give 0 or more", o.retries)
+			}
+			if o.timeout < 0 {
+				return usagef("--timeout %s: give a positive duration such as 10m, or 0 for no limit", o.timeout)
+			}
+			ctx := cmd.Context()
+			if o.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeoutCause(ctx, o.timeout, fmt.Errorf("--timeout of %s reached: raise it or find what stalls", o.timeout))
+				defer cancel()
+			}
+			return runPush(ctx, s, o)
 		},
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -111,6 +128,8 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 	f.StringVar(&o.stopSignal, "stop-signal", "", "signal that stops the container, e.g. SIGINT")
 	f.BoolVar(&o.noPush, "no-push", false, "build and tag in the local daemon only")
 	f.BoolVar(&o.noCache, "no-cache", false, "do not use the daemon's build cache")
+	f.IntVar(&o.retries, "retries", 3, "times to retry a push that failed for a transient reason (registry 5xx or 429, broken connection)")
+	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up when the whole run takes longer (0: no limit)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors")
 	return cmd
 }
