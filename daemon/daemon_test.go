@@ -244,7 +244,7 @@ func TestPush(t *testing.T) {
 				return newFakePushResponse(c.streams[tries-1]), nil
 			}}
 			var notes []string
-			d, err := Push(context.Background(), api, testRef(t), "HEADER", PushOptions{
+			d, err := Push(context.Background(), api, testRef(t), "HEADER", RegistryOptions{
 				Retries:  3,
 				Backoff:  func(int) time.Duration { return time.Millisecond },
 				Progress: func(e Event) { notes = append(notes, e.Text) },
@@ -292,7 +292,7 @@ func TestPushCancelledWhileWaiting(t *testing.T) {
 		return newFakePushResponse(errStream("503 Service Unavailable")), nil
 	}}
 	start := time.Now()
-	_, err := Push(ctx, api, testRef(t), "", PushOptions{Retries: 5, Backoff: func(int) time.Duration { return time.Hour }})
+	_, err := Push(ctx, api, testRef(t), "", RegistryOptions{Retries: 5, Backoff: func(int) time.Duration { return time.Hour }})
 	if err == nil || !strings.Contains(err.Error(), "cancelled") || time.Since(start) > 5*time.Second {
 		t.Errorf("error = %v after %s", err, time.Since(start))
 	}
@@ -303,5 +303,73 @@ func TestDefaultBackoff(t *testing.T) {
 	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 30 * time.Second, 30 * time.Second}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("backoff %v, want %v", got, want)
+	}
+}
+
+func TestLogin(t *testing.T) {
+	cases := []struct {
+		name    string
+		answers []error
+		wantErr string
+		authErr bool
+	}{
+		{"accepted", []error{nil}, "", false},
+		{"wrong password fails at once", []error{errors.New("Error response from daemon: login attempt to http://r/v2/ failed with status: 401 Unauthorized"), nil},
+			"registry authentication failed", true},
+		{"unauthorized error type", []error{cerrdefs.ErrUnauthenticated.WithMessage("bad creds"), nil}, "registry authentication failed", true},
+		// The daemon's ping failed with 503, so its next request went without
+		// credentials: the 401 after a transient failure is retried.
+		{"503 then the 401 it causes then success", []error{
+			errors.New("login attempt to http://r/v2/ failed with status: 503 Service Unavailable"),
+			errors.New("login attempt to http://r/v2/ failed with status: 401 Unauthorized"),
+			nil}, "", false},
+		{"refused for good", []error{errors.New("dial tcp: connection refused"), errors.New("dial tcp: connection refused"), errors.New("dial tcp: connection refused"), errors.New("dial tcp: connection refused")},
+			"connection refused", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := 0
+			api := &fakeAPI{login: func(_ context.Context, o client.RegistryLoginOptions) (client.RegistryLoginResult, error) {
+				if o.Username != "u" || o.Password != "p" || o.ServerAddress != "r" {
+					t.Errorf("login options %+v", o)
+				}
+				n++
+				return client.RegistryLoginResult{}, c.answers[n-1]
+			}}
+			err := Login(context.Background(), api, "r", client.RegistryLoginOptions{Username: "u", Password: "p", ServerAddress: "r"},
+				RegistryOptions{Retries: 3, Backoff: func(int) time.Duration { return time.Millisecond }})
+			if c.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n != len(c.answers) {
+					t.Errorf("%d attempts, want %d", n, len(c.answers))
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) || errors.Is(err, ErrAuth) != c.authErr {
+				t.Fatalf("error = %v, want %q (auth %v)", err, c.wantErr, c.authErr)
+			}
+			if c.authErr && n != 1 {
+				t.Errorf("an authentication failure was tried %d times", n)
+			}
+		})
+	}
+}
+
+func TestPushRetriesUnauthorizedOnlyAfterLogin(t *testing.T) {
+	for _, checked := range []bool{false, true} {
+		tries := 0
+		api := &fakeAPI{push: func(context.Context, string, client.ImagePushOptions) (client.ImagePushResponse, error) {
+			tries++
+			if tries == 1 {
+				return newFakePushResponse(errStream("unauthorized: authentication required")), nil
+			}
+			return newFakePushResponse(pushOK), nil
+		}}
+		_, err := Push(context.Background(), api, testRef(t), "", RegistryOptions{Retries: 2, CredentialsChecked: checked, Backoff: func(int) time.Duration { return 0 }})
+		if (err == nil) != checked {
+			t.Errorf("credentials checked %v: error %v after %d tries", checked, err, tries)
+		}
 	}
 }

@@ -21,6 +21,7 @@ type fakeAPI struct {
 	push    func(ctx context.Context, image string, o client.ImagePushOptions) (client.ImagePushResponse, error)
 	inspect func(ctx context.Context, image string) (client.ImageInspectResult, error)
 	remove  func(ctx context.Context, image string, o client.ImageRemoveOptions) (client.ImageRemoveResult, error)
+	login   func(ctx context.Context, o client.RegistryLoginOptions) (client.RegistryLoginResult, error)
 }
 
 func (f *fakeAPI) Ping(context.Context, client.PingOptions) (client.PingResult, error) {
@@ -45,6 +46,10 @@ func (f *fakeAPI) ImageInspect(ctx context.Context, image string, _ ...client.Im
 
 func (f *fakeAPI) ImageRemove(ctx context.Context, image string, o client.ImageRemoveOptions) (client.ImageRemoveResult, error) {
 	return f.remove(ctx, image, o)
+}
+
+func (f *fakeAPI) RegistryLogin(ctx context.Context, o client.RegistryLoginOptions) (client.RegistryLoginResult, error) {
+	return f.login(ctx, o)
 }
 
 // fakePushResponse decodes a canned JSON message stream like the client's.

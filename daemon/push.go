@@ -3,10 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,9 +12,6 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 )
-
-// ErrAuth marks a push the registry refused for its credentials.
-var ErrAuth = errors.New("registry authentication failed")
 
 // Tag gives the image every tag of target and returns an undo that puts
 // each tag back where it was before, or removes it where there was none. Run
@@ -64,56 +58,19 @@ type pushResult struct {
 	Size   int
 }
 
-// PushOptions tune a push. The zero value tries once.
-type PushOptions struct {
-	// Retries is how many more times a push that failed for a transient
-	// reason (a 5xx or 429 from the registry, a refused, reset or timed-out
-	// connection) is tried. Authentication, permission and not-found
-	// failures are never retried.
-	Retries int
-	// Backoff is the wait before retry n (1-based); nil means 1s, 2s, 4s,
-	// ... up to 30s. A longer Retry-After in the registry's error wins.
-	Backoff func(n int) time.Duration
-	// Progress receives the push's status lines and retry notices.
-	Progress Progress
-}
-
 // Push pushes one tag with authHeader as X-Registry-Auth and returns the
 // manifest digest the registry accepted. The push counts only when the
 // daemon's stream reports that digest: a stream that ends without one is an
 // error, whatever the HTTP status said. Layers a failed attempt uploaded are
 // not sent again: the registry reports them as already there.
-func Push(ctx context.Context, api API, ref reference.NamedTagged, authHeader string, opts PushOptions) (string, error) {
-	backoff := opts.Backoff
-	if backoff == nil {
-		backoff = DefaultBackoff
-	}
-	for attempt := 1; ; attempt++ {
-		digest, err := pushOnce(ctx, api, ref, authHeader, opts.Progress)
-		if err == nil {
-			return digest, nil
-		}
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("push of %s cancelled: %w", reference.FamiliarString(ref), context.Cause(ctx))
-		}
-		var rerr *registryError
-		if !errors.As(err, &rerr) || !rerr.transient() || attempt > opts.Retries {
-			return "", err
-		}
-		wait := max(backoff(attempt), rerr.retryAfter())
-		opts.Progress.send(Event{Phase: "push", Text: fmt.Sprintf("push failed: %s; retrying in %s (retry %d of %d)", rerr.msg, wait, attempt, opts.Retries)})
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return "", fmt.Errorf("push of %s cancelled while waiting to retry: %w", reference.FamiliarString(ref), context.Cause(ctx))
-		}
-	}
-}
-
-// DefaultBackoff doubles from one second up to thirty.
-func DefaultBackoff(n int) time.Duration {
-	d := time.Second << min(n-1, 5)
-	return min(d, 30*time.Second)
+func Push(ctx context.Context, api API, ref reference.NamedTagged, authHeader string, opts RegistryOptions) (string, error) {
+	var digest string
+	err := retry(ctx, opts, "push of "+reference.FamiliarString(ref), func() error {
+		var err error
+		digest, err = pushOnce(ctx, api, ref, authHeader, opts.Progress)
+		return err
+	})
+	return digest, err
 }
 
 // pushOnce makes one push attempt; Push words a cancellation.
@@ -145,47 +102,6 @@ func pushOnce(ctx context.Context, api API, ref reference.NamedTagged, authHeade
 	return digest, nil
 }
 
-// registryError is a push failure the daemon relayed from the registry.
-type registryError struct{ msg string }
-
-func (e *registryError) Error() string { return e.msg }
-
-var (
-	permanentPushFailures = []string{"unauthorized", "authentication required", "denied", "incorrect username or password", "401", "403", "404", "not found", "name unknown", "manifest invalid", "unsupported", "no such host"}
-	transientPushFailures = []string{"500", "502", "503", "504", "429", "toomanyrequests", "too many requests", "connection refused", "connection reset", "broken pipe", "timeout", "eof", "server closed"}
-	retryAfterPattern     = regexp.MustCompile(`(?i)retry[- ]after:?\s*(\d+)`)
-)
-
-// transient tells a failure worth retrying: the registry or the way to it
-// was briefly unwell. Anything not known to be transient is permanent.
-func (e *registryError) transient() bool {
-	msg := strings.ToLower(e.msg)
-	for _, s := range permanentPushFailures {
-		if strings.Contains(msg, s) {
-			return false
-		}
-	}
-	for _, s := range transientPushFailures {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// retryAfter is the wait a registry asked for, when the daemon passed it on.
-func (e *registryError) retryAfter() time.Duration {
-	m := retryAfterPattern.FindStringSubmatch(e.msg)
-	if m == nil {
-		return 0
-	}
-	secs, err := strconv.Atoi(m[1])
-	if err != nil || secs > 600 {
-		return 0
-	}
-	return time.Duration(secs) * time.Second
-}
-
 func pushEvent(m jsonstream.Message) Event {
 	e := Event{Phase: "push", ID: m.ID, Text: m.Status}
 	if m.Progress != nil {
@@ -196,13 +112,10 @@ func pushEvent(m jsonstream.Message) Event {
 
 // classifyPushError words the daemon's push failure for the user, marking an
 // authentication failure with ErrAuth.
-func classifyPushError(ref reference.Named, err error) error {
-	msg := strings.ToLower(err.Error())
+func classifyPushError(ref reference.Named, err *registryError) error {
 	name := reference.FamiliarString(ref)
-	for _, s := range []string{"unauthorized", "authentication required", "denied", "incorrect username or password", "401", "403"} {
-		if strings.Contains(msg, s) {
-			return fmt.Errorf("pushing %s: %w at %s: %w", name, ErrAuth, reference.Domain(ref), err)
-		}
+	if err.auth() {
+		return fmt.Errorf("pushing %s: %w at %s: %w", name, ErrAuth, reference.Domain(ref), err)
 	}
 	return fmt.Errorf("pushing %s: %w", name, err)
 }

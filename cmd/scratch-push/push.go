@@ -50,6 +50,21 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	}
 	defer api.Close()
 
+	registryOpts := daemon.RegistryOptions{Retries: o.retries, Progress: progress.event}
+	if p.push && !p.creds.Empty() {
+		// A wrong password fails here, before anything is built.
+		err := daemon.Login(ctx, api, p.target.Host(), client.RegistryLoginOptions{
+			Username:      p.creds.Username,
+			Password:      p.creds.Password,
+			IdentityToken: p.creds.IdentityToken,
+			ServerAddress: auth.ServerAddress(p.target.Host()),
+		}, registryOpts)
+		if err != nil {
+			return explainAuth(err, p)
+		}
+		registryOpts.CredentialsChecked = true
+	}
+
 	buildContext := builder.Context(ctx, p.dir, p.dockerfile, p.layout)
 	defer buildContext.Close()
 	built, err := daemon.Build(ctx, api, buildContext, daemon.BuildOptions{
@@ -87,17 +102,14 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	s.redact.add(header)
 	var results []string
 	for _, ref := range p.target.Tags {
-		digest, err := daemon.Push(ctx, api, ref, header, daemon.PushOptions{Retries: o.retries, Progress: progress.event})
+		digest, err := daemon.Push(ctx, api, ref, header, registryOpts)
 		if err != nil {
 			undo(ctx)
 			built.Discard(ctx, api)
-			if errors.Is(err, daemon.ErrAuth) {
-				err = fmt.Errorf("%w: check the user name and password for %s (%s)", err, p.target.Host(), p.creds)
-			}
 			for _, r := range results {
 				fmt.Fprintln(s.out, r)
 			}
-			return err
+			return explainAuth(err, p)
 		}
 		results = append(results, fmt.Sprintf("%s@%s", reference.FamiliarString(ref), digest))
 	}
@@ -105,6 +117,17 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		fmt.Fprintln(s.out, r)
 	}
 	return nil
+}
+
+// explainAuth says what to check when the registry refused the credentials.
+func explainAuth(err error, p plan) error {
+	if !errors.Is(err, daemon.ErrAuth) {
+		return err
+	}
+	if p.creds.Empty() {
+		return fmt.Errorf("%w: no credentials were found for %s: give --username and --password-stdin, or docker login", err, p.target.Host())
+	}
+	return fmt.Errorf("%w: check the user name and password for %s (%s)", err, p.target.Host(), p.creds)
 }
 
 // makePlan validates the command line and gathers credentials, so that every

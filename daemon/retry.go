@@ -1,0 +1,125 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrAuth marks a login or push the registry refused for its credentials.
+var ErrAuth = errors.New("registry authentication failed")
+
+// RegistryOptions tune the calls that reach a registry through the daemon:
+// Login and Push. The zero value tries once.
+type RegistryOptions struct {
+	// Retries is how many more times a call that failed for a transient
+	// reason (a 5xx or 429 from the registry, a refused, reset or timed-out
+	// connection) is tried. Authentication, permission and not-found
+	// failures are not retried.
+	Retries int
+	// Backoff is the wait before retry n (1-based); nil means DefaultBackoff.
+	// A longer Retry-After, when the daemon passes one on, wins.
+	Backoff func(n int) time.Duration
+	// Progress receives status lines and retry notices.
+	Progress Progress
+	// CredentialsChecked says that Login accepted the credentials. A push
+	// that then reports "unauthorized" met a registry that was briefly
+	// unwell, so it is retried like any transient failure.
+	CredentialsChecked bool
+}
+
+// DefaultBackoff doubles from one second up to thirty.
+func DefaultBackoff(n int) time.Duration {
+	d := time.Second << min(n-1, 5)
+	return min(d, 30*time.Second)
+}
+
+// registryError is a failure the daemon relayed from a registry.
+type registryError struct{ msg string }
+
+func (e *registryError) Error() string { return e.msg }
+
+var (
+	authFailures      = []string{"unauthorized", "authentication required", "denied", "incorrect username or password", "401", "403"}
+	permanentFailures = []string{"404", "not found", "name unknown", "manifest invalid", "unsupported", "no such host"}
+	transientFailures = []string{"500", "502", "503", "504", "429", "toomanyrequests", "too many requests", "connection refused", "connection reset", "broken pipe", "timeout", "eof", "server closed"}
+	retryAfterPattern = regexp.MustCompile(`(?i)retry[- ]after:?\s*(\d+)`)
+)
+
+func (e *registryError) auth() bool { return containsAny(e.msg, authFailures) }
+
+// transient tells a failure worth retrying: the registry or the way to it
+// was briefly unwell. Anything not known to be transient is permanent.
+func (e *registryError) transient(credentialsChecked bool) bool {
+	switch {
+	case e.auth():
+		return credentialsChecked && !containsAny(e.msg, []string{"denied", "403"})
+	case containsAny(e.msg, permanentFailures):
+		return false
+	}
+	return containsAny(e.msg, transientFailures)
+}
+
+// retryAfter is the wait a registry asked for, when the daemon passed it on.
+func (e *registryError) retryAfter() time.Duration {
+	m := retryAfterPattern.FindStringSubmatch(e.msg)
+	if m == nil {
+		return 0
+	}
+	secs, err := strconv.Atoi(m[1])
+	if err != nil || secs > 600 {
+		return 0
+	}
+	return time.Duration(secs) * time.Second
+}
+
+func containsAny(s string, subs []string) bool {
+	s = strings.ToLower(s)
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// retry calls attempt until it succeeds, fails for good, the retries run out
+// or ctx ends, waiting with backoff between attempts.
+//
+// An authentication failure is final, unless the credentials were checked
+// already or an earlier attempt failed transiently: the daemon first pings
+// the registry for its auth challenge, and when that ping fails it sends the
+// next request without credentials, so a registry recovering from a 503
+// answers 401 once.
+func retry(ctx context.Context, opts RegistryOptions, what string, attempt func() error) error {
+	backoff := opts.Backoff
+	if backoff == nil {
+		backoff = DefaultBackoff
+	}
+	trusted := opts.CredentialsChecked
+	for n := 1; ; n++ {
+		err := attempt()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s cancelled: %w", what, context.Cause(ctx))
+		}
+		var rerr *registryError
+		if !errors.As(err, &rerr) || !rerr.transient(trusted) || n > opts.Retries {
+			return err
+		}
+		trusted = true
+		wait := max(backoff(n), rerr.retryAfter())
+		opts.Progress.send(Event{Phase: "push", Text: fmt.Sprintf("%s failed: %s; retrying in %s (retry %d of %d)", what, rerr.msg, wait, n, opts.Retries)})
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("%s cancelled while waiting to retry: %w", what, context.Cause(ctx))
+		}
+	}
+}
