@@ -223,7 +223,7 @@ func TestPush(t *testing.T) {
 		{"success", []string{pushOK}, "", false, 1},
 		{"unauthorized is not retried", []string{errStream("unauthorized: authentication required"), pushOK},
 			"registry authentication failed at 127.0.0.1:5000: unauthorized", true, 1},
-		{"denied is not retried", []string{errStream("denied: requested access to the resource is denied"), pushOK}, "denied", true, 1},
+		{"denied is not retried", []string{errStream("denied: requested access to the resource is denied"), pushOK}, "the registry denied access: denied: requested", false, 1},
 		{"not found is not retried", []string{errStream("received unexpected HTTP status: 404 Not Found"), pushOK}, "404", false, 1},
 		{"503 then success", []string{errStream("received unexpected HTTP status: 503 Service Unavailable"), errStream("received unexpected HTTP status: 503 Service Unavailable"), pushOK}, "", false, 3},
 		{"429 then success", []string{errStream("toomanyrequests: slow down"), pushOK}, "", false, 2},

@@ -110,11 +110,14 @@ func pushEvent(m jsonstream.Message) Event {
 	return e
 }
 
-// classifyPushError words the daemon's push failure for the user, marking an
-// authentication failure with ErrAuth.
+// classifyPushError words the daemon's push failure for the user, marking
+// authentication and access failures with ErrAuth and ErrDenied.
 func classifyPushError(ref reference.Named, err *registryError) error {
 	name := reference.FamiliarString(ref)
-	if err.auth() {
+	switch {
+	case err.denied():
+		return fmt.Errorf("pushing %s: %w: %w", name, ErrDenied, err)
+	case err.auth():
 		return fmt.Errorf("pushing %s: %w at %s: %w", name, ErrAuth, reference.Domain(ref), err)
 	}
 	return fmt.Errorf("pushing %s: %w", name, err)

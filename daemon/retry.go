@@ -13,6 +13,10 @@ import (
 // ErrAuth marks a login or push the registry refused for its credentials.
 var ErrAuth = errors.New("registry authentication failed")
 
+// ErrDenied marks a push the registry refused to these credentials: they
+// are valid, but lack access to the repository.
+var ErrDenied = errors.New("the registry denied access")
+
 // RegistryOptions tune the calls that reach a registry through the daemon:
 // Login and Push. The zero value tries once.
 type RegistryOptions struct {
@@ -44,7 +48,8 @@ type registryError struct{ msg string }
 func (e *registryError) Error() string { return e.msg }
 
 var (
-	authFailures      = []string{"unauthorized", "authentication required", "denied", "incorrect username or password", "401", "403"}
+	authFailures      = []string{"unauthorized", "authentication required", "incorrect username or password", "401"}
+	deniedFailures    = []string{"denied", "403", "forbidden"}
 	permanentFailures = []string{"404", "not found", "name unknown", "manifest invalid", "unsupported", "no such host"}
 	transientFailures = []string{"500", "502", "503", "504", "429", "toomanyrequests", "too many requests", "connection refused", "connection reset", "broken pipe", "timeout", "eof", "server closed"}
 	retryAfterPattern = regexp.MustCompile(`(?i)retry[- ]after:?\s*(\d+)`)
@@ -52,12 +57,16 @@ var (
 
 func (e *registryError) auth() bool { return containsAny(e.msg, authFailures) }
 
+func (e *registryError) denied() bool { return containsAny(e.msg, deniedFailures) }
+
 // transient tells a failure worth retrying: the registry or the way to it
 // was briefly unwell. Anything not known to be transient is permanent.
 func (e *registryError) transient(credentialsChecked bool) bool {
 	switch {
+	case e.denied():
+		return false
 	case e.auth():
-		return credentialsChecked && !containsAny(e.msg, []string{"denied", "403"})
+		return credentialsChecked
 	case containsAny(e.msg, permanentFailures):
 		return false
 	}

@@ -2,11 +2,13 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,6 +24,7 @@ type faultProxy struct {
 	failLeft int
 	status   int
 	header   http.Header
+	match    func(*http.Request) bool // which requests failNext and stall apply to; nil: all
 	stall    bool
 	requests atomic.Int64
 	failed   atomic.Int64
@@ -43,7 +46,8 @@ func newFaultProxy(t *testing.T) *faultProxy {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
 		p.mu.Lock()
-		stall, fail := p.stall, p.failLeft > 0
+		matches := p.match == nil || p.match(r)
+		stall, fail := p.stall && matches, p.failLeft > 0 && matches
 		if fail {
 			p.failLeft--
 		}
@@ -61,7 +65,18 @@ func newFaultProxy(t *testing.T) *faultProxy {
 			for k, v := range header {
 				w.Header()[k] = v
 			}
-			http.Error(w, http.StatusText(status), status)
+			code := "UNAVAILABLE"
+			switch status {
+			case http.StatusTooManyRequests:
+				code = "TOOMANYREQUESTS"
+			case http.StatusForbidden:
+				code = "DENIED"
+			case http.StatusNotFound:
+				code = "NAME_UNKNOWN"
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			fmt.Fprintf(w, `{"errors":[{"code":%q,"message":"fault injected by the test proxy: %d"}]}`, code, status)
 			return
 		}
 		forward.ServeHTTP(w, r)
@@ -74,17 +89,28 @@ func newFaultProxy(t *testing.T) *faultProxy {
 	return p
 }
 
-// failNext answers the next n requests with status (and header).
-func (p *faultProxy) failNext(n, status int, header http.Header) {
+// failNext answers the next n requests that match (nil: any) with status
+// and header.
+func (p *faultProxy) failNext(n, status int, header http.Header, match func(*http.Request) bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.failLeft, p.status, p.header = n, status, header
+	p.failLeft, p.status, p.header, p.match = n, status, header, match
 }
 
-func (p *faultProxy) setStall(on bool) {
+// stallOn accepts the requests that match (nil: any) and never answers them.
+func (p *faultProxy) stallOn(match func(*http.Request) bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stall = on
+	p.stall, p.match = true, match
+}
+
+// manifestPut and blobUpload pick out requests of a push.
+func manifestPut(r *http.Request) bool {
+	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/")
+}
+
+func blobUpload(r *http.Request) bool {
+	return strings.Contains(r.URL.Path, "/blobs/uploads/") && r.Method != http.MethodPost
 }
 
 func retryAfter(secs int) http.Header {

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -16,7 +17,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -277,4 +280,126 @@ func layerEntries(t *testing.T, blob []byte) (map[string]layerEntry, []string) {
 		entries[name] = layerEntry{h.Typeflag, h.Mode & 0o7777, h.Uid, h.Gid, h.Linkname, h.Size}
 		names = append(names, name)
 	}
+}
+
+// daemonState lists every image, intermediate ones included, and every
+// container: what a failed run must leave as it found it.
+func daemonState(t *testing.T) string {
+	t.Helper()
+	images := strings.Fields(docker(t, nil, "images", "-a", "-q", "--no-trunc"))
+	containers := strings.Fields(docker(t, nil, "ps", "-a", "-q", "--no-trunc"))
+	sort.Strings(images)
+	sort.Strings(containers)
+	return "images: " + strings.Join(images, " ") + "\ncontainers: " + strings.Join(containers, " ")
+}
+
+// running is a scratch-push run in progress whose stderr a test can watch.
+type running struct {
+	cmd    *exec.Cmd
+	lines  chan string
+	stderr *lockedBuffer
+	stdout bytes.Buffer
+	done   chan struct{}
+	code   int
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startScratchPush(t *testing.T, stdin string, extraEnv []string, args ...string) *running {
+	t.Helper()
+	r := &running{lines: make(chan string, 1000), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	r.cmd = exec.Command(toolPath, args...)
+	r.cmd.Stdin = strings.NewReader(stdin)
+	r.cmd.Env = append(cleanEnv(), extraEnv...)
+	r.cmd.Stdout = &r.stdout
+	pr, pw := io.Pipe()
+	r.cmd.Stderr = io.MultiWriter(r.stderr, pw)
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			select {
+			case r.lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	go func() {
+		err := r.cmd.Wait()
+		pw.Close()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			r.code = exit.ExitCode()
+		}
+		close(r.done)
+	}()
+	t.Cleanup(func() {
+		r.cmd.Process.Kill()
+		<-r.done
+	})
+	return r
+}
+
+// waitLine waits for a stderr line containing s.
+func (r *running) waitLine(t *testing.T, s string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l := <-r.lines:
+			if strings.Contains(l, s) {
+				return
+			}
+		case <-r.done:
+			t.Fatalf("scratch-push ended before printing %q:\n%s", s, r.stderr.String())
+		case <-deadline:
+			t.Fatalf("no %q within %s:\n%s", s, timeout, r.stderr.String())
+		}
+	}
+}
+
+// wait waits for the run to end and returns its exit status.
+func (r *running) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-r.done:
+		t.Logf("exit %d\nstderr:\n%s", r.code, r.stderr.String())
+		return r.code
+	case <-time.After(timeout):
+		t.Fatalf("scratch-push still running after %s:\n%s", timeout, r.stderr.String())
+		return -1
+	}
+}
+
+// bigFolder holds the app and size bytes of incompressible data, so that a
+// build or push lasts long enough to be interrupted.
+func bigFolder(t *testing.T, size int64) string {
+	t.Helper()
+	dir, _ := seedFolder(t, "big")
+	f, err := os.Create(filepath.Join(dir, "blob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -121,6 +121,9 @@ func runPush(ctx context.Context, s *streams, o options) error {
 
 // explainAuth says what to check when the registry refused the credentials.
 func explainAuth(err error, p plan) error {
+	if errors.Is(err, daemon.ErrDenied) {
+		return fmt.Errorf("%w: check that %s may push to %s", err, p.creds, reference.FamiliarName(p.target.Repository))
+	}
 	if !errors.Is(err, daemon.ErrAuth) {
 		return err
 	}

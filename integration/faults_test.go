@@ -1,0 +1,246 @@
+package integration
+
+import (
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestNoDaemon(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	dir, _ := seedFolder(t, "no daemon")
+	for _, host := range []string{"unix://" + filepath.Join(t.TempDir(), "none.sock"), "tcp://" + closedPort(t)} {
+		start := time.Now()
+		res := scratchPush(t, "", []string{"DOCKER_HOST=" + host}, "--no-push", "--cmd", "./app", dir)
+		took := time.Since(start)
+		if res.code != 1 || !strings.Contains(res.stderr, "no Docker daemon answers at "+host) {
+			t.Errorf("%s: exit %d, stderr %q", host, res.code, res.stderr)
+		}
+		if took > 2*time.Second {
+			t.Errorf("%s: took %s to say so, want under 2s", host, took)
+		}
+	}
+}
+
+func TestRegistryDown(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	dir, _ := seedFolder(t, "registry down")
+	addr := closedPort(t)
+	start := time.Now()
+	res := scratchPush(t, env.password, nil, "--registry", addr, "--repository", "it/down", "--username", env.username, "--password-stdin", "--retries", "2", "--cmd", "./app", dir)
+	if res.code != 1 || res.stdout != "" {
+		t.Errorf("exit %d, stdout %q", res.code, res.stdout)
+	}
+	if !strings.Contains(res.stderr, "connection refused") || strings.Count(res.stderr, "retrying in") != 2 {
+		t.Errorf("want two retries then a refused connection named:\n%s", res.stderr)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("took %s", took)
+	}
+}
+
+// A registry that answers 500, 503 or 429 a few times and then recovers:
+// the push gets through, retried with backoff.
+func TestRegistryRecovers(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	dir, _ := seedFolder(t, "recovered")
+	cases := []struct {
+		name   string
+		status int
+		times  int
+		match  func(*http.Request) bool
+	}{
+		{"500 on everything", http.StatusInternalServerError, 3, nil},
+		{"503 on everything", http.StatusServiceUnavailable, 3, nil},
+		{"429 with Retry-After", http.StatusTooManyRequests, 2, nil},
+		{"503 on the manifest", http.StatusServiceUnavailable, 2, manifestPut},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			p := newFaultProxy(t)
+			p.failNext(c.times, c.status, retryAfter(1), c.match)
+			repo := uniqueRepo(t, "recover")
+			removeImages(t, p.addr+"/"+repo+":v1")
+			res := scratchPush(t, env.password, nil, "--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin", "--tag", "v1", "--cmd", "./app", dir)
+			if res.code != 0 {
+				t.Fatalf("exit %d: %s", res.code, res.stderr)
+			}
+			if p.failed.Load() != int64(c.times) || !strings.Contains(res.stderr, "retrying in") {
+				t.Errorf("%d faults injected; stderr:\n%s", p.failed.Load(), res.stderr)
+			}
+			_, digest := registryClient{t}.manifest(repo, "v1")
+			if !strings.HasSuffix(strings.TrimSpace(res.stdout), "@"+digest) {
+				t.Errorf("stdout %q, registry digest %s", res.stdout, digest)
+			}
+		})
+	}
+}
+
+// 401, 403 and 404 are answers, not accidents: no retry, and a clear error.
+func TestPermanentFailuresNotRetried(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	dir, _ := seedFolder(t, "permanent")
+	for _, c := range []struct {
+		status int
+		want   string
+	}{{http.StatusForbidden, "denied access"}, {http.StatusNotFound, "name unknown"}} {
+		p := newFaultProxy(t)
+		p.failNext(1000, c.status, nil, manifestPut)
+		repo := uniqueRepo(t, "permanent")
+		removeImages(t, p.addr+"/"+repo+":v1")
+		res := scratchPush(t, env.password, nil, "--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin", "--tag", "v1", "--cmd", "./app", dir)
+		if res.code != 1 || strings.Contains(res.stderr, "retrying") || !strings.Contains(strings.ToLower(res.stderr), c.want) {
+			t.Errorf("%d: exit %d, stderr:\n%s", c.status, res.code, res.stderr)
+		}
+		if p.failed.Load() != 1 {
+			t.Errorf("%d: the manifest was tried %d times, want once", c.status, p.failed.Load())
+		}
+		if s := (registryClient{t}).tagsStatus(repo); s != http.StatusNotFound {
+			t.Errorf("%d: the repository's tags answer %d, want 404", c.status, s)
+		}
+	}
+	start := time.Now()
+	res := scratchPush(t, "not-the-password", nil, append(pushArgs(uniqueRepo(t, "permanent"), "v1"), "--cmd", "./app", dir)...)
+	if res.code != 1 || strings.Contains(res.stderr, "retrying") || time.Since(start) > 2*time.Second {
+		t.Errorf("wrong password: exit %d after %s, stderr:\n%s", res.code, time.Since(start), res.stderr)
+	}
+}
+
+// The tests below compare the daemon's images and containers before and
+// after, so they do not run in parallel with the others.
+
+func TestRegistryStallsTimeout(t *testing.T) {
+	requireEnv(t)
+	dir, _ := seedFolder(t, "stalled")
+	p := newFaultProxy(t)
+	p.stallOn(blobUpload)
+	repo := uniqueRepo(t, "stall")
+	ref := p.addr + "/" + repo + ":v1"
+	before := daemonState(t)
+	start := time.Now()
+	res := scratchPush(t, env.password, nil, "--timeout", "6s", "--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin", "--tag", "v1", "--cmd", "./app", dir)
+	if res.code != 1 || !strings.Contains(res.stderr, "--timeout of 6s reached") {
+		t.Errorf("exit %d, stderr:\n%s", res.code, res.stderr)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("took %s with --timeout 6s", took)
+	}
+	checkLeftAsFound(t, before, repo, ref)
+}
+
+func TestSignalDuringBuild(t *testing.T) {
+	requireEnv(t)
+	dir := bigFolder(t, 400<<20)
+	repo := uniqueRepo(t, "sigbuild")
+	before := daemonState(t)
+	r := startScratchPush(t, "", nil, "--no-push", "--repository", repo, "--tag", "v1", "--cmd", "./app", dir)
+	r.waitLine(t, "sending", 30*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	r.cmd.Process.Signal(syscall.SIGINT)
+	if code := r.wait(t, 30*time.Second); code != 130 {
+		t.Errorf("exit %d, want 130", code)
+	}
+	if !strings.Contains(r.stderr.String(), "interrupted by SIGINT") {
+		t.Errorf("stderr does not say it was interrupted:\n%s", r.stderr.String())
+	}
+	checkLeftAsFound(t, before, "", repo+":v1")
+}
+
+func TestSignalDuringPush(t *testing.T) {
+	requireEnv(t)
+	dir, _ := seedFolder(t, "signalled push")
+	p := newFaultProxy(t)
+	p.stallOn(blobUpload)
+	repo := uniqueRepo(t, "sigpush")
+	before := daemonState(t)
+	r := startScratchPush(t, env.password, nil, "--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin", "--tag", "v1", "--cmd", "./app", dir)
+	r.waitLine(t, "Preparing", 30*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	if code := r.wait(t, 30*time.Second); code != 143 {
+		t.Errorf("exit %d, want 143", code)
+	}
+	checkLeftAsFound(t, before, repo, p.addr+"/"+repo+":v1")
+}
+
+func TestDaemonGoesAwayMidBuild(t *testing.T) {
+	requireEnv(t)
+	dir := bigFolder(t, 64<<20)
+	dp := newDaemonProxy(t, func(p *daemonProxy) { p.cutBuildAfter = 8 << 20 })
+	repo := uniqueRepo(t, "cutbuild")
+	before := daemonState(t)
+	start := time.Now()
+	res := scratchPush(t, "", []string{dp.host()}, "--no-push", "--repository", repo, "--tag", "v1", "--cmd", "./app", dir)
+	if res.code != 1 || dp.cutCount() == 0 {
+		t.Errorf("exit %d after %d cuts, stderr:\n%s", res.code, dp.cutCount(), res.stderr)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("took %s", took)
+	}
+	checkLeftAsFound(t, before, "", repo+":v1")
+}
+
+func TestDaemonGoesAwayMidPush(t *testing.T) {
+	requireEnv(t)
+	dir, _ := seedFolder(t, "cut push")
+	p := newFaultProxy(t)
+	p.stallOn(blobUpload)
+	dp := newDaemonProxy(t, func(d *daemonProxy) { d.cutPushAfter = 500 * time.Millisecond })
+	repo := uniqueRepo(t, "cutpush")
+	before := daemonState(t)
+	start := time.Now()
+	res := scratchPush(t, env.password, []string{dp.host()}, "--retries", "0", "--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin", "--tag", "v1", "--cmd", "./app", dir)
+	if res.code != 1 || dp.cutCount() == 0 || !strings.Contains(res.stderr, "reading the daemon's response") {
+		t.Errorf("exit %d after %d cuts, stderr:\n%s", res.code, dp.cutCount(), res.stderr)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("took %s", took)
+	}
+	checkLeftAsFound(t, before, repo, p.addr+"/"+repo+":v1")
+}
+
+// checkLeftAsFound asserts what a failed run must leave: the daemon's images
+// and containers as before, the tag not set locally, and (when repo is
+// given) nothing in the registry.
+func checkLeftAsFound(t *testing.T, before, repo, localRef string) {
+	t.Helper()
+	var after string
+	for i := 0; i < 20; i++ { // the daemon finishes cancelling in its own time
+		if after = daemonState(t); after == before {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if after != before {
+		t.Errorf("the daemon's images or containers changed:\nbefore %s\nafter  %s", before, after)
+	}
+	if _, err := dockerErr(nil, "image", "inspect", localRef); err == nil {
+		t.Errorf("%s is tagged locally after a failed run", localRef)
+		removeImages(t, localRef)
+	}
+	if repo != "" {
+		if s := (registryClient{t}).tagsStatus(repo); s != http.StatusNotFound {
+			t.Errorf("the registry answers %d for %s's tags, want 404: something was pushed", s, repo)
+		}
+	}
+}
