@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -47,17 +46,21 @@ type registryError struct{ msg string }
 
 func (e *registryError) Error() string { return e.msg }
 
+// Failures are told apart by the words the daemon relays; status codes
+// count only as whole words, so that a port such as 40459 is no 404.
 var (
-	authFailures      = []string{"unauthorized", "authentication required", "incorrect username or password", "401"}
-	deniedFailures    = []string{"denied", "403", "forbidden"}
-	permanentFailures = []string{"404", "not found", "name unknown", "manifest invalid", "unsupported", "no such host"}
-	transientFailures = []string{"500", "502", "503", "504", "429", "toomanyrequests", "too many requests", "connection refused", "connection reset", "broken pipe", "timeout", "eof", "server closed"}
+	authFailures      = failures(`unauthorized|authentication required|incorrect username or password|\b401\b`)
+	deniedFailures    = failures(`denied|forbidden|\b403\b`)
+	permanentFailures = failures(`not found|name unknown|blob unknown|manifest invalid|unsupported|no such host|\b404\b`)
+	transientFailures = failures(`internal server error|bad gateway|unavailable|gateway timeout|too many requests|toomanyrequests|connection refused|connection reset|broken pipe|timeout|\beof\b|server closed|\b(500|502|503|504|429)\b`)
 	retryAfterPattern = regexp.MustCompile(`(?i)retry[- ]after:?\s*(\d+)`)
 )
 
-func (e *registryError) auth() bool { return containsAny(e.msg, authFailures) }
+func failures(pattern string) *regexp.Regexp { return regexp.MustCompile("(?i)" + pattern) }
 
-func (e *registryError) denied() bool { return containsAny(e.msg, deniedFailures) }
+func (e *registryError) auth() bool { return authFailures.MatchString(e.msg) }
+
+func (e *registryError) denied() bool { return deniedFailures.MatchString(e.msg) }
 
 // transient tells a failure worth retrying: the registry or the way to it
 // was briefly unwell. Anything not known to be transient is permanent.
@@ -67,10 +70,10 @@ func (e *registryError) transient(credentialsChecked bool) bool {
 		return false
 	case e.auth():
 		return credentialsChecked
-	case containsAny(e.msg, permanentFailures):
+	case permanentFailures.MatchString(e.msg):
 		return false
 	}
-	return containsAny(e.msg, transientFailures)
+	return transientFailures.MatchString(e.msg)
 }
 
 // retryAfter is the wait a registry asked for, when the daemon passed it on.
@@ -84,16 +87,6 @@ func (e *registryError) retryAfter() time.Duration {
 		return 0
 	}
 	return time.Duration(secs) * time.Second
-}
-
-func containsAny(s string, subs []string) bool {
-	s = strings.ToLower(s)
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // retry calls attempt until it succeeds, fails for good, the retries run out

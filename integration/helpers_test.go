@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,11 +36,24 @@ type result struct {
 // bounded in time so that a hang fails the test instead of the whole run.
 func scratchPush(t *testing.T, stdin string, extraEnv []string, args ...string) result {
 	t.Helper()
+	return runTool(t, nil, stdin, extraEnv, args)
+}
+
+// scratchPushAsNobody runs it as the unprivileged user nobody, for the cases
+// root cannot have: files it may not read.
+func scratchPushAsNobody(t *testing.T, stdin string, extraEnv []string, args ...string) result {
+	t.Helper()
+	return runTool(t, &syscall.Credential{Uid: 65534, Gid: 65534}, stdin, append(extraEnv, "HOME=/nonexistent"), args)
+}
+
+func runTool(t *testing.T, cred *syscall.Credential, stdin string, extraEnv, args []string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, toolPath, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = append(cleanEnv(), extraEnv...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

@@ -39,6 +39,10 @@ func setup(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil { // some cases run as nobody
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 
 	if skipWhy = loadEnv(); skipWhy == "" {
 		if out, err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").CombinedOutput(); err != nil {

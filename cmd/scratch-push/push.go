@@ -37,9 +37,6 @@ func runPush(ctx context.Context, s *streams, o options) error {
 
 	sum, err := builder.Scan(ctx, p.dir)
 	if err != nil {
-		if errors.Is(err, builder.ErrEmptyFolder) {
-			return usageError{err}
-		}
 		return err
 	}
 	progress.note("sending %s: %d files, %d folders, %d links, %s", p.dir, sum.Files, sum.Dirs, sum.Symlinks, humanBytes(sum.Bytes))
@@ -143,6 +140,8 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 		return p, usagef("folder %q: %s", o.dir, osReason(err))
 	case !fi.IsDir():
 		return p, usagef("%q is not a folder: give the folder that holds the image's files", o.dir)
+	case isEmpty(o.dir):
+		return p, usageError{fmt.Errorf("%q: %w: put the files for the image in it", o.dir, builder.ErrEmptyFolder)}
 	}
 
 	spec, err := makeSpec(o)
@@ -274,6 +273,18 @@ func sourceDateEpoch() (time.Time, error) {
 		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a count of seconds since 1970: set it to e.g. $(git log -1 --format=%%ct)", v)
 	}
 	return time.Unix(secs, 0).UTC(), nil
+}
+
+// isEmpty reports a folder with nothing in it; one it cannot list is left
+// for the scan to report.
+func isEmpty(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	_, err = f.Readdirnames(1)
+	return errors.Is(err, io.EOF)
 }
 
 func osReason(err error) string {

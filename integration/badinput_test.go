@@ -1,0 +1,185 @@
+package integration
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Bad input: every case must exit with the right status and one line that
+// names the input and says what to fix, and must leave the registry and the
+// local tags exactly as they were.
+func TestBadInput(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	reg := registryClient{t}
+	good, _ := seedFolder(t, "bad input baseline")
+	repo := uniqueRepo(t, "bad")
+	stable := env.registry + "/" + repo + ":stable"
+	removeImages(t, stable)
+
+	// The baseline every case must leave untouched: stable, pushed and tagged.
+	if res := scratchPush(t, env.password, nil, append(pushArgs(repo, "stable"), "--cmd", "./app", good)...); res.code != 0 {
+		t.Fatalf("baseline push: exit %d: %s", res.code, res.stderr)
+	}
+	_, stableDigest := reg.manifest(repo, "stable")
+	stableID := strings.TrimSpace(docker(t, nil, "image", "inspect", "--format", "{{.Id}}", stable))
+
+	file := filepath.Join(good, "cities-service.json")
+	empty := t.TempDir()
+	special := func(kind string) string {
+		dir, err := os.MkdirTemp("", "sp") // short: unix socket paths are limited
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		p := filepath.Join(dir, "special")
+		switch kind {
+		case "socket":
+			l, err := net.Listen("unix", p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+		case "fifo":
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		case "device":
+			if err := syscall.Mknod(p, syscall.S_IFCHR|0o666, 0x103); err != nil {
+				t.Skipf("cannot make a device node: %v", err)
+			}
+		}
+		return dir
+	}
+	// Folders that the unprivileged user nobody can reach but not read
+	// entirely: root reads everything, so these cases run as nobody.
+	unreadable := func(what string) string {
+		dir, err := os.MkdirTemp("", "unreadable")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		os.Chmod(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "app"), []byte("x"), 0o755)
+		switch what {
+		case "file":
+			os.WriteFile(filepath.Join(dir, "secret.key"), []byte("k"), 0o600)
+		case "folder":
+			os.Mkdir(filepath.Join(dir, "private"), 0o700)
+		}
+		return dir
+	}
+	withFile := func(name string, mode os.FileMode) string {
+		dir, _ := seedFolder(t, "variant")
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("data"), mode); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+
+	push := func(extra ...string) []string {
+		return append(append(pushArgs(repo, "stable"), "--cmd", "./app"), extra...)
+	}
+	local := func(extra ...string) []string {
+		return append([]string{"--no-push", "--repository", env.registry + "/" + repo, "--tag", "stable", "--cmd", "./app"}, extra...)
+	}
+	cases := []struct {
+		name   string
+		args   []string
+		stdin  string
+		env    []string
+		nobody bool
+		code   int
+		want   []string // all must be in the one error line
+	}{
+		{name: "missing folder", args: local(filepath.Join(good, "nope")), code: 2, want: []string{"nope", "no such folder"}},
+		{name: "folder is a file", args: local(file), code: 2, want: []string{"cities-service.json", "is not a folder"}},
+		{name: "empty folder", args: local(empty), code: 2, want: []string{empty, "empty"}},
+		{name: "no folder", args: local(), code: 2, want: []string{"one folder argument"}},
+		{name: "two folders", args: local(good, good), code: 2, want: []string{"one folder argument"}},
+		{name: "unknown flag", args: local("--frobnicate", good), code: 2, want: []string{"--frobnicate"}},
+		{name: "folder with a leading dash, no --", args: local("-dir"), code: 2, want: []string{"-dir"}},
+		{name: "password twice", args: push("--password", "x", good), code: 2, want: []string{"--password and --password-stdin"}},
+		{name: "port abc", args: local("--ports", "abc", good), code: 2, want: []string{`--ports: port "abc"`, "1-65535"}},
+		{name: "port 0", args: local("--ports", "0", good), code: 2, want: []string{`port "0"`, "1-65535"}},
+		{name: "port 70000", args: local("--ports", "70000", good), code: 2, want: []string{`port "70000"`, "1-65535"}},
+		{name: "port sctpx", args: local("--ports", "5000/sctpx", good), code: 2, want: []string{`"5000/sctpx"`, "tcp, udp or sctp"}},
+		{name: "port range backwards", args: local("--ports", "9-3", good), code: 2, want: []string{`port "9-3"`, "range"}},
+		{name: "port with host binding", args: local("--ports", "8080:80", good), code: 2, want: []string{`"8080:80"`, "container port only"}},
+		{name: "upper-case repository", args: []string{"--no-push", "--repository", "it/UPPER", good}, code: 2, want: []string{`"it/UPPER"`, "lowercase"}},
+		{name: "repository with a tag", args: []string{"--no-push", "--repository", repo + ":v1", good}, code: 2, want: []string{"holds a tag", "--tag"}},
+		{name: "repository too long", args: []string{"--no-push", "--repository", "it/" + strings.Repeat("a", 260), good}, code: 2, want: []string{"--repository", "255"}},
+		{name: "tag with a colon", args: []string{"--no-push", "--repository", repo, "--tag", "v1:x", good}, code: 2, want: []string{`--tag "v1:x"`, "letters, digits"}},
+		{name: "tag of 129 characters", args: []string{"--no-push", "--repository", repo, "--tag", strings.Repeat("t", 129), good}, code: 2, want: []string{"up to 128"}},
+		{name: "tag with a leading dash", args: []string{"--no-push", "--repository", repo, "--tag=-x", good}, code: 2, want: []string{`--tag "-x"`}},
+		{name: "cmd with an open quote", args: []string{"--no-push", "--cmd", `./app "x`, good}, code: 2, want: []string{"--cmd", "unterminated double-quoted"}},
+		{name: "cmd JSON with a number", args: []string{"--no-push", "--cmd", `["./app", 1]`, good}, code: 2, want: []string{"--cmd", "invalid JSON array"}},
+		{name: "cmd JSON unclosed", args: []string{"--no-push", "--cmd", `["./app"`, good}, code: 2, want: []string{"--cmd", "invalid JSON array"}},
+		{name: "env without =", args: local("--env", "DEBUG", good), code: 2, want: []string{`--env: "DEBUG"`, "KEY=VALUE"}},
+		{name: "label without key", args: local("--label", "=x", good), code: 2, want: []string{"--label", "empty key"}},
+		{name: "env value with a newline", args: local("--env", "A=1\nRUN rm -rf /", good), code: 2, want: []string{"--env A", "control character"}},
+		{name: "cmd not in the folder", args: []string{"--no-push", "--cmd", "./server", good}, code: 2, want: []string{`--cmd: "./server" is not in the folder`}},
+		{name: "entrypoint not executable", args: []string{"--no-push", "--entrypoint", "/cities-service.json", good}, code: 2, want: []string{"--entrypoint", "not executable", "chmod +x"}},
+		{name: "workdir through a file", args: local("--workdir", "/cities-service.json/x", good), code: 2, want: []string{"--workdir", "is a file"}},
+		{name: "bad stop signal", args: local("--stop-signal", "SIGFOO", good), code: 2, want: []string{"--stop-signal", "SIGFOO"}},
+		{name: "registry with a path", args: []string{"--registry", "quay.io/team", "--repository", "app", good}, code: 2, want: []string{"--registry", "has a path"}},
+		{name: "repository and registry disagree", args: []string{"--registry", "quay.io", "--repository", "gcr.io/x/app", good}, code: 2, want: []string{"gcr.io", "quay.io", "agree"}},
+		{name: "user without password", args: []string{"--repository", repo, "--registry", env.registry, "--username", "u", "--cmd", "./app", good}, code: 2, want: []string{"--username", "--password-stdin"}},
+		{name: "empty password on stdin", args: push(good), stdin: "\n", code: 2, want: []string{"--password-stdin", "empty"}},
+		{name: "negative retries", args: local("--retries", "-1", good), code: 2, want: []string{"--retries -1"}},
+		{name: "negative timeout", args: local("--timeout", "-5s", good), code: 2, want: []string{"--timeout -5s"}},
+		{name: "bad SOURCE_DATE_EPOCH", args: local(good), env: []string{"SOURCE_DATE_EPOCH=yesterday"}, code: 2, want: []string{"SOURCE_DATE_EPOCH", "yesterday"}},
+		{name: "socket in the folder", args: []string{"--no-push", special("socket")}, code: 1, want: []string{"special", "socket", "remove it"}},
+		{name: "fifo in the folder", args: []string{"--no-push", special("fifo")}, code: 1, want: []string{"special", "named pipe", "remove it"}},
+		{name: "device in the folder", args: []string{"--no-push", special("device")}, code: 1, want: []string{"special", "device", "remove it"}},
+		{name: "unreadable file", args: []string{"--no-push", unreadable("file")}, nobody: true, code: 1, want: []string{"secret.key", "cannot read", "permission denied"}},
+		{name: "unreadable folder", args: []string{"--no-push", unreadable("folder")}, nobody: true, code: 1, want: []string{"private", "permission denied"}},
+		{name: "wrong password", args: push(good), stdin: "wrong-password", code: 1, want: []string{"authentication failed", "check the user name and password"}},
+		{name: "folder the user may not enter", args: []string{"--no-push", withFile("locked", 0)}, nobody: true, code: 2, want: []string{"folder", "permission denied"}},
+	}
+	if len(cases) < 30 {
+		t.Fatalf("only %d cases", len(cases))
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"-q"}, c.args...)
+			var res result
+			if c.nobody {
+				res = scratchPushAsNobody(t, c.stdin, c.env, args...)
+			} else {
+				res = scratchPush(t, c.stdin, c.env, args...)
+			}
+			if res.code != c.code {
+				t.Errorf("exit %d, want %d", res.code, c.code)
+			}
+			if res.stdout != "" {
+				t.Errorf("stdout %q, want nothing", res.stdout)
+			}
+			line := strings.TrimSuffix(res.stderr, "\n")
+			if strings.Contains(line, "\n") || !strings.HasPrefix(line, "scratch-push: ") {
+				t.Errorf("stderr is not one error line: %q", res.stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("error %q does not contain %q", line, w)
+				}
+			}
+		})
+	}
+
+	// Nothing pushed, no tag moved.
+	if _, d := reg.manifest(repo, "stable"); d != stableDigest {
+		t.Errorf("the registry's stable moved from %s to %s", stableDigest, d)
+	}
+	if id := strings.TrimSpace(docker(t, nil, "image", "inspect", "--format", "{{.Id}}", stable)); id != stableID {
+		t.Errorf("the local stable moved from %s to %s", stableID, id)
+	}
+	_, body := reg.get("/v2/"+repo+"/tags/list", "")
+	if !strings.Contains(string(body), `"tags":["stable"]`) {
+		t.Errorf("the registry's tags are %s, want only stable", body)
+	}
+}
