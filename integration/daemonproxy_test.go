@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -139,17 +140,28 @@ func (p *daemonProxy) serve(c, u net.Conn) {
 	}
 }
 
-// buildRequests returns, for every recorded connection that carried a build,
-// what the client sent from the build request on: its headers and the
-// build context.
+var requestLine = regexp.MustCompile(`(GET|HEAD|POST|PUT|DELETE) /v1\.\d+/`)
+
+// buildRequests returns every build request the clients sent: its headers
+// and the build context, up to the next request on the same connection.
 func (p *daemonProxy) buildRequests() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []string
 	for _, r := range p.recordings {
 		s := r.String()
-		if i := strings.Index(s, "/build?"); i >= 0 {
-			out = append(out, s[i:])
+		for {
+			i := strings.Index(s, "/build?")
+			if i < 0 {
+				break
+			}
+			s = s[i:]
+			end := len(s)
+			if loc := requestLine.FindStringIndex(s); loc != nil {
+				end = loc[0]
+			}
+			out = append(out, s[:end])
+			s = s[end:]
 		}
 	}
 	return out

@@ -417,3 +417,16 @@ func bigFolder(t *testing.T, size int64) string {
 	}
 	return dir
 }
+
+func gunzip(t *testing.T, blob []byte) string {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(blob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
