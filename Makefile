@@ -5,7 +5,7 @@
 ENV_DIR ?= /var/tmp/scratchpush-env
 GO ?= go
 
-.PHONY: build test unit integration demo lint env
+.PHONY: build test unit integration demo lint env fuzz
 
 build:
 	$(GO) build -o bin/scratch-push ./cmd/scratch-push
@@ -28,3 +28,14 @@ demo:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# Fuzzing runs here, not in CI; `make test` runs the committed seed corpora.
+FUZZTIME ?= 30s
+FUZZ_TARGETS = builder:FuzzDockerfile builder:FuzzParseCommand builder:FuzzParsePorts daemon:FuzzParseTarget auth:FuzzHeaderRoundTrip
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done

@@ -28,9 +28,9 @@ func ParseCommand(s string) ([]string, error) {
 		}
 	} else {
 		var err error
-		words, err = shellquote.Split(trimmed)
+		words, err = shellquote.Split(s)
 		if err != nil {
-			return nil, fmt.Errorf("splitting %q into words: %s", trimmed, strings.ToLower(err.Error()))
+			return nil, fmt.Errorf("splitting %q into words: %s", s, strings.ToLower(err.Error()))
 		}
 	}
 	if len(words) == 0 {

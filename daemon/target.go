@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/distribution/reference"
 )
@@ -34,6 +35,9 @@ func ParseTarget(registry, repository string, tags []string) (Target, error) {
 	repo := strings.TrimSpace(repository)
 	if repo == "" {
 		return Target{}, errors.New("--repository is empty: name the repository to push to, e.g. quay.io/team/app")
+	}
+	if strings.IndexFunc(repo, func(r rune) bool { return r < ' ' || r == 0x7f || r == utf8.RuneError }) >= 0 {
+		return Target{}, fmt.Errorf("--repository %q holds a control character or invalid UTF-8: use lowercase letters, digits, '.', '_', '-' and '/'", repository)
 	}
 	if own, rest, ok := splitHost(repo); ok {
 		if host != "" && canonicalHost(own) != host {
