@@ -33,14 +33,33 @@ type Built struct {
 	created []string
 }
 
-// Build streams buildContext (a tar) to the daemon's build endpoint with the
-// classic builder, which Docker 20.10+ and Podman both serve, and returns the
-// built image. The image is not tagged: tagging comes after a complete build,
-// so a failed build moves no tag. Cancelling ctx aborts the request, and the
-// daemon cancels the build with it. When the build fails, the intermediate
-// images it made are removed; intermediate containers are removed by the
-// daemon (forcerm).
-func Build(ctx context.Context, api API, buildContext io.Reader, opts BuildOptions) (Built, error) {
+// Build streams a build context (a tar, from newContext) to the daemon's
+// build endpoint with the classic builder, which Docker 20.10+ and Podman
+// both serve, and returns the built image. The image is not tagged: tagging
+// comes after a complete build, so a failed build moves no tag. Cancelling
+// ctx aborts the request, and the daemon cancels the build with it. When the
+// build fails, the intermediate images it made are removed; intermediate
+// containers are removed by the daemon (forcerm).
+//
+// newContext is called once per attempt. A build is tried again, up to
+// twice, when the daemon lost an image from its build cache under it: the
+// classic builder fails so when another client removes an image while the
+// build is looking through the cache.
+func Build(ctx context.Context, api API, newContext func() io.ReadCloser, opts BuildOptions) (Built, error) {
+	for attempt := 0; ; attempt++ {
+		b, err := buildOnce(ctx, api, newContext, opts)
+		if err == nil || attempt == 2 || ctx.Err() != nil || !cacheRace.MatchString(err.Error()) {
+			return b, err
+		}
+		opts.Progress.send(Event{Phase: "build", Text: fmt.Sprintf("the daemon lost a cached image during the build (%s); building again", err)})
+	}
+}
+
+var cacheRace = regexp.MustCompile(`(?i)unable to find image|no such image`)
+
+func buildOnce(ctx context.Context, api API, newContext func() io.ReadCloser, opts BuildOptions) (Built, error) {
+	buildContext := newContext()
+	defer buildContext.Close()
 	res, err := api.ImageBuild(ctx, buildContext, client.ImageBuildOptions{
 		Dockerfile:  opts.Dockerfile,
 		NoCache:     opts.NoCache,

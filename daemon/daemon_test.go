@@ -66,7 +66,7 @@ func TestBuild(t *testing.T) {
 				removed = append(removed, id)
 				return client.ImageRemoveResult{}, nil
 			}
-			b, err := Build(context.Background(), api, strings.NewReader("tar"), BuildOptions{
+			b, err := Build(context.Background(), api, tarOf("tar"), BuildOptions{
 				Dockerfile: "Dockerfile",
 				Progress:   func(e Event) { lines = append(lines, e.Text) },
 			})
@@ -89,6 +89,38 @@ func TestBuild(t *testing.T) {
 				t.Errorf("progress lines %q", lines)
 			}
 		})
+	}
+}
+
+func tarOf(s string) func() io.ReadCloser {
+	return func() io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }
+}
+
+func TestBuildAgainWhenTheCacheLosesAnImage(t *testing.T) {
+	lost := `{"stream":"Step 2/3 : COPY rootfs/ /\n"}
+{"errorDetail":{"message":"unable to find image \"sha256:600d\""}}`
+	ok := `{"stream":" ---\u003e 253c12f83a63\n"}
+{"aux":{"ID":"sha256:253c12f83a63aa"}}`
+	for _, c := range []struct {
+		answers []string
+		wantErr bool
+	}{{[]string{lost, ok}, false}, {[]string{lost, lost, ok}, false}, {[]string{lost, lost, lost, ok}, true}} {
+		n, contexts := 0, 0
+		api := &fakeAPI{
+			build: func(_ context.Context, r io.Reader, _ client.ImageBuildOptions) (client.ImageBuildResult, error) {
+				n++
+				return client.ImageBuildResult{Body: io.NopCloser(strings.NewReader(c.answers[n-1]))}, nil
+			},
+			inspect: func(context.Context, string) (client.ImageInspectResult, error) { return client.ImageInspectResult{}, nil },
+			remove: func(context.Context, string, client.ImageRemoveOptions) (client.ImageRemoveResult, error) {
+				return client.ImageRemoveResult{}, nil
+			},
+		}
+		newContext := func() io.ReadCloser { contexts++; return io.NopCloser(strings.NewReader("tar")) }
+		_, err := Build(context.Background(), api, newContext, BuildOptions{})
+		if (err != nil) != c.wantErr || contexts != n {
+			t.Errorf("%d answers: error %v after %d builds with %d contexts", len(c.answers), err, n, contexts)
+		}
 	}
 }
 

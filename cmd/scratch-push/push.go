@@ -62,9 +62,8 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		registryOpts.CredentialsChecked = true
 	}
 
-	buildContext := builder.Context(ctx, p.dir, p.dockerfile, p.layout)
-	defer buildContext.Close()
-	built, err := daemon.Build(ctx, api, buildContext, daemon.BuildOptions{
+	newContext := func() io.ReadCloser { return builder.Context(ctx, p.dir, p.dockerfile, p.layout) }
+	built, err := daemon.Build(ctx, api, newContext, daemon.BuildOptions{
 		Dockerfile: builder.DockerfileName,
 		NoCache:    o.noCache,
 		Progress:   progress.event,
