@@ -111,7 +111,9 @@ func TestBuildAgainWhenTheCacheLosesAnImage(t *testing.T) {
 				n++
 				return client.ImageBuildResult{Body: io.NopCloser(strings.NewReader(c.answers[n-1]))}, nil
 			},
-			inspect: func(context.Context, string) (client.ImageInspectResult, error) { return client.ImageInspectResult{}, nil },
+			inspect: func(context.Context, string) (client.ImageInspectResult, error) {
+				return client.ImageInspectResult{}, nil
+			},
 			remove: func(context.Context, string, client.ImageRemoveOptions) (client.ImageRemoveResult, error) {
 				return client.ImageRemoveResult{}, nil
 			},
