@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,39 +17,88 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// BuildOptions tune a build. The zero value builds with the cache.
+// Builder chooses the daemon's builder behind the build endpoint.
+type Builder string
+
+const (
+	// BuilderAuto uses BuildKit where the daemon offers it and falls back to
+	// the classic builder where it does not.
+	BuilderAuto Builder = "auto"
+	// BuilderBuildKit needs BuildKit (version=2): faster, and no
+	// intermediate images.
+	BuilderBuildKit Builder = "buildkit"
+	// BuilderClassic is the first-generation builder (version=1), served by
+	// every Docker since 1.x and by Podman.
+	BuilderClassic Builder = "classic"
+)
+
+// ParseBuilder reads a --builder value.
+func ParseBuilder(s string) (Builder, error) {
+	switch b := Builder(s); b {
+	case BuilderAuto, BuilderBuildKit, BuilderClassic:
+		return b, nil
+	case "":
+		return BuilderAuto, nil
+	}
+	return "", fmt.Errorf("--builder %q: use auto, buildkit or classic", s)
+}
+
+// BuildOptions tune a build. The zero value builds with the cache, with
+// BuildKit where the daemon offers it.
 type BuildOptions struct {
 	// Dockerfile is the Dockerfile's path inside the build context.
 	Dockerfile string
 	// NoCache makes the daemon ignore its build cache.
 	NoCache bool
-	// Progress receives the daemon's build output line by line.
+	// Builder picks the builder; "" means BuilderAuto.
+	Builder Builder
+	// Progress receives the build's progress: the classic builder's output
+	// line by line, BuildKit's steps as they start and end.
 	Progress Progress
 }
 
-// Built is a finished build: the image ID, and the images this build made
-// (rather than took from the cache), so that a run that fails later can
-// leave the daemon as it found it.
+// Built is a finished build: the image ID, the builder that made it, and the
+// images this build made (rather than took from the cache), so that a run
+// that fails later can leave the daemon as it found it.
 type Built struct {
 	ID      string
+	Builder Builder
 	created []string
 }
 
+// errNoBuildKit marks a BuildKit build the daemon refused before starting it.
+var errNoBuildKit = errors.New("the daemon offers no BuildKit")
+
 // Build streams a build context (a tar, from newContext) to the daemon's
-// build endpoint with the classic builder, which Docker 20.10+ and Podman
-// both serve, and returns the built image. The image is not tagged: tagging
-// comes after a complete build, so a failed build moves no tag. Cancelling
-// ctx aborts the request, and the daemon cancels the build with it. When the
-// build fails, the intermediate images it made are removed; intermediate
-// containers are removed by the daemon (forcerm).
+// build endpoint and returns the built image. The image is not tagged:
+// tagging comes after a complete build, so a failed build moves no tag.
+// Cancelling ctx aborts the request, and the daemon cancels the build with
+// it. When the build fails, the images it made are removed; the classic
+// builder's intermediate containers are removed by the daemon (forcerm).
+//
+// With BuilderAuto a daemon that refuses BuildKit (Podman, BuildKit turned
+// off, an old API) gets the classic builder instead, with a notice.
 //
 // newContext is called once per attempt. A build is tried again, up to
 // twice, when the daemon lost an image from its build cache under it: the
 // classic builder fails so when another client removes an image while the
 // build is looking through the cache.
 func Build(ctx context.Context, api API, newContext func() io.ReadCloser, opts BuildOptions) (Built, error) {
+	want := opts.Builder
+	if want == "" {
+		want = BuilderAuto
+	}
+	use := want
+	if use == BuilderAuto {
+		use = BuilderBuildKit
+	}
 	for attempt := 0; ; attempt++ {
-		b, err := buildOnce(ctx, api, newContext, opts)
+		b, err := buildOnce(ctx, api, newContext, opts, use)
+		if err != nil && want == BuilderAuto && use == BuilderBuildKit && errors.Is(err, errNoBuildKit) && ctx.Err() == nil {
+			opts.Progress.send(Event{Phase: "build", Text: fmt.Sprintf("%s; building with the classic builder", err)})
+			use = BuilderClassic
+			continue
+		}
 		if err == nil || attempt == 2 || ctx.Err() != nil || !cacheRace.MatchString(err.Error()) {
 			return b, err
 		}
@@ -57,28 +108,62 @@ func Build(ctx context.Context, api API, newContext func() io.ReadCloser, opts B
 
 var cacheRace = regexp.MustCompile(`(?i)unable to find image|no such image`)
 
-func buildOnce(ctx context.Context, api API, newContext func() io.ReadCloser, opts BuildOptions) (Built, error) {
+func buildOnce(ctx context.Context, api API, newContext func() io.ReadCloser, opts BuildOptions, use Builder) (Built, error) {
 	buildContext := newContext()
 	defer buildContext.Close()
-	res, err := api.ImageBuild(ctx, buildContext, client.ImageBuildOptions{
+	options := client.ImageBuildOptions{
 		Dockerfile:  opts.Dockerfile,
 		NoCache:     opts.NoCache,
 		Remove:      true,
 		ForceRemove: true,
 		Version:     build.BuilderV1,
-	})
+	}
+	if use == BuilderBuildKit {
+		options.Version = build.BuilderBuildKit
+		options.BuildID = randomID()
+		// Closing the connection cancels a BuildKit build too; the cancel
+		// call makes sure, as the docker CLI does.
+		defer context.AfterFunc(ctx, func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_, _ = api.BuildCancel(cctx, options.BuildID, client.BuildCancelOptions{})
+		})()
+	}
+	res, err := api.ImageBuild(ctx, buildContext, options)
 	if err != nil {
+		// Only the daemon's own refusal means no BuildKit; a broken
+		// connection is a failure like any other.
+		if use == BuilderBuildKit && ctx.Err() == nil && strings.Contains(err.Error(), "Error response from daemon") {
+			return Built{}, fmt.Errorf("%w (the daemon said: %w)", errNoBuildKit, err)
+		}
 		return Built{}, fmt.Errorf("starting the build: %w", err)
 	}
 	defer res.Body.Close()
 	stop := context.AfterFunc(ctx, func() { res.Body.Close() })
 	defer stop()
 
-	var b Built
+	b := Built{Builder: use}
 	steps := stepTracker{}
+	trace := newTraceDecoder()
+	traced := false
 	err = decodeStream(res.Body, func(m jsonstream.Message) error {
 		if m.Error != nil {
-			return fmt.Errorf("the daemon's build failed: %s", strings.TrimSpace(m.Error.Message))
+			msg := strings.TrimSpace(m.Error.Message)
+			if use == BuilderBuildKit && !traced {
+				return fmt.Errorf("%w (the daemon said: %s)", errNoBuildKit, msg)
+			}
+			return fmt.Errorf("the daemon's build failed: %s", msg)
+		}
+		if m.ID == "moby.buildkit.trace" && m.Aux != nil {
+			traced = true
+			events, err := trace.decode(*m.Aux)
+			if err != nil {
+				return err
+			}
+			for _, e := range events {
+				opts.Progress.send(e)
+			}
+			return nil
 		}
 		if m.Aux != nil {
 			var aux build.Result
@@ -95,6 +180,11 @@ func buildOnce(ctx context.Context, api API, newContext func() io.ReadCloser, op
 		return nil
 	})
 	b.created = steps.created
+	if use == BuilderBuildKit && b.ID != "" {
+		// BuildKit makes no intermediate images: the image is the one to
+		// remove should the run fail later, unless it is tagged by then.
+		b.created = []string{b.ID}
+	}
 	if err == nil && b.ID == "" {
 		err = errors.New("the daemon's build stream ended without reporting an image ID")
 	}
@@ -106,6 +196,12 @@ func buildOnce(ctx context.Context, api API, newContext func() io.ReadCloser, op
 		return Built{}, err
 	}
 	return b, nil
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Discard removes the images this build made, newest first, leaving images

@@ -68,6 +68,7 @@ func TestBuild(t *testing.T) {
 			}
 			b, err := Build(context.Background(), api, tarOf("tar"), BuildOptions{
 				Dockerfile: "Dockerfile",
+				Builder:    BuilderClassic,
 				Progress:   func(e Event) { lines = append(lines, e.Text) },
 			})
 			if !reflect.DeepEqual(removed, c.wantRemoved) {
@@ -119,7 +120,7 @@ func TestBuildAgainWhenTheCacheLosesAnImage(t *testing.T) {
 			},
 		}
 		newContext := func() io.ReadCloser { contexts++; return io.NopCloser(strings.NewReader("tar")) }
-		_, err := Build(context.Background(), api, newContext, BuildOptions{})
+		_, err := Build(context.Background(), api, newContext, BuildOptions{Builder: BuilderClassic})
 		if (err != nil) != c.wantErr || contexts != n {
 			t.Errorf("%d answers: error %v after %d builds with %d contexts", len(c.answers), err, n, contexts)
 		}

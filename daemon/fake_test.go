@@ -22,6 +22,7 @@ type fakeAPI struct {
 	inspect func(ctx context.Context, image string) (client.ImageInspectResult, error)
 	remove  func(ctx context.Context, image string, o client.ImageRemoveOptions) (client.ImageRemoveResult, error)
 	login   func(ctx context.Context, o client.RegistryLoginOptions) (client.RegistryLoginResult, error)
+	cancels []string
 }
 
 func (f *fakeAPI) Ping(context.Context, client.PingOptions) (client.PingResult, error) {
@@ -50,6 +51,11 @@ func (f *fakeAPI) ImageRemove(ctx context.Context, image string, o client.ImageR
 
 func (f *fakeAPI) RegistryLogin(ctx context.Context, o client.RegistryLoginOptions) (client.RegistryLoginResult, error) {
 	return f.login(ctx, o)
+}
+
+func (f *fakeAPI) BuildCancel(_ context.Context, id string, _ client.BuildCancelOptions) (client.BuildCancelResult, error) {
+	f.cancels = append(f.cancels, id)
+	return client.BuildCancelResult{}, nil
 }
 
 // fakePushResponse decodes a canned JSON message stream like the client's.

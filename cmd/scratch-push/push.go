@@ -21,6 +21,7 @@ import (
 // plan is a validated command line: everything checked before any work.
 type plan struct {
 	dir        string
+	builder    daemon.Builder
 	dockerfile []byte
 	layout     builder.Layout
 	target     daemon.Target // zero Repository with --no-push and no --repository
@@ -66,6 +67,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	built, err := daemon.Build(ctx, api, newContext, daemon.BuildOptions{
 		Dockerfile: builder.DockerfileName,
 		NoCache:    o.noCache,
+		Builder:    p.builder,
 		Progress:   progress.event,
 	})
 	if err != nil {
@@ -143,9 +145,18 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 		return p, usageError{fmt.Errorf("%q: %w: put the files for the image in it", o.dir, builder.ErrEmptyFolder)}
 	}
 
+	if p.builder, err = daemon.ParseBuilder(o.builder); err != nil {
+		return p, usageError{err}
+	}
 	spec, err := makeSpec(o)
 	if err != nil {
 		return p, usageError{err}
+	}
+	if p.builder == daemon.BuilderAuto && builder.NormalizeWorkdir(spec.Workdir) != "" && builder.NormalizeWorkdir(spec.Workdir) != "/" {
+		// BuildKit's WORKDIR always adds a layer, if only an empty one; the
+		// classic builder adds none when the folder holds the directory,
+		// which the build context sees to.
+		p.builder = daemon.BuilderClassic
 	}
 	if p.dockerfile, err = builder.Dockerfile(spec); err != nil {
 		return p, usageError{err}

@@ -40,6 +40,7 @@ type options struct {
 	quiet         bool
 	retries       int
 	timeout       time.Duration
+	builder       string
 }
 
 const example = `  # The wercker step's example, as one command:
@@ -128,6 +129,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 	f.StringVar(&o.stopSignal, "stop-signal", "", "signal that stops the container, e.g. SIGINT")
 	f.BoolVar(&o.noPush, "no-push", false, "build and tag in the local daemon only")
 	f.BoolVar(&o.noCache, "no-cache", false, "do not use the daemon's build cache")
+	f.StringVar(&o.builder, "builder", "auto", "the daemon's builder: auto (BuildKit where offered, else classic), buildkit or classic")
 	f.IntVar(&o.retries, "retries", 3, "times to retry a push that failed for a transient reason (registry 5xx or 429, broken connection)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up when the whole run takes longer (0: no limit)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors")

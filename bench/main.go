@@ -1,0 +1,296 @@
+// Command bench times scratch-push against plain `docker build` (classic
+// builder, FROM scratch, COPY . /) + `docker push` on the same daemon and
+// registry, in one run, and prints wall-time ratios and scratch-push's peak
+// RSS. `make bench` runs it after scripts/dev-env; BENCHMARKS.md holds its
+// results. It is a benchmark, never a test: nothing here asserts a time.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	tool, registry, username, password string
+	pairs                              int
+	workloads                          string
+	dockerConfig                       string
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.tool, "tool", "bin/scratch-push", "the scratch-push binary")
+	flag.IntVar(&c.pairs, "pairs", 3, "timed pairs per workload and mode (the median is reported)")
+	flag.StringVar(&c.workloads, "workloads", "small,medium,large", "which workloads to run")
+	flag.Parse()
+	c.registry = os.Getenv("SCRATCHPUSH_TEST_REGISTRY")
+	c.username = os.Getenv("SCRATCHPUSH_TEST_USERNAME")
+	c.password = os.Getenv("SCRATCHPUSH_TEST_PASSWORD")
+	if c.registry == "" {
+		fmt.Fprintln(os.Stderr, "bench: SCRATCHPUSH_TEST_REGISTRY is not set: run it with make bench")
+		os.Exit(2)
+	}
+	if err := run(context.Background(), c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c config) error {
+	tmp, err := os.MkdirTemp("", "scratchpush-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	c.dockerConfig = filepath.Join(tmp, "docker-config")
+	login := exec.CommandContext(ctx, "docker", "login", "--username", c.username, "--password-stdin", c.registry)
+	login.Env = append(os.Environ(), "DOCKER_CONFIG="+c.dockerConfig)
+	login.Stdin = strings.NewReader(c.password)
+	if out, err := login.CombinedOutput(); err != nil {
+		return fmt.Errorf("docker login: %v: %s", err, out)
+	}
+	dockerfile := filepath.Join(tmp, "Dockerfile")
+	if err := os.WriteFile(dockerfile, []byte("FROM scratch\nCOPY . /\nCMD [\"./app\"]\n"), 0o644); err != nil {
+		return err
+	}
+	version, _ := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Output()
+	fmt.Printf("daemon %s; %d pairs per row, alternating; times are medians\n\n", strings.TrimSpace(string(version)), c.pairs)
+	fmt.Printf("%-8s %-5s %10s %10s %7s %9s   %s\n", "workload", "mode", "docker", "ours", "ratio", "our RSS", "each pair (docker/ours)")
+
+	var rows []string
+	for _, w := range workloads {
+		if !strings.Contains(c.workloads, w.name) {
+			continue
+		}
+		for _, mode := range []string{"cold", "warm"} {
+			row, err := compare(ctx, c, tmp, dockerfile, w, mode)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", w.name, mode, err)
+			}
+			fmt.Println(row)
+			rows = append(rows, row)
+		}
+	}
+	return nil
+}
+
+// workload describes a generated folder: an app, incompressible bytes and
+// small text files.
+type workload struct {
+	name       string
+	random     int64 // bytes of incompressible data, in files of at most 128 MiB
+	textFiles  int
+	textSize   int
+	textFolder int
+}
+
+var workloads = []workload{
+	{name: "small", random: 6 << 20},
+	{name: "medium", random: 100 << 20, textFiles: 2000, textSize: 50 << 10, textFolder: 40},
+	{name: "large", random: 900 << 20, textFiles: 2000, textSize: 64 << 10, textFolder: 40},
+}
+
+var seq int
+
+// generate writes a new folder for w; every call gives new content.
+func generate(dir string, w workload) (int64, error) {
+	seq++
+	rng := rand.New(rand.NewChaCha8([32]byte{byte(seq), byte(seq >> 8), byte(time.Now().UnixNano())}))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	var total int64
+	writeFile := func(name string, r io.Reader, n int64, mode os.FileMode) error {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+		if err != nil {
+			return err
+		}
+		bw := bufio.NewWriterSize(f, 1<<20)
+		if _, err := io.CopyN(bw, r, n); err != nil {
+			f.Close()
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			f.Close()
+			return err
+		}
+		total += n
+		return f.Close()
+	}
+	left := w.random
+	for i := 0; left > 0; i++ {
+		n := min(left, 128<<20)
+		name := "app"
+		if i > 0 {
+			name = fmt.Sprintf("data/blob-%02d.bin", i)
+		}
+		if err := writeFile(name, rngReader{rng}, n, 0o755); err != nil {
+			return 0, err
+		}
+		left -= n
+	}
+	for _, n := range []string{"cities-service.json", "cities-controller.json"} {
+		if err := writeFile(n, strings.NewReader(fmt.Sprintf(`{"seq": %d}`, seq)), int64(len(fmt.Sprintf(`{"seq": %d}`, seq))), 0o644); err != nil {
+			return 0, err
+		}
+	}
+	words := []string{"scratch", "image", "layer", "push", "registry", "daemon", "folder", "binary", "static", "config"}
+	for i := 0; i < w.textFiles; i++ {
+		var b strings.Builder
+		for b.Len() < w.textSize {
+			b.WriteString(words[rng.IntN(len(words))])
+			b.WriteByte(" \n"[rng.IntN(2)])
+		}
+		name := fmt.Sprintf("text/%02d/file-%04d.txt", i%w.textFolder, i)
+		if err := writeFile(name, strings.NewReader(b.String()), int64(b.Len()), 0o644); err != nil {
+			return 0, err
+		}
+	}
+	return total, nil
+}
+
+type rngReader struct{ r *rand.Rand }
+
+func (r rngReader) Read(p []byte) (int, error) {
+	for i := 0; i+8 <= len(p); i += 8 {
+		v := r.r.Uint64()
+		for j := 0; j < 8; j++ {
+			p[i+j] = byte(v >> (8 * j))
+		}
+	}
+	for i := len(p) &^ 7; i < len(p); i++ {
+		p[i] = byte(r.r.Uint32())
+	}
+	return len(p), nil
+}
+
+type timing struct {
+	wall   time.Duration
+	maxRSS int64 // KiB
+}
+
+// compare times pairs of docker and ours on w, alternating which goes first.
+func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, mode string) (string, error) {
+	var dockerTimes, ourTimes []time.Duration
+	var rss []int64
+	var pairs []string
+	warmDocker, warmOurs := filepath.Join(tmp, w.name+"-warm-docker"), filepath.Join(tmp, w.name+"-warm-ours")
+	var size int64
+	if mode == "warm" { // prime: the same content once, untimed
+		var err error
+		if size, err = generate(warmDocker, w); err != nil {
+			return "", err
+		}
+		if err := copyTree(warmDocker, warmOurs); err != nil {
+			return "", err
+		}
+		if _, err := dockerRun(ctx, c, dockerfile, warmDocker, "bench/"+w.name+"-docker", "prime"); err != nil {
+			return "", err
+		}
+		if _, err := ourRun(ctx, c, warmOurs, "bench/"+w.name+"-ours", "prime"); err != nil {
+			return "", err
+		}
+	}
+	for i := 0; i < c.pairs; i++ {
+		dDir, oDir := warmDocker, warmOurs
+		if mode == "cold" {
+			dDir, oDir = filepath.Join(tmp, fmt.Sprintf("%s-%d-docker", w.name, i)), filepath.Join(tmp, fmt.Sprintf("%s-%d-ours", w.name, i))
+			var err error
+			if size, err = generate(dDir, w); err != nil {
+				return "", err
+			}
+			if _, err := generate(oDir, w); err != nil {
+				return "", err
+			}
+		}
+		tag := fmt.Sprintf("%s-%d", mode, i)
+		var d, o timing
+		var err error
+		first := func() error { d, err = dockerRun(ctx, c, dockerfile, dDir, "bench/"+w.name+"-docker", tag); return err }
+		second := func() error { o, err = ourRun(ctx, c, oDir, "bench/"+w.name+"-ours", tag); return err }
+		if i%2 == 1 {
+			first, second = second, first
+		}
+		if err := first(); err != nil {
+			return "", err
+		}
+		if err := second(); err != nil {
+			return "", err
+		}
+		dockerTimes = append(dockerTimes, d.wall)
+		ourTimes = append(ourTimes, o.wall)
+		rss = append(rss, o.maxRSS)
+		pairs = append(pairs, fmt.Sprintf("%.2f/%.2f", d.wall.Seconds(), o.wall.Seconds()))
+		if mode == "cold" {
+			os.RemoveAll(dDir)
+			os.RemoveAll(oDir)
+		}
+	}
+	md, mo := median(dockerTimes), median(ourTimes)
+	sort.Slice(rss, func(i, j int) bool { return rss[i] < rss[j] })
+	return fmt.Sprintf("%-8s %-5s %9.2fs %9.2fs %7.2f %6.1fMiB   %s  (%s)", w.name, mode, md.Seconds(), mo.Seconds(), mo.Seconds()/md.Seconds(),
+		float64(rss[len(rss)-1])/1024, strings.Join(pairs, " "), humanSize(size)), nil
+}
+
+func dockerRun(ctx context.Context, c config, dockerfile, dir, repo, tag string) (timing, error) {
+	ref := c.registry + "/" + repo + ":" + tag
+	env := []string{"DOCKER_BUILDKIT=0", "DOCKER_CONFIG=" + c.dockerConfig}
+	start := time.Now()
+	if _, err := timed(ctx, env, "", "docker", "build", "-q", "-f", dockerfile, "-t", ref, dir); err != nil {
+		return timing{}, err
+	}
+	if _, err := timed(ctx, env, "", "docker", "push", "-q", ref); err != nil {
+		return timing{}, err
+	}
+	return timing{wall: time.Since(start)}, nil
+}
+
+func ourRun(ctx context.Context, c config, dir, repo, tag string) (timing, error) {
+	return timed(ctx, nil, c.password, c.tool, "-q", "--registry", c.registry, "--repository", repo, "--tag", tag,
+		"--username", c.username, "--password-stdin", "--cmd", "./app", dir)
+}
+
+// timed runs a command and returns its wall time and peak RSS.
+func timed(ctx context.Context, env []string, stdin string, name string, args ...string) (timing, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var errOut strings.Builder
+	cmd.Stderr = &errOut
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return timing{}, fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, errOut.String())
+	}
+	t := timing{wall: time.Since(start)}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		t.maxRSS = ru.Maxrss
+	}
+	return t, nil
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func humanSize(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/1e6) }
+
+func copyTree(src, dst string) error {
+	return exec.Command("cp", "-a", src, dst).Run()
+}
