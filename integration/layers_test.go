@@ -1,0 +1,56 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The same folder built twice — other mtimes on the host, --no-cache, either
+// builder — gives the same layer, so pushing it again uploads no layer.
+func TestIdenticalLayers(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	dir, _ := seedFolder(t, "identical")
+	if err := os.MkdirAll(filepath.Join(dir, "conf", "deep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "conf", "deep", "x.txt"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	repo := uniqueRepo(t, "identical")
+	reg := registryClient{t}
+	var layers []string
+	for i, b := range []string{"buildkit", "buildkit", "classic", "classic"} {
+		// Another day on the host: every mtime moves.
+		stamp := time.Now().Add(time.Duration(i+1) * 24 * time.Hour)
+		filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+			if err == nil {
+				os.Chtimes(p, stamp, stamp)
+			}
+			return err
+		})
+		tag := b + "-" + string(rune('a'+i))
+		removeImages(t, env.registry+"/"+repo+":"+tag)
+		res := scratchPush(t, env.password, nil, append(pushArgs(repo, tag), "--no-cache", "--builder", b, "--cmd", "./app", dir)...)
+		if res.code != 0 {
+			t.Fatalf("%s: exit %d: %s", tag, res.code, res.stderr)
+		}
+		m, _ := reg.manifest(repo, tag)
+		if len(m.Layers) != 1 {
+			t.Fatalf("%s: %d layers", tag, len(m.Layers))
+		}
+		layers = append(layers, m.Layers[0].Digest.String())
+		if i > 0 && !strings.Contains(res.stderr, "Layer already exists") {
+			t.Errorf("%s: the push uploaded the layer again:\n%s", tag, res.stderr)
+		}
+	}
+	for _, l := range layers[1:] {
+		if l != layers[0] {
+			t.Errorf("layers differ: %q", layers)
+			break
+		}
+	}
+}
