@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/moby/go-archive"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,12 +22,14 @@ import (
 var ErrEmptyFolder = errors.New("the folder is empty")
 
 // Summary is what Scan found. Bytes lets a caller show upload progress; a
-// hard-linked file counts once, as it travels once.
+// hard-linked file counts once, as it travels once. Splits is where the
+// folder is cut into layers, for Layout.
 type Summary struct {
 	Files    int
 	Dirs     int
 	Symlinks int
 	Bytes    int64
+	Splits   []int
 }
 
 // Layout says how the folder's files are laid out in the build context.
@@ -39,20 +40,29 @@ type Layout struct {
 	// Workdir is the image's working directory. Its missing components are
 	// added as directories so that WORKDIR adds no layer of its own.
 	Workdir string
+	// Splits are the walk positions where the second and later layers
+	// start, as Scan chose them; none means one layer.
+	Splits []int
 }
+
+// Layers is how many layers the folder becomes.
+func (l Layout) Layers() int { return len(l.Splits) + 1 }
 
 // Scan walks dir without reading file contents and checks that every entry
 // can go into an image: a regular file, directory or symbolic link, and
 // readable. It fails on the first problem with the path named, before any
-// byte is sent to a daemon.
-func Scan(ctx context.Context, dir string) (Summary, error) {
+// byte is sent to a daemon. It also chooses how to split the folder into at
+// most maxLayers layers (see MaxLayers).
+func Scan(ctx context.Context, dir string, maxLayers int) (Summary, error) {
 	var sum Summary
 	root, err := resolveRoot(dir)
 	if err != nil {
 		return sum, err
 	}
 	seen := map[inode]bool{}
+	var sizes []int64
 	err = walk(ctx, root, func(p string, fi fs.FileInfo) error {
+		sizes = append(sizes, 0)
 		switch {
 		case fi.IsDir():
 			sum.Dirs++
@@ -73,6 +83,7 @@ func Scan(ctx context.Context, dir string) (Summary, error) {
 				seen[ino] = true
 			}
 			sum.Bytes += fi.Size()
+			sizes[len(sizes)-1] = fi.Size()
 		}
 		return nil
 	})
@@ -82,6 +93,7 @@ func Scan(ctx context.Context, dir string) (Summary, error) {
 	if sum.Files+sum.Dirs+sum.Symlinks == 0 {
 		return sum, fmt.Errorf("%q: %w: put the files for the image in it", dir, ErrEmptyFolder)
 	}
+	sum.Splits = splitPoints(sizes, sum.Bytes, maxLayers)
 	return sum, nil
 }
 
@@ -98,74 +110,36 @@ func Context(ctx context.Context, dir string, dockerfile []byte, layout Layout) 
 	return pr
 }
 
-// WriteContext writes the build context tar to w. Entries come in the order
-// of a lexical depth-first walk, owned by 0:0, stamped with layout.ModTime,
-// modes kept. Symbolic links are written as links, never followed; files
-// hard-linked to each other travel once and are linked again on arrival.
+// WriteContext writes the build context tar to w: the Dockerfile, then the
+// folder's entries under LayerDir(layer), in the order of a lexical
+// depth-first walk, owned by 0:0, stamped with layout.ModTime, modes kept.
+// Symbolic links are written as links, never followed; files hard-linked to
+// each other travel once and are linked again on arrival.
 func WriteContext(ctx context.Context, w io.Writer, dir string, dockerfile []byte, layout Layout) error {
 	root, err := resolveRoot(dir)
 	if err != nil {
 		return err
 	}
-	extra, err := missingDirs(root, layout.Workdir)
-	if err != nil {
-		return err
-	}
 	tw := tar.NewWriter(w)
 	stamp := func(h *tar.Header) *tar.Header {
-		h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
 		h.ModTime = layout.ModTime.Truncate(time.Second)
 		h.Format = tar.FormatPAX
 		return h
 	}
-	if err := tw.WriteHeader(stamp(&tar.Header{Typeflag: tar.TypeReg, Name: DockerfileName, Mode: 0o644, Size: int64(len(dockerfile))})); err != nil {
-		return fmt.Errorf("writing build context: %w", err)
+	if err := writeHeader(tw, stamp(&tar.Header{Typeflag: tar.TypeReg, Name: DockerfileName, Mode: 0o644, Size: int64(len(dockerfile))})); err != nil {
+		return err
 	}
 	if _, err := tw.Write(dockerfile); err != nil {
 		return fmt.Errorf("writing build context: %w", err)
 	}
-	if err := tw.WriteHeader(stamp(&tar.Header{Typeflag: tar.TypeDir, Name: ContextRoot + "/", Mode: 0o755})); err != nil {
-		return fmt.Errorf("writing build context: %w", err)
-	}
-
-	links := map[inode]string{}
-	buf := make([]byte, 256<<10)
-	err = walk(ctx, root, func(p string, fi fs.FileInfo) error {
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
+	for i := 0; i < layout.Layers(); i++ {
+		if err := writeHeader(tw, stamp(&tar.Header{Typeflag: tar.TypeDir, Name: LayerDir(i) + "/", Mode: 0o755})); err != nil {
 			return err
 		}
-		name := ContextRoot + "/" + filepath.ToSlash(rel)
-		var target string
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if target, err = os.Readlink(p); err != nil {
-				return fmt.Errorf("reading link %q: %w", p, unwrapPathError(err))
-			}
-		}
-		hdr, err := archive.FileInfoHeader(name, fi, target)
-		if err != nil {
-			return fmt.Errorf("describing %q: %w", p, err)
-		}
-		stamp(hdr)
-		if fi.Mode().IsRegular() {
-			if ino, ok := hardLinkKey(fi); ok {
-				if first, dup := links[ino]; dup {
-					hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
-					return writeHeader(tw, hdr)
-				}
-				links[ino] = name
-			}
-			return writeFile(tw, hdr, p, buf)
-		}
-		return writeHeader(tw, hdr)
-	})
-	if err != nil {
+	}
+	name := func(layer int, rel string) string { return LayerDir(layer) + "/" + rel }
+	if err := writeTree(ctx, tw, root, layout, -1, name, fileBytes); err != nil {
 		return err
-	}
-	for _, d := range extra {
-		if err := writeHeader(tw, stamp(&tar.Header{Typeflag: tar.TypeDir, Name: ContextRoot + d + "/", Mode: 0o755})); err != nil {
-			return err
-		}
 	}
 	if err := tw.Close(); err != nil {
 		return fmt.Errorf("writing build context: %w", err)
@@ -195,32 +169,6 @@ func walk(ctx context.Context, root string, fn func(p string, fi fs.FileInfo) er
 		}
 		return fn(p, fi)
 	})
-}
-
-func writeHeader(tw *tar.Writer, hdr *tar.Header) error {
-	if err := tw.WriteHeader(hdr); err != nil {
-		return fmt.Errorf("writing build context entry %q: %w", hdr.Name, err)
-	}
-	return nil
-}
-
-func writeFile(tw *tar.Writer, hdr *tar.Header, p string, buf []byte) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return fmt.Errorf("opening %q: %w", p, unwrapPathError(err))
-	}
-	defer f.Close()
-	if err := writeHeader(tw, hdr); err != nil {
-		return err
-	}
-	n, err := io.CopyBuffer(tw, io.LimitReader(f, hdr.Size), buf)
-	if err != nil {
-		return fmt.Errorf("reading %q: %w", p, unwrapPathError(err))
-	}
-	if n != hdr.Size {
-		return fmt.Errorf("reading %q: the file shrank from %d to %d bytes while it was being sent: build from a folder nothing writes to", p, hdr.Size, n)
-	}
-	return nil
 }
 
 // missingDirs lists, as absolute image paths, the components of workdir that

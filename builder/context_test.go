@@ -147,12 +147,12 @@ func TestWriteContextIsDeterministic(t *testing.T) {
 
 func TestScan(t *testing.T) {
 	dir := makeFolder(t)
-	sum, err := Scan(context.Background(), dir)
+	sum, err := Scan(context.Background(), dir, MaxLayers)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Summary{Files: 9, Dirs: 2, Symlinks: 2, Bytes: int64(len("#!binary") + len(`{"b":1}`) + len(`{"a":1}`) + len("FROM evil\n") + len("*\n") + len("sorts before a/") + len("x"))}
-	if sum != want {
+	if !reflect.DeepEqual(sum, want) {
 		t.Errorf("Scan = %+v, want %+v", sum, want)
 	}
 }
@@ -186,7 +186,7 @@ func TestScanRefusesSpecialFiles(t *testing.T) {
 
 func checkRefused(t *testing.T, dir, path, kind string) {
 	t.Helper()
-	_, err := Scan(context.Background(), dir)
+	_, err := Scan(context.Background(), dir, MaxLayers)
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), kind) {
 		t.Errorf("Scan error = %v, want it to name %s as a %s", err, path, kind)
 	}
@@ -197,11 +197,11 @@ func checkRefused(t *testing.T, dir, path, kind string) {
 }
 
 func TestScanEmptyAndMissing(t *testing.T) {
-	if _, err := Scan(context.Background(), t.TempDir()); !errors.Is(err, ErrEmptyFolder) {
+	if _, err := Scan(context.Background(), t.TempDir(), MaxLayers); !errors.Is(err, ErrEmptyFolder) {
 		t.Errorf("empty folder: %v, want ErrEmptyFolder", err)
 	}
 	missing := filepath.Join(t.TempDir(), "nope")
-	if _, err := Scan(context.Background(), missing); err == nil || !strings.Contains(err.Error(), missing) {
+	if _, err := Scan(context.Background(), missing, MaxLayers); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("missing folder: %v", err)
 	}
 }

@@ -23,15 +23,18 @@ const DockerfileName = "Dockerfile"
 // maxLine stays under the 64 KiB line limit of the Dockerfile parser.
 const maxLine = 60 << 10
 
-// Dockerfile renders spec as a FROM-scratch Dockerfile. Values pass through
+// Dockerfile renders spec as a FROM-scratch Dockerfile copying the folder as
+// layers layers (see LayerDir and Layout.Splits). Values pass through
 // the Dockerfile parser and its variable expansion unchanged: words are
 // double-quoted with \, " and $ escaped, CMD and ENTRYPOINT use the exec
 // (JSON) form. A value that no Dockerfile can carry exactly (a newline in an
 // ENV value, invalid UTF-8) is refused with an error naming the option.
-func Dockerfile(spec Spec) ([]byte, error) {
+func Dockerfile(spec Spec, layers int) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString("FROM scratch\n")
-	fmt.Fprintf(&b, "COPY %s/ /\n", ContextRoot)
+	for i := 0; i < max(layers, 1); i++ {
+		fmt.Fprintf(&b, "COPY %s/ /\n", LayerDir(i))
+	}
 
 	if err := writePairs(&b, "ENV", "--env", spec.Env); err != nil {
 		return nil, err

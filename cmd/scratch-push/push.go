@@ -20,13 +20,13 @@ import (
 
 // plan is a validated command line: everything checked before any work.
 type plan struct {
-	dir        string
-	builder    daemon.Builder
-	dockerfile []byte
-	layout     builder.Layout
-	target     daemon.Target // zero Repository with --no-push and no --repository
-	creds      auth.Credentials
-	push       bool
+	dir     string
+	builder daemon.Builder
+	spec    builder.Spec
+	layout  builder.Layout
+	target  daemon.Target // zero Repository with --no-push and no --repository
+	creds   auth.Credentials
+	push    bool
 }
 
 func runPush(ctx context.Context, s *streams, o options) error {
@@ -36,7 +36,12 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	}
 	progress := newPrinter(s.err, o.quiet)
 
-	sum, err := builder.Scan(ctx, p.dir)
+	sum, err := builder.Scan(ctx, p.dir, o.maxLayers)
+	if err != nil {
+		return err
+	}
+	p.layout.Splits = sum.Splits
+	dockerfile, err := builder.Dockerfile(p.spec, p.layout.Layers())
 	if err != nil {
 		return err
 	}
@@ -63,7 +68,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		registryOpts.CredentialsChecked = true
 	}
 
-	newContext := func() io.ReadCloser { return builder.Context(ctx, p.dir, p.dockerfile, p.layout) }
+	newContext := func() io.ReadCloser { return builder.Context(ctx, p.dir, dockerfile, p.layout) }
 	built, err := daemon.Build(ctx, api, newContext, daemon.BuildOptions{
 		Dockerfile: builder.DockerfileName,
 		NoCache:    o.noCache,
@@ -158,7 +163,8 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 		// which the build context sees to.
 		p.builder = daemon.BuilderClassic
 	}
-	if p.dockerfile, err = builder.Dockerfile(spec); err != nil {
+	p.spec = spec
+	if _, err = builder.Dockerfile(spec, 1); err != nil { // every value checked before any work
 		return p, usageError{err}
 	}
 	if err := builder.Preflight(ctx, o.dir, spec); err != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/scratchpush/scratchpush/builder"
 )
 
 type streams struct {
@@ -41,6 +43,7 @@ type options struct {
 	retries       int
 	timeout       time.Duration
 	builder       string
+	maxLayers     int
 }
 
 const example = `  # The wercker step's example, as one command:
@@ -91,6 +94,9 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 			if passwordFlag && !o.quiet {
 				warn(s, "a password on the command line can end up in shell history and process lists: prefer --password-stdin or SCRATCH_PUSH_PASSWORD")
 			}
+			if o.maxLayers < 1 {
+				return usagef("--max-layers %d: give 1 or more", o.maxLayers)
+			}
 			if o.retries < 0 {
 				return usagef("--retries %d: give 0 or more", o.retries)
 			}
@@ -129,6 +135,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 	f.StringVar(&o.stopSignal, "stop-signal", "", "signal that stops the container, e.g. SIGINT")
 	f.BoolVar(&o.noPush, "no-push", false, "build and tag in the local daemon only")
 	f.BoolVar(&o.noCache, "no-cache", false, "do not use the daemon's build cache")
+	f.IntVar(&o.maxLayers, "max-layers", builder.MaxLayers, "split a big folder into up to this many layers, which push in parallel (1: one layer)")
 	f.StringVar(&o.builder, "builder", "auto", "the daemon's builder: auto (BuildKit where offered, else classic), buildkit or classic")
 	f.IntVar(&o.retries, "retries", 3, "times to retry a push that failed for a transient reason (registry 5xx or 429, broken connection)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up when the whole run takes longer (0: no limit)")

@@ -1,0 +1,94 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestSplitPoints(t *testing.T) {
+	const mb = 1 << 20
+	many := func(n int, size int64) []int64 {
+		s := make([]int64, n)
+		for i := range s {
+			s[i] = size
+		}
+		return s
+	}
+	sum := func(s []int64) (t int64) {
+		for _, v := range s {
+			t += v
+		}
+		return
+	}
+	cases := []struct {
+		name  string
+		sizes []int64
+		max   int
+		want  []int
+	}{
+		{"small folder", []int64{6 * mb, 100, 100}, 4, nil},
+		{"four even files", many(4, 50*mb), 4, []int{1, 2, 3}},
+		{"capped at two", many(4, 50*mb), 2, []int{2}},
+		{"one layer asked", many(4, 50*mb), 1, nil},
+		{"a huge file and crumbs", append([]int64{1000 * mb}, many(100, 100)...), 4, nil},
+		{"binary then text", append([]int64{100 * mb}, many(2000, 50<<10)...), 4, []int{1, 668, 1335}},
+		{"folders count nothing", []int64{0, 60 * mb, 0, 60 * mb, 0}, 4, []int{2}},
+	}
+	for _, c := range cases {
+		got := splitPoints(c.sizes, sum(c.sizes), c.max)
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: splits %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// A folder split over layers: every entry lands in exactly one layer, each
+// layer repeats the folders it writes into, hard links stay with their file.
+func TestWriteContextLayers(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"a/1", "a/2", "b/c/3", "b/c/4", "z"} {
+		p := filepath.Join(dir, f)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o750))
+		must(t, os.WriteFile(p, []byte(f), 0o644))
+	}
+	must(t, os.Link(filepath.Join(dir, "a", "1"), filepath.Join(dir, "b", "c", "link")))
+	// Walk order: a a/1 a/2 b b/c b/c/3 b/c/4 b/c/link z
+	//             0 1   2   3 4   5     6     7        8
+	layout := Layout{Splits: []int{2, 6}}
+	var buf bytes.Buffer
+	must(t, WriteContext(context.Background(), &buf, dir, []byte("x"), layout))
+	entries, _ := readTar(t, buf.Bytes())
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name)
+		if strings.HasSuffix(e.Name, "/b/c/link") && (e.Name != "rootfs/b/c/link" || e.Linkname != "rootfs/a/1") {
+			t.Errorf("the hard link left its file's layer: %+v", e)
+		}
+	}
+	want := []string{
+		"Dockerfile", "rootfs/", "rootfs-1/", "rootfs-2/",
+		"rootfs/a/", "rootfs/a/1",
+		"rootfs-1/a/", "rootfs-1/a/2", "rootfs-1/b/", "rootfs-1/b/c/", "rootfs-1/b/c/3",
+		"rootfs-2/b/", "rootfs-2/b/c/", "rootfs-2/b/c/4",
+		"rootfs/b/", "rootfs/b/c/", "rootfs/b/c/link",
+		"rootfs-2/z",
+	}
+	if !reflect.DeepEqual(names, want) {
+		t.Errorf("entries:\n%s\nwant:\n%s", strings.Join(names, "\n"), strings.Join(want, "\n"))
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name, "/b/c/") && e.Mode != 0o750 {
+			t.Errorf("%s repeated with mode %o, want 750", e.Name, e.Mode)
+		}
+	}
+	df, err := Dockerfile(Spec{}, layout.Layers())
+	must(t, err)
+	if !strings.Contains(string(df), "COPY rootfs/ /\nCOPY rootfs-1/ /\nCOPY rootfs-2/ /\n") {
+		t.Errorf("Dockerfile:\n%s", df)
+	}
+}
