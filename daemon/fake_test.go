@@ -58,6 +58,14 @@ func (f *fakeAPI) BuildCancel(_ context.Context, id string, _ client.BuildCancel
 	return client.BuildCancelResult{}, nil
 }
 
+func (f *fakeAPI) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOption) (client.ImageLoadResult, error) {
+	return nil, errors.New("the fake does not load images")
+}
+
+func (f *fakeAPI) ServerVersion(context.Context, client.ServerVersionOptions) (client.ServerVersionResult, error) {
+	return client.ServerVersionResult{Os: "linux", Arch: "amd64"}, nil
+}
+
 // fakePushResponse decodes a canned JSON message stream like the client's.
 type fakePushResponse struct{ io.ReadCloser }
 

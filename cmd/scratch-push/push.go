@@ -68,13 +68,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		registryOpts.CredentialsChecked = true
 	}
 
-	newContext := func() io.ReadCloser { return builder.Context(ctx, p.dir, dockerfile, p.layout) }
-	built, err := daemon.Build(ctx, api, newContext, daemon.BuildOptions{
-		Dockerfile: builder.DockerfileName,
-		NoCache:    o.noCache,
-		Builder:    p.builder,
-		Progress:   progress.event,
-	})
+	built, err := makeImage(ctx, api, p, dockerfile, o, progress)
 	if err != nil {
 		return err
 	}
@@ -120,6 +114,35 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		fmt.Fprintln(s.out, r)
 	}
 	return nil
+}
+
+// makeImage builds the image through the build endpoint, or with
+// --reproducible makes it here and loads it.
+func makeImage(ctx context.Context, api daemon.API, p plan, dockerfile []byte, o options, progress *printer) (daemon.Built, error) {
+	if !o.reproducible {
+		newContext := func() io.ReadCloser { return builder.Context(ctx, p.dir, dockerfile, p.layout) }
+		return daemon.Build(ctx, api, newContext, daemon.BuildOptions{
+			Dockerfile: builder.DockerfileName,
+			NoCache:    o.noCache,
+			Builder:    p.builder,
+			Progress:   progress.event,
+		})
+	}
+	osName, arch, err := daemon.Platform(ctx, api)
+	if err != nil {
+		return daemon.Built{}, err
+	}
+	archive, madeID := builder.Image(ctx, p.dir, p.spec, p.layout, builder.Platform{OS: osName, Architecture: arch})
+	built, err := daemon.Load(ctx, api, archive, progress.event)
+	archive.Close()
+	if err != nil {
+		return built, err
+	}
+	if id := madeID(); built.ID != id {
+		built.Discard(ctx, api)
+		return daemon.Built{}, fmt.Errorf("the daemon loaded the image as %s, but it was made as %s", built.ID, id)
+	}
+	return built, nil
 }
 
 // explainAuth says what to check when the registry refused the credentials.

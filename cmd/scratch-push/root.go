@@ -44,6 +44,7 @@ type options struct {
 	timeout       time.Duration
 	builder       string
 	maxLayers     int
+	reproducible  bool
 }
 
 const example = `  # The wercker step's example, as one command:
@@ -94,6 +95,12 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 			if passwordFlag && !o.quiet {
 				warn(s, "a password on the command line can end up in shell history and process lists: prefer --password-stdin or SCRATCH_PUSH_PASSWORD")
 			}
+			if !cmd.Flags().Changed("reproducible") {
+				o.reproducible = os.Getenv("SOURCE_DATE_EPOCH") != ""
+			}
+			if o.reproducible && cmd.Flags().Changed("builder") {
+				return usagef("--builder does not apply with --reproducible: the image is made here and loaded, not built by the daemon")
+			}
 			if o.maxLayers < 1 {
 				return usagef("--max-layers %d: give 1 or more", o.maxLayers)
 			}
@@ -135,6 +142,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 	f.StringVar(&o.stopSignal, "stop-signal", "", "signal that stops the container, e.g. SIGINT")
 	f.BoolVar(&o.noPush, "no-push", false, "build and tag in the local daemon only")
 	f.BoolVar(&o.noCache, "no-cache", false, "do not use the daemon's build cache")
+	f.BoolVar(&o.reproducible, "reproducible", false, "make the image here, byte for byte the same for the same folder, and load it (default on when SOURCE_DATE_EPOCH is set)")
 	f.IntVar(&o.maxLayers, "max-layers", builder.MaxLayers, "split a big folder into up to this many layers, which push in parallel (1: one layer)")
 	f.StringVar(&o.builder, "builder", "auto", "the daemon's builder: auto (BuildKit where offered, else classic), buildkit or classic")
 	f.IntVar(&o.retries, "retries", 3, "times to retry a push that failed for a transient reason (registry 5xx or 429, broken connection)")

@@ -1,0 +1,63 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client"
+)
+
+// BuilderLoad names images made by scratch-push itself and sent through the
+// load endpoint rather than built by the daemon.
+const BuilderLoad Builder = "load"
+
+var loadedID = regexp.MustCompile(`Loaded image ID: (sha256:[0-9a-f]{64})`)
+
+// Load sends an image archive in docker save format to the daemon's load
+// endpoint, streaming, and returns the loaded image, which is untagged. The
+// daemon's stream must report the image ID; an errorDetail is a failure.
+func Load(ctx context.Context, api API, archive io.Reader, progress Progress) (Built, error) {
+	res, err := api.ImageLoad(ctx, archive, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return Built{}, fmt.Errorf("sending the image to the daemon: %w", err)
+	}
+	defer res.Close()
+	b := Built{Builder: BuilderLoad}
+	err = decodeStream(res, func(m jsonstream.Message) error {
+		if m.Error != nil {
+			return fmt.Errorf("the daemon could not load the image: %s", strings.TrimSpace(m.Error.Message))
+		}
+		if s := loadedID.FindStringSubmatch(m.Stream); s != nil {
+			b.ID = s[1]
+		}
+		if text := strings.TrimSpace(m.Stream); text != "" {
+			progress.send(Event{Phase: "build", Text: text})
+		}
+		return nil
+	})
+	if err == nil && b.ID == "" {
+		err = errors.New("the daemon's load stream ended without reporting an image ID")
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("load cancelled: %w", context.Cause(ctx))
+		}
+		return Built{}, err
+	}
+	b.created = []string{b.ID}
+	return b, nil
+}
+
+// Platform is the daemon's OS and architecture: what an image it runs is for.
+func Platform(ctx context.Context, api API) (os, arch string, err error) {
+	v, err := api.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		return "", "", fmt.Errorf("asking the daemon for its platform: %w", err)
+	}
+	return v.Os, v.Arch, nil
+}
