@@ -5,7 +5,7 @@
 ENV_DIR ?= /var/tmp/scratchpush-env
 GO ?= go
 
-.PHONY: build test unit integration demo lint env fuzz
+.PHONY: build test unit integration demo lint env fuzz bench
 
 build:
 	$(GO) build -o bin/scratch-push ./cmd/scratch-push
@@ -39,3 +39,8 @@ fuzz:
 		echo "== $$fn in ./$$pkg for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
 	done
+
+# Benchmarks against docker build + docker push on this machine's daemon and
+# registry; results go in BENCHMARKS.md by hand. Never part of make test.
+bench: env build
+	set -a && . $(ENV_DIR)/env && set +a && $(GO) run ./bench -tool bin/scratch-push

@@ -68,7 +68,6 @@ func run(ctx context.Context, c config) error {
 	fmt.Printf("daemon %s; %d pairs per row, alternating; times are medians\n\n", strings.TrimSpace(string(version)), c.pairs)
 	fmt.Printf("%-8s %-5s %10s %10s %7s %9s   %s\n", "workload", "mode", "docker", "ours", "ratio", "our RSS", "each pair (docker/ours)")
 
-	var rows []string
 	for _, w := range workloads {
 		if !strings.Contains(c.workloads, w.name) {
 			continue
@@ -79,8 +78,55 @@ func run(ctx context.Context, c config) error {
 				return fmt.Errorf("%s %s: %w", w.name, mode, err)
 			}
 			fmt.Println(row)
-			rows = append(rows, row)
 		}
+	}
+
+	// The build phase alone (--no-push), new content each run: BuildKit
+	// through the build endpoint against --reproducible through the load
+	// endpoint.
+	fmt.Printf("\nbuild phase only (--no-push), cold\n%-8s %10s %13s %8s %9s\n", "workload", "buildkit", "reproducible", "speedup", "our RSS")
+	for _, w := range workloads {
+		if !strings.Contains(c.workloads, w.name) || w.name != "medium" {
+			continue
+		}
+		var bk, rp []time.Duration
+		var rss int64
+		for i := 0; i < c.pairs; i++ {
+			a, b := filepath.Join(tmp, w.name+"-bk"), filepath.Join(tmp, w.name+"-rp")
+			if _, err := generate(a, w); err != nil {
+				return err
+			}
+			if _, err := generate(b, w); err != nil {
+				return err
+			}
+			common := []string{"-q", "--no-push", "--repository", "bench/phase", "--tag", w.name, "--cmd", "./app"}
+			var x, y timing
+			var err error
+			first := func() error {
+				x, err = timed(ctx, nil, "", c.tool, append(append(common, "--builder", "buildkit"), a)...)
+				return err
+			}
+			second := func() error {
+				y, err = timed(ctx, nil, "", c.tool, append(append(common, "--reproducible"), b)...)
+				return err
+			}
+			if i%2 == 1 {
+				first, second = second, first
+			}
+			settle()
+			if err := first(); err != nil {
+				return err
+			}
+			settle()
+			if err := second(); err != nil {
+				return err
+			}
+			bk, rp = append(bk, x.wall), append(rp, y.wall)
+			rss = max(rss, x.maxRSS, y.maxRSS)
+			os.RemoveAll(a)
+			os.RemoveAll(b)
+		}
+		fmt.Printf("%-8s %9.2fs %12.2fs %7.2fx %6.1fMiB\n", w.name, median(bk).Seconds(), median(rp).Seconds(), median(bk).Seconds()/median(rp).Seconds(), float64(rss)/1024)
 	}
 	return nil
 }
@@ -149,12 +195,11 @@ func generate(dir string, w workload) (int64, error) {
 			return 0, err
 		}
 	}
-	words := []string{"scratch", "image", "layer", "push", "registry", "daemon", "folder", "binary", "static", "config"}
 	for i := 0; i < w.textFiles; i++ {
+		// Text like logs or config: compressible, as real text files are.
 		var b strings.Builder
-		for b.Len() < w.textSize {
-			b.WriteString(words[rng.IntN(len(words))])
-			b.WriteByte(" \n"[rng.IntN(2)])
+		for line := 0; b.Len() < w.textSize; line++ {
+			fmt.Fprintf(&b, "%06d %s: scratch-push benchmark file %d, run %d, value %d\n", line, time.Unix(int64(line), 0).UTC().Format(time.RFC3339), i, seq, rng.IntN(1000))
 		}
 		name := fmt.Sprintf("text/%02d/file-%04d.txt", i%w.textFolder, i)
 		if err := writeFile(name, strings.NewReader(b.String()), int64(b.Len()), 0o644); err != nil {
@@ -185,31 +230,18 @@ type timing struct {
 }
 
 // compare times pairs of docker and ours on w, alternating which goes first.
+// Cold pairs get new content each; warm pairs run again on the last cold
+// pair's folders, which each side has built and pushed already.
 func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, mode string) (string, error) {
 	var dockerTimes, ourTimes []time.Duration
 	var rss []int64
 	var pairs []string
-	warmDocker, warmOurs := filepath.Join(tmp, w.name+"-warm-docker"), filepath.Join(tmp, w.name+"-warm-ours")
+	dDir, oDir := filepath.Join(tmp, w.name+"-docker"), filepath.Join(tmp, w.name+"-ours")
 	var size int64
-	if mode == "warm" { // prime: the same content once, untimed
-		var err error
-		if size, err = generate(warmDocker, w); err != nil {
-			return "", err
-		}
-		if err := copyTree(warmDocker, warmOurs); err != nil {
-			return "", err
-		}
-		if _, err := dockerRun(ctx, c, dockerfile, warmDocker, "bench/"+w.name+"-docker", "prime"); err != nil {
-			return "", err
-		}
-		if _, err := ourRun(ctx, c, warmOurs, "bench/"+w.name+"-ours", "prime"); err != nil {
-			return "", err
-		}
-	}
 	for i := 0; i < c.pairs; i++ {
-		dDir, oDir := warmDocker, warmOurs
 		if mode == "cold" {
-			dDir, oDir = filepath.Join(tmp, fmt.Sprintf("%s-%d-docker", w.name, i)), filepath.Join(tmp, fmt.Sprintf("%s-%d-ours", w.name, i))
+			os.RemoveAll(dDir)
+			os.RemoveAll(oDir)
 			var err error
 			if size, err = generate(dDir, w); err != nil {
 				return "", err
@@ -217,6 +249,8 @@ func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, 
 			if _, err := generate(oDir, w); err != nil {
 				return "", err
 			}
+		} else {
+			size, _ = dirSize(dDir)
 		}
 		tag := fmt.Sprintf("%s-%d", mode, i)
 		var d, o timing
@@ -226,9 +260,11 @@ func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, 
 		if i%2 == 1 {
 			first, second = second, first
 		}
+		settle()
 		if err := first(); err != nil {
 			return "", err
 		}
+		settle()
 		if err := second(); err != nil {
 			return "", err
 		}
@@ -236,15 +272,29 @@ func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, 
 		ourTimes = append(ourTimes, o.wall)
 		rss = append(rss, o.maxRSS)
 		pairs = append(pairs, fmt.Sprintf("%.2f/%.2f", d.wall.Seconds(), o.wall.Seconds()))
-		if mode == "cold" {
-			os.RemoveAll(dDir)
-			os.RemoveAll(oDir)
-		}
 	}
 	md, mo := median(dockerTimes), median(ourTimes)
 	sort.Slice(rss, func(i, j int) bool { return rss[i] < rss[j] })
 	return fmt.Sprintf("%-8s %-5s %9.2fs %9.2fs %7.2f %6.1fMiB   %s  (%s)", w.name, mode, md.Seconds(), mo.Seconds(), mo.Seconds()/md.Seconds(),
 		float64(rss[len(rss)-1])/1024, strings.Join(pairs, " "), humanSize(size)), nil
+}
+
+// settle flushes dirty pages so that no run pays for the writes of the one
+// before it.
+func settle() {
+	syscall.Sync()
+	time.Sleep(200 * time.Millisecond)
+}
+
+func dirSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+		return err
+	})
+	return n, err
 }
 
 func dockerRun(ctx context.Context, c config, dockerfile, dir, repo, tag string) (timing, error) {
@@ -290,7 +340,3 @@ func median(d []time.Duration) time.Duration {
 }
 
 func humanSize(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/1e6) }
-
-func copyTree(src, dst string) error {
-	return exec.Command("cp", "-a", src, dst).Run()
-}

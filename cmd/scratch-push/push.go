@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		return err
 	}
 	p.layout.Splits = sum.Splits
+	limitMemory(sum)
 	dockerfile, err := builder.Dockerfile(p.spec, p.layout.Layers())
 	if err != nil {
 		return err
@@ -72,48 +74,58 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	if err != nil {
 		return err
 	}
-	undo := func(context.Context) {}
-	if p.target.Repository != nil {
-		if undo, err = daemon.Tag(ctx, api, built.ID, p.target); err != nil {
+	// From here a failure puts the tags back and removes what this run
+	// built, so that a failed run leaves the daemon as it found it. Tags
+	// pushed before a failure stay pushed and printed: each is complete.
+	undo, done := func(context.Context) {}, false
+	defer func() {
+		if !done {
+			undo(ctx)
 			built.Discard(ctx, api)
+		}
+	}()
+	if p.target.Repository != nil {
+		u, err := daemon.Tag(ctx, api, built.ID, p.target) // a failed Tag undoes itself
+		if err != nil {
 			return err
 		}
+		undo = u
 	}
 	if !p.push {
 		for _, ref := range p.target.Tags {
 			progress.note("tagged %s", reference.FamiliarString(ref))
 		}
 		fmt.Fprintln(s.out, built.ID)
+		done = true
 		return nil
 	}
-
-	// From here a failure puts the tags back and removes what this run
-	// built, so that a failed run leaves the daemon as it found it. Tags
-	// pushed before the failure stay pushed: each is complete.
 	header, err := auth.Header(p.creds, p.target.Host())
 	if err != nil {
-		undo(ctx)
-		built.Discard(ctx, api)
 		return err
 	}
 	s.redact.add(header)
-	var results []string
 	for _, ref := range p.target.Tags {
 		digest, err := daemon.Push(ctx, api, ref, header, registryOpts)
 		if err != nil {
-			undo(ctx)
-			built.Discard(ctx, api)
-			for _, r := range results {
-				fmt.Fprintln(s.out, r)
-			}
 			return explainAuth(err, p)
 		}
-		results = append(results, fmt.Sprintf("%s@%s", reference.FamiliarString(ref), digest))
+		fmt.Fprintf(s.out, "%s@%s\n", reference.FamiliarString(ref), digest)
 	}
-	for _, r := range results {
-		fmt.Fprintln(s.out, r)
-	}
+	done = true
 	return nil
+}
+
+// limitMemory sets a soft memory limit that keeps the heap from growing
+// with the size of the folder or the length of the push: the program holds
+// one copy buffer and a small record per folder entry, and the limit only
+// makes the garbage collector run before the daemon's progress messages pile
+// up. GOMEMLIMIT, when set, wins.
+func limitMemory(sum builder.Summary) {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		return
+	}
+	entries := int64(sum.Files + sum.Dirs + sum.Symlinks)
+	debug.SetMemoryLimit(8<<20 + 512*entries)
 }
 
 // makeImage builds the image through the build endpoint, or with
