@@ -68,10 +68,16 @@ func run(ctx context.Context, c config) error {
 	fmt.Printf("daemon %s; %d pairs per row, alternating; times are medians\n\n", strings.TrimSpace(string(version)), c.pairs)
 	fmt.Printf("%-8s %-5s %10s %10s %7s %9s   %s\n", "workload", "mode", "docker", "ours", "ratio", "our RSS", "each pair (docker/ours)")
 
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(tmp, &fs); err == nil && int64(fs.Bavail)*fs.Bsize < 15<<30 {
+		return fmt.Errorf("the bench needs 15 GiB free on %s; prune docker images (docker image prune -a, docker builder prune -a) first", tmp)
+	}
+	defer cleanDaemon(ctx)
 	for _, w := range workloads {
 		if !strings.Contains(c.workloads, w.name) {
 			continue
 		}
+		cleanDaemon(ctx)
 		for _, mode := range []string{"cold", "warm"} {
 			row, err := compare(ctx, c, tmp, dockerfile, w, mode)
 			if err != nil {
@@ -242,6 +248,9 @@ func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, 
 		if mode == "cold" {
 			os.RemoveAll(dDir)
 			os.RemoveAll(oDir)
+			if i > 0 {
+				cleanDaemon(ctx) // the last cold pair's images and cache stay for the warm runs
+			}
 			var err error
 			if size, err = generate(dDir, w); err != nil {
 				return "", err
@@ -277,6 +286,19 @@ func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, 
 	sort.Slice(rss, func(i, j int) bool { return rss[i] < rss[j] })
 	return fmt.Sprintf("%-8s %-5s %9.2fs %9.2fs %7.2f %6.1fMiB   %s  (%s)", w.name, mode, md.Seconds(), mo.Seconds(), mo.Seconds()/md.Seconds(),
 		float64(rss[len(rss)-1])/1024, strings.Join(pairs, " "), humanSize(size)), nil
+}
+
+// cleanDaemon drops the images earlier runs left (the bench's tags and
+// dangling images) and the daemon's build cache, so that a run of the bench
+// does not fill the disk: a 1 GiB workload leaves gigabytes in BuildKit's
+// cache. Other tagged images stay; the registry keeps its blobs.
+func cleanDaemon(ctx context.Context) {
+	out, _ := exec.CommandContext(ctx, "docker", "images", "-q", "--filter", "reference=*/bench/*").Output()
+	if ids := strings.Fields(string(out)); len(ids) > 0 {
+		_ = exec.CommandContext(ctx, "docker", append([]string{"rmi", "-f"}, ids...)...).Run()
+	}
+	_ = exec.CommandContext(ctx, "docker", "image", "prune", "-f").Run()
+	_ = exec.CommandContext(ctx, "docker", "builder", "prune", "-af").Run()
 }
 
 // settle flushes dirty pages so that no run pays for the writes of the one
