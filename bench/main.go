@@ -305,7 +305,6 @@ func cleanDaemon(ctx context.Context) {
 // before it.
 func settle() {
 	syscall.Sync()
-	time.Sleep(200 * time.Millisecond)
 }
 
 func dirSize(dir string) (int64, error) {

@@ -70,12 +70,13 @@ func runTool(t *testing.T, cred *syscall.Credential, stdin string, extraEnv, arg
 }
 
 // cleanEnv is the environment without the credentials a user may have set,
-// so every test says where its credentials come from; DOCKER_CONFIG points to
-// an empty folder unless a test sets its own.
+// so every test says where its credentials come from, and without
+// SOURCE_DATE_EPOCH, which switches on --reproducible; DOCKER_CONFIG points
+// to an empty folder unless a test sets its own.
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "SCRATCH_PUSH_") || strings.HasPrefix(kv, "DOCKER_CONFIG=") || strings.HasPrefix(kv, "DOCKER_AUTH_CONFIG=") {
+		if strings.HasPrefix(kv, "SCRATCH_PUSH_") || strings.HasPrefix(kv, "DOCKER_CONFIG=") || strings.HasPrefix(kv, "DOCKER_AUTH_CONFIG=") || strings.HasPrefix(kv, "SOURCE_DATE_EPOCH=") {
 			continue
 		}
 		env = append(env, kv)
