@@ -89,50 +89,52 @@ func run(ctx context.Context, c config) error {
 
 	// The build phase alone (--no-push), new content each run: BuildKit
 	// through the build endpoint against --reproducible through the load
-	// endpoint.
-	fmt.Printf("\nbuild phase only (--no-push), cold\n%-8s %10s %13s %8s %9s\n", "workload", "buildkit", "reproducible", "speedup", "our RSS")
+	// endpoint, with the folder split as usual and in one layer.
+	fmt.Printf("\nbuild phase only (--no-push), cold\n%-8s %-7s %10s %13s %8s %9s\n", "workload", "layers", "buildkit", "reproducible", "speedup", "our RSS")
 	for _, w := range workloads {
 		if !strings.Contains(c.workloads, w.name) || w.name != "medium" {
 			continue
 		}
-		var bk, rp []time.Duration
-		var rss int64
-		for i := 0; i < c.pairs; i++ {
-			a, b := filepath.Join(tmp, w.name+"-bk"), filepath.Join(tmp, w.name+"-rp")
-			if _, err := generate(a, w); err != nil {
-				return err
+		for _, layers := range []string{"4", "1"} {
+			var bk, rp []time.Duration
+			var rss int64
+			for i := 0; i < c.pairs; i++ {
+				a, b := filepath.Join(tmp, w.name+"-bk"), filepath.Join(tmp, w.name+"-rp")
+				if _, err := generate(a, w); err != nil {
+					return err
+				}
+				if _, err := generate(b, w); err != nil {
+					return err
+				}
+				common := []string{"-q", "--no-push", "--max-layers", layers, "--repository", "bench/phase", "--tag", w.name, "--cmd", "./app"}
+				var x, y timing
+				var err error
+				first := func() error {
+					x, err = timed(ctx, nil, "", c.tool, append(append(common, "--builder", "buildkit"), a)...)
+					return err
+				}
+				second := func() error {
+					y, err = timed(ctx, nil, "", c.tool, append(append(common, "--reproducible"), b)...)
+					return err
+				}
+				if i%2 == 1 {
+					first, second = second, first
+				}
+				settle()
+				if err := first(); err != nil {
+					return err
+				}
+				settle()
+				if err := second(); err != nil {
+					return err
+				}
+				bk, rp = append(bk, x.wall), append(rp, y.wall)
+				rss = max(rss, x.maxRSS, y.maxRSS)
+				os.RemoveAll(a)
+				os.RemoveAll(b)
 			}
-			if _, err := generate(b, w); err != nil {
-				return err
-			}
-			common := []string{"-q", "--no-push", "--repository", "bench/phase", "--tag", w.name, "--cmd", "./app"}
-			var x, y timing
-			var err error
-			first := func() error {
-				x, err = timed(ctx, nil, "", c.tool, append(append(common, "--builder", "buildkit"), a)...)
-				return err
-			}
-			second := func() error {
-				y, err = timed(ctx, nil, "", c.tool, append(append(common, "--reproducible"), b)...)
-				return err
-			}
-			if i%2 == 1 {
-				first, second = second, first
-			}
-			settle()
-			if err := first(); err != nil {
-				return err
-			}
-			settle()
-			if err := second(); err != nil {
-				return err
-			}
-			bk, rp = append(bk, x.wall), append(rp, y.wall)
-			rss = max(rss, x.maxRSS, y.maxRSS)
-			os.RemoveAll(a)
-			os.RemoveAll(b)
+			fmt.Printf("%-8s %-7s %9.2fs %12.2fs %7.2fx %6.1fMiB\n", w.name, "≤"+layers, median(bk).Seconds(), median(rp).Seconds(), median(bk).Seconds()/median(rp).Seconds(), float64(rss)/1024)
 		}
-		fmt.Printf("%-8s %9.2fs %12.2fs %7.2fx %6.1fMiB\n", w.name, median(bk).Seconds(), median(rp).Seconds(), median(bk).Seconds()/median(rp).Seconds(), float64(rss)/1024)
 	}
 	return nil
 }
