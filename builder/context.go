@@ -121,19 +121,14 @@ func WriteContext(ctx context.Context, w io.Writer, dir string, dockerfile []byt
 		return err
 	}
 	tw := tar.NewWriter(w)
-	stamp := func(h *tar.Header) *tar.Header {
-		h.ModTime = layout.ModTime.Truncate(time.Second)
-		h.Format = tar.FormatPAX
-		return h
-	}
-	if err := writeHeader(tw, stamp(&tar.Header{Typeflag: tar.TypeReg, Name: DockerfileName, Mode: 0o644, Size: int64(len(dockerfile))})); err != nil {
+	if err := writeHeader(tw, layout.stamp(&tar.Header{Typeflag: tar.TypeReg, Name: DockerfileName, Mode: 0o644, Size: int64(len(dockerfile))})); err != nil {
 		return err
 	}
 	if _, err := tw.Write(dockerfile); err != nil {
 		return fmt.Errorf("writing build context: %w", err)
 	}
 	for i := 0; i < layout.Layers(); i++ {
-		if err := writeHeader(tw, stamp(&tar.Header{Typeflag: tar.TypeDir, Name: LayerDir(i) + "/", Mode: 0o755})); err != nil {
+		if err := writeHeader(tw, layout.stamp(&tar.Header{Typeflag: tar.TypeDir, Name: LayerDir(i) + "/", Mode: 0o755})); err != nil {
 			return err
 		}
 	}

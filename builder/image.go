@@ -114,7 +114,7 @@ func WriteImage(ctx context.Context, w io.Writer, dir string, spec Spec, layout 
 	}
 	tw := tar.NewWriter(w)
 	entry := func(name string, size int64) error {
-		return writeHeader(tw, &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644, ModTime: layout.ModTime, Format: tar.FormatPAX})
+		return writeHeader(tw, layout.stamp(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644}))
 	}
 	rel := func(_ int, rel string) string { return rel }
 	var diffIDs []digest.Digest

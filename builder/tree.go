@@ -86,13 +86,6 @@ func writeTree(ctx context.Context, tw *tar.Writer, root string, layout Layout, 
 	if err != nil {
 		return err
 	}
-	stamp := func(h *tar.Header) *tar.Header {
-		h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
-		h.ModTime = layout.ModTime.Truncate(time.Second)
-		h.AccessTime, h.ChangeTime = time.Time{}, time.Time{}
-		h.Format = tar.FormatPAX
-		return h
-	}
 	type linked struct {
 		layer int
 		name  string
@@ -139,7 +132,7 @@ func writeTree(ctx context.Context, tw *tar.Writer, root string, layout Layout, 
 		if err != nil {
 			return fmt.Errorf("describing %q: %w", p, err)
 		}
-		stamp(hdr)
+		layout.stamp(hdr)
 		if fi.IsDir() {
 			dirs[rel] = hdr
 			emitted[fmt.Sprint(layer, "/", rel)] = true
@@ -179,12 +172,22 @@ func writeTree(ctx context.Context, tw *tar.Writer, root string, layout Layout, 
 	}
 	if only <= 0 {
 		for _, d := range extra {
-			if err := writeHeader(tw, stamp(&tar.Header{Typeflag: tar.TypeDir, Name: name(0, strings.TrimPrefix(d, "/")) + "/", Mode: 0o755})); err != nil {
+			if err := writeHeader(tw, layout.stamp(&tar.Header{Typeflag: tar.TypeDir, Name: name(0, strings.TrimPrefix(d, "/")) + "/", Mode: 0o755})); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// stamp makes a header deterministic: owned by 0:0 without names, the
+// layout's mtime, no atime or ctime, PAX format.
+func (l Layout) stamp(h *tar.Header) *tar.Header {
+	h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
+	h.ModTime = l.ModTime.Truncate(time.Second)
+	h.AccessTime, h.ChangeTime = time.Time{}, time.Time{}
+	h.Format = tar.FormatPAX
+	return h
 }
 
 func writeHeader(tw *tar.Writer, hdr *tar.Header) error {
