@@ -103,11 +103,21 @@ func Scan(ctx context.Context, dir string, maxLayers int) (Summary, error) {
 // folder surfaces as the stream's read error; closing the stream early stops
 // the walk.
 func Context(ctx context.Context, dir string, dockerfile []byte, layout Layout) io.ReadCloser {
+	r, _ := stream(func(w io.Writer) error { return WriteContext(ctx, w, dir, dockerfile, layout) })
+	return r
+}
+
+// stream runs write on its own goroutine into a pipe and returns the
+// reading end, which reports write's error, and a channel closed once write
+// has returned. Closing the reader early makes write fail and stop.
+func stream(write func(io.Writer) error) (io.ReadCloser, <-chan struct{}) {
 	pr, pw := io.Pipe()
+	done := make(chan struct{})
 	go func() {
-		pw.CloseWithError(WriteContext(ctx, pw, dir, dockerfile, layout))
+		defer close(done)
+		pw.CloseWithError(write(pw))
 	}()
-	return pr
+	return pr, done
 }
 
 // WriteContext writes the build context tar to w: the Dockerfile, then the

@@ -191,14 +191,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // Image returns WriteImage's archive as a stream produced while it is read,
 // and a function that reports the image ID once the stream has ended.
 func Image(ctx context.Context, dir string, spec Spec, layout Layout, platform Platform) (io.ReadCloser, func() string) {
-	pr, pw := io.Pipe()
 	var id string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var err error
-		id, err = WriteImage(ctx, pw, dir, spec, layout, platform)
-		pw.CloseWithError(err)
-	}()
-	return pr, func() string { <-done; return id }
+	r, done := stream(func(w io.Writer) (err error) {
+		id, err = WriteImage(ctx, w, dir, spec, layout, platform)
+		return err
+	})
+	return r, func() string { <-done; return id }
 }

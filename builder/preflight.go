@@ -88,14 +88,9 @@ func findProgram(root, flag, prog string, spec Spec) error {
 	return fmt.Errorf("%s: %q is not in the folder in any PATH directory (%s): a scratch image holds nothing else to run; give its path, e.g. ./%s", flag, prog, imagePath(spec.Env), prog)
 }
 
-// imagePath is the PATH the program is looked up in: the last --env PATH, or
-// docker's default.
+// imagePath is the PATH the program is looked up in: the image's, as
+// imageEnv makes it.
 func imagePath(env []KeyValue) string {
-	p := DefaultPath
-	for _, kv := range env {
-		if kv.Key == "PATH" {
-			p = kv.Value
-		}
-	}
-	return p
+	path, _ := strings.CutPrefix(imageEnv(env)[0], "PATH=")
+	return path
 }
