@@ -26,6 +26,7 @@ type config struct {
 	pairs                              int
 	workloads                          string
 	dockerConfig                       string
+	reuseDir                           string // scratch-push's records of built folders
 }
 
 func main() {
@@ -34,13 +35,6 @@ func main() {
 	flag.IntVar(&c.pairs, "pairs", 3, "timed pairs per workload and mode (the median is reported)")
 	flag.StringVar(&c.workloads, "workloads", "small,medium,large", "which workloads to run")
 	flag.Parse()
-	c.registry = os.Getenv("SCRATCHPUSH_TEST_REGISTRY")
-	c.username = os.Getenv("SCRATCHPUSH_TEST_USERNAME")
-	c.password = os.Getenv("SCRATCHPUSH_TEST_PASSWORD")
-	if c.registry == "" {
-		fmt.Fprintln(os.Stderr, "bench: SCRATCHPUSH_TEST_REGISTRY is not set: run it with make bench")
-		os.Exit(2)
-	}
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -53,6 +47,16 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	if err := os.Mkdir(filepath.Join(tmp, "registry"), 0o700); err != nil {
+		return err
+	}
+	reg, err := startRegistry(ctx, filepath.Join(tmp, "registry"))
+	if err != nil {
+		return err
+	}
+	defer reg.stop()
+	c.registry, c.username, c.password = reg.addr, reg.username, reg.password
+	c.reuseDir = filepath.Join(tmp, "reuse")
 	c.dockerConfig = filepath.Join(tmp, "docker-config")
 	login := exec.CommandContext(ctx, "docker", "login", "--username", c.username, "--password-stdin", c.registry)
 	login.Env = append(os.Environ(), "DOCKER_CONFIG="+c.dockerConfig)
@@ -78,7 +82,7 @@ func run(ctx context.Context, c config) error {
 			continue
 		}
 		cleanDaemon(ctx)
-		for _, mode := range []string{"cold", "warm"} {
+		for _, mode := range []string{"cold", "warm", "touched"} {
 			row, err := compare(ctx, c, tmp, dockerfile, w, mode)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", w.name, mode, err)
@@ -89,13 +93,14 @@ func run(ctx context.Context, c config) error {
 
 	// The build phase alone (--no-push), new content each run: BuildKit
 	// through the build endpoint against --reproducible through the load
-	// endpoint, with the folder split as usual and in one layer.
-	fmt.Printf("\nbuild phase only (--no-push), cold\n%-8s %-7s %10s %13s %8s %9s\n", "workload", "layers", "buildkit", "reproducible", "speedup", "our RSS")
+	// endpoint, each with its default layers (BuildKit: up to the daemon's
+	// processors; --reproducible: one) and both with two.
+	fmt.Printf("\nbuild phase only (--no-push), cold\n%-8s %-9s %10s %13s %8s %9s\n", "workload", "layers", "buildkit", "reproducible", "speedup", "our RSS")
 	for _, w := range workloads {
 		if !strings.Contains(c.workloads, w.name) || w.name != "medium" {
 			continue
 		}
-		for _, layers := range []string{"4", "1"} {
+		for _, layers := range []string{"default", "2"} {
 			var bk, rp []time.Duration
 			var rss int64
 			for i := 0; i < c.pairs; i++ {
@@ -106,15 +111,18 @@ func run(ctx context.Context, c config) error {
 				if _, err := generate(b, w); err != nil {
 					return err
 				}
-				common := []string{"-q", "--no-push", "--max-layers", layers, "--repository", "bench/phase", "--tag", w.name, "--cmd", "./app"}
+				common := []string{"-q", "--no-push", "--repository", "bench/phase", "--tag", w.name, "--cmd", "./app"}
+				if layers != "default" {
+					common = append(common, "--max-layers", layers)
+				}
 				var x, y timing
 				var err error
 				first := func() error {
-					x, err = timed(ctx, nil, "", c.tool, append(append(common, "--builder", "buildkit"), a)...)
+					x, err = timed(ctx, []string{"SCRATCH_PUSH_CACHE_DIR=" + c.reuseDir}, "", c.tool, append(append(common, "--builder", "buildkit"), a)...)
 					return err
 				}
 				second := func() error {
-					y, err = timed(ctx, nil, "", c.tool, append(append(common, "--reproducible"), b)...)
+					y, err = timed(ctx, []string{"SCRATCH_PUSH_CACHE_DIR=" + c.reuseDir}, "", c.tool, append(append(common, "--reproducible"), b)...)
 					return err
 				}
 				if i%2 == 1 {
@@ -133,7 +141,7 @@ func run(ctx context.Context, c config) error {
 				os.RemoveAll(a)
 				os.RemoveAll(b)
 			}
-			fmt.Printf("%-8s %-7s %9.2fs %12.2fs %7.2fx %6.1fMiB\n", w.name, "≤"+layers, median(bk).Seconds(), median(rp).Seconds(), median(bk).Seconds()/median(rp).Seconds(), float64(rss)/1024)
+			fmt.Printf("%-8s %-9s %9.2fs %12.2fs %7.2fx %6.1fMiB\n", w.name, layers, median(bk).Seconds(), median(rp).Seconds(), median(bk).Seconds()/median(rp).Seconds(), float64(rss)/1024)
 		}
 	}
 	return nil
@@ -239,7 +247,8 @@ type timing struct {
 
 // compare times pairs of docker and ours on w, alternating which goes first.
 // Cold pairs get new content each; warm pairs run again on the last cold
-// pair's folders, which each side has built and pushed already.
+// pair's folders, which each side has built and pushed already; touched
+// pairs do too, after giving every entry a new mtime (and so a new ctime).
 func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, mode string) (string, error) {
 	var dockerTimes, ourTimes []time.Duration
 	var rss []int64
@@ -262,6 +271,12 @@ func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, 
 			}
 		} else {
 			size, _ = dirSize(dDir)
+		}
+		if mode == "touched" {
+			// The same bytes with new times, as a fresh checkout of the
+			// same commit has: scratch-push sends the folder again.
+			touch(dDir)
+			touch(oDir)
 		}
 		tag := fmt.Sprintf("%s-%d", mode, i)
 		var d, o timing
@@ -309,6 +324,17 @@ func settle() {
 	syscall.Sync()
 }
 
+func touch(dir string) {
+	now := time.Now()
+	_ = filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err == nil {
+			err = os.Chtimes(p, now, now)
+		}
+		return err
+	})
+	time.Sleep(1100 * time.Millisecond) // as a checkout is older than a second when it is built
+}
+
 func dirSize(dir string) (int64, error) {
 	var n int64
 	err := filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
@@ -334,7 +360,7 @@ func dockerRun(ctx context.Context, c config, dockerfile, dir, repo, tag string)
 }
 
 func ourRun(ctx context.Context, c config, dir, repo, tag string) (timing, error) {
-	return timed(ctx, nil, c.password, c.tool, "-q", "--registry", c.registry, "--repository", repo, "--tag", tag,
+	return timed(ctx, []string{"SCRATCH_PUSH_CACHE_DIR=" + c.reuseDir}, c.password, c.tool, "-q", "--registry", c.registry, "--repository", repo, "--tag", tag,
 		"--username", c.username, "--password-stdin", "--cmd", "./app", dir)
 }
 

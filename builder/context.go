@@ -3,6 +3,7 @@ package builder
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -22,14 +23,24 @@ import (
 var ErrEmptyFolder = errors.New("the folder is empty")
 
 // Summary is what Scan found. Bytes lets a caller show upload progress; a
-// hard-linked file counts once, as it travels once. Splits is where the
-// folder is cut into layers, for Layout.
+// hard-linked file counts once, as it travels once.
 type Summary struct {
 	Files    int
 	Dirs     int
 	Symlinks int
 	Bytes    int64
-	Splits   []int
+	sizes    []int64 // of each entry in walk order, for Split
+	// Fingerprint digests every entry's name and stat data (type, mode,
+	// size, modification and change times, device, inode, link count,
+	// owner): what git's index and BuildKit's file sync compare to tell an
+	// unchanged folder without reading it. Any write, chmod, rename,
+	// addition or removal changes it, as the kernel updates the change time
+	// on each and no user can set it back.
+	Fingerprint [sha256.Size]byte
+	// Newest is the latest modification or change time in the folder. A
+	// fingerprint is only as good as the clock's granularity: an entry
+	// changed in the same tick as the scan could change again unseen.
+	Newest time.Time
 }
 
 // Layout says how the folder's files are laid out in the build context.
@@ -45,15 +56,22 @@ type Layout struct {
 	Splits []int
 }
 
+// Split chooses where to cut the folder into at most maxLayers layers of
+// similar size (see MaxLayers), for Layout.Splits. cores, when above 0, is
+// how many processors the daemon has; see splitPoints for how that can
+// lower the count.
+func (s Summary) Split(maxLayers, cores int) []int {
+	return splitPoints(s.sizes, s.Bytes, maxLayers, cores)
+}
+
 // Layers is how many layers the folder becomes.
 func (l Layout) Layers() int { return len(l.Splits) + 1 }
 
 // Scan walks dir without reading file contents and checks that every entry
 // can go into an image: a regular file, directory or symbolic link, and
 // readable. It fails on the first problem with the path named, before any
-// byte is sent to a daemon. It also chooses how to split the folder into at
-// most maxLayers layers (see MaxLayers).
-func Scan(ctx context.Context, dir string, maxLayers int) (Summary, error) {
+// byte is sent to a daemon.
+func Scan(ctx context.Context, dir string) (Summary, error) {
 	var sum Summary
 	root, err := resolveRoot(dir)
 	if err != nil {
@@ -61,8 +79,11 @@ func Scan(ctx context.Context, dir string, maxLayers int) (Summary, error) {
 	}
 	seen := map[inode]bool{}
 	var sizes []int64
+	fp := sha256.New()
+	fmt.Fprintf(fp, "%q\n", root)
 	err = walk(ctx, root, func(p string, fi fs.FileInfo) error {
 		sizes = append(sizes, 0)
+		sum.Newest = fingerprint(fp, root, p, fi, sum.Newest)
 		switch {
 		case fi.IsDir():
 			sum.Dirs++
@@ -93,8 +114,29 @@ func Scan(ctx context.Context, dir string, maxLayers int) (Summary, error) {
 	if sum.Files+sum.Dirs+sum.Symlinks == 0 {
 		return sum, fmt.Errorf("%q: %w: put the files for the image in it", dir, ErrEmptyFolder)
 	}
-	sum.Splits = splitPoints(sizes, sum.Bytes, maxLayers)
+	sum.sizes = sizes
+	copy(sum.Fingerprint[:], fp.Sum(nil))
 	return sum, nil
+}
+
+// fingerprint adds one entry's name and stat data to h and returns the later
+// of newest and the entry's modification and change times.
+func fingerprint(h io.Writer, root, p string, fi fs.FileInfo, newest time.Time) time.Time {
+	rel, _ := filepath.Rel(root, p)
+	mtime := fi.ModTime()
+	fmt.Fprintf(h, "%q %o %d %d", rel, uint32(fi.Mode()), fi.Size(), mtime.UnixNano())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ctime := time.Unix(st.Ctim.Unix())
+		fmt.Fprintf(h, " %d %d %d %d %d %d", ctime.UnixNano(), st.Dev, st.Ino, st.Nlink, st.Uid, st.Gid) //nolint:unconvert // field types differ by platform
+		if ctime.After(mtime) {
+			mtime = ctime
+		}
+	}
+	io.WriteString(h, "\n")
+	if mtime.After(newest) {
+		return mtime
+	}
+	return newest
 }
 
 // Context returns the build context as a tar stream produced while it is

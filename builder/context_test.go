@@ -147,13 +147,17 @@ func TestWriteContextIsDeterministic(t *testing.T) {
 
 func TestScan(t *testing.T) {
 	dir := makeFolder(t)
-	sum, err := Scan(context.Background(), dir, MaxLayers)
+	sum, err := Scan(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Summary{Files: 9, Dirs: 2, Symlinks: 2, Bytes: int64(len("#!binary") + len(`{"b":1}`) + len(`{"a":1}`) + len("FROM evil\n") + len("*\n") + len("sorts before a/") + len("x"))}
-	if !reflect.DeepEqual(sum, want) {
-		t.Errorf("Scan = %+v, want %+v", sum, want)
+	got := Summary{Files: sum.Files, Dirs: sum.Dirs, Symlinks: sum.Symlinks, Bytes: sum.Bytes}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Scan = %+v, want %+v", got, want)
+	}
+	if n := len(sum.sizes); n != 13 {
+		t.Errorf("Scan kept %d sizes for 13 entries", n)
 	}
 }
 
@@ -186,7 +190,7 @@ func TestScanRefusesSpecialFiles(t *testing.T) {
 
 func checkRefused(t *testing.T, dir, path, kind string) {
 	t.Helper()
-	_, err := Scan(context.Background(), dir, MaxLayers)
+	_, err := Scan(context.Background(), dir)
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), kind) {
 		t.Errorf("Scan error = %v, want it to name %s as a %s", err, path, kind)
 	}
@@ -197,11 +201,11 @@ func checkRefused(t *testing.T, dir, path, kind string) {
 }
 
 func TestScanEmptyAndMissing(t *testing.T) {
-	if _, err := Scan(context.Background(), t.TempDir(), MaxLayers); !errors.Is(err, ErrEmptyFolder) {
+	if _, err := Scan(context.Background(), t.TempDir()); !errors.Is(err, ErrEmptyFolder) {
 		t.Errorf("empty folder: %v, want ErrEmptyFolder", err)
 	}
 	missing := filepath.Join(t.TempDir(), "nope")
-	if _, err := Scan(context.Background(), missing, MaxLayers); err == nil || !strings.Contains(err.Error(), missing) {
+	if _, err := Scan(context.Background(), missing); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("missing folder: %v", err)
 	}
 }
@@ -230,5 +234,54 @@ func TestContextStreamsAndStops(t *testing.T) {
 	_, err = io.ReadAll(Context(ctx, dir, []byte("x"), Layout{}))
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled stream read error = %v, want context.Canceled", err)
+	}
+}
+
+// TestScanFingerprint: the fingerprint stays while nothing changes and moves
+// on any change a build would see, even one that keeps size and mtime.
+func TestScanFingerprint(t *testing.T) {
+	dir := makeFolder(t)
+	scan := func() Summary {
+		t.Helper()
+		sum, err := Scan(context.Background(), dir)
+		must(t, err)
+		return sum
+	}
+	first := scan()
+	if again := scan(); again.Fingerprint != first.Fingerprint {
+		t.Fatal("the fingerprint of an untouched folder changed")
+	}
+	fi, err := os.Stat(filepath.Join(dir, "app"))
+	must(t, err)
+	if first.Newest.Before(fi.ModTime()) {
+		t.Errorf("Newest %v is before app's mtime %v", first.Newest, fi.ModTime())
+	}
+	app := filepath.Join(dir, "app")
+	changes := []struct {
+		name   string
+		change func()
+	}{
+		{"same size, mtime put back", func() {
+			must(t, os.WriteFile(app, []byte("#!BINARY"), 0o755))
+			must(t, os.Chtimes(app, fi.ModTime(), fi.ModTime()))
+		}},
+		{"chmod", func() { must(t, os.Chmod(app, 0o700)) }},
+		{"new file", func() { must(t, os.WriteFile(filepath.Join(dir, "a", "y"), nil, 0o644)) }},
+		{"rename", func() { must(t, os.Rename(filepath.Join(dir, "a", "y"), filepath.Join(dir, "a", "z"))) }},
+		{"link retargeted", func() {
+			must(t, os.Remove(filepath.Join(dir, "dangling")))
+			must(t, os.Symlink("elsewhere", filepath.Join(dir, "dangling")))
+		}},
+		{"removal", func() { must(t, os.Remove(filepath.Join(dir, "a", "z"))) }},
+	}
+	seen := map[[32]byte]string{first.Fingerprint: "the first scan"}
+	for _, c := range changes {
+		time.Sleep(10 * time.Millisecond) // past the clock's granularity
+		c.change()
+		fp := scan().Fingerprint
+		if prev, dup := seen[fp]; dup {
+			t.Errorf("%s: the fingerprint is the same as after %s", c.name, prev)
+		}
+		seen[fp] = c.name
 	}
 }

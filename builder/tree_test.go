@@ -29,18 +29,26 @@ func TestSplitPoints(t *testing.T) {
 		name  string
 		sizes []int64
 		max   int
+		cores int
 		want  []int
 	}{
-		{"small folder", []int64{6 * mb, 100, 100}, 4, nil},
-		{"four even files", many(4, 50*mb), 4, []int{1, 2, 3}},
-		{"capped at two", many(4, 50*mb), 2, []int{2}},
-		{"one layer asked", many(4, 50*mb), 1, nil},
-		{"a huge file and crumbs", append([]int64{1000 * mb}, many(100, 100)...), 4, nil},
-		{"binary then text", append([]int64{100 * mb}, many(2000, 50<<10)...), 4, []int{1, 668, 1335}},
-		{"folders count nothing", []int64{0, 60 * mb, 0, 60 * mb, 0}, 4, []int{2}},
+		{"small folder", []int64{6 * mb, 100, 100}, 4, 0, nil},
+		{"four even files", many(4, 50*mb), 4, 0, []int{1, 2, 3}},
+		{"capped at two", many(4, 50*mb), 2, 0, []int{2}},
+		{"one layer asked", many(4, 50*mb), 1, 0, nil},
+		{"a huge file and crumbs", append([]int64{1000 * mb}, many(100, 100)...), 4, 0, nil},
+		{"binary then text", append([]int64{100 * mb}, many(2000, 50<<10)...), 4, 0, []int{1, 668, 1335}},
+		{"folders count nothing", []int64{0, 60 * mb, 0, 60 * mb, 0}, 4, 0, []int{2}},
+		// The daemon's cores: a dominant file gets fewer layers, even
+		// folders keep them all, plenty of cores change nothing.
+		{"binary then text, 2 cores", append([]int64{100 * mb}, many(2000, 50<<10)...), 4, 2, []int{1}},
+		{"binary then text, 1 core", append([]int64{100 * mb}, many(2000, 50<<10)...), 4, 1, []int{1, 668, 1335}},
+		{"binary then text, 16 cores", append([]int64{100 * mb}, many(2000, 50<<10)...), 4, 16, []int{1, 668, 1335}},
+		{"even gigabyte, 2 cores", many(8, 128*mb), 4, 2, []int{2, 4, 6}},
+		{"a huge file and a third, 2 cores", []int64{300 * mb, 100 * mb}, 4, 2, []int{1}},
 	}
 	for _, c := range cases {
-		got := splitPoints(c.sizes, sum(c.sizes), c.max)
+		got := splitPoints(c.sizes, sum(c.sizes), c.max, c.cores)
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: splits %v, want %v", c.name, got, c.want)
 		}

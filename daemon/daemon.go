@@ -31,6 +31,7 @@ type API interface {
 	BuildCancel(ctx context.Context, id string, options client.BuildCancelOptions) (client.BuildCancelResult, error)
 	ImageLoad(ctx context.Context, input io.Reader, opts ...client.ImageLoadOption) (client.ImageLoadResult, error)
 	ServerVersion(ctx context.Context, options client.ServerVersionOptions) (client.ServerVersionResult, error)
+	Info(ctx context.Context, options client.InfoOptions) (client.SystemInfoResult, error)
 }
 
 var _ API = (*client.Client)(nil)

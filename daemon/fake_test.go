@@ -62,6 +62,10 @@ func (f *fakeAPI) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOptio
 	return nil, errors.New("the fake does not load images")
 }
 
+func (f *fakeAPI) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
+	return client.SystemInfoResult{}, errors.New("fake: no info")
+}
+
 func (f *fakeAPI) ServerVersion(context.Context, client.ServerVersionOptions) (client.ServerVersionResult, error) {
 	return client.ServerVersionResult{Os: "linux", Arch: "amd64"}, nil
 }

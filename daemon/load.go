@@ -61,3 +61,13 @@ func Platform(ctx context.Context, api API) (os, arch string, err error) {
 	}
 	return v.Os, v.Arch, nil
 }
+
+// CPUs is how many processors the daemon has: how many layers it compresses
+// at full speed at once when it pushes; 0 when the daemon does not say.
+func CPUs(ctx context.Context, api API) int {
+	info, err := api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return 0
+	}
+	return max(info.Info.NCPU, 0)
+}

@@ -81,8 +81,18 @@ func cleanEnv() []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, "DOCKER_CONFIG="+emptyDockerConfig)
+	return append(env, "DOCKER_CONFIG="+emptyDockerConfig, "SCRATCH_PUSH_CACHE_DIR="+reuseRecords)
 }
+
+// reuseRecords keeps the tests' records of built folders (see
+// TestUnchangedFolderReused) out of the user's cache folder.
+var reuseRecords = func() string {
+	d, err := os.MkdirTemp("", "scratchpush-reuse")
+	if err != nil {
+		panic(err)
+	}
+	return d
+}()
 
 var emptyDockerConfig = func() string {
 	d, err := os.MkdirTemp("", "scratchpush-empty-docker-config")

@@ -39,6 +39,8 @@ func setup(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
+	defer os.RemoveAll(emptyDockerConfig)
+	defer os.RemoveAll(reuseRecords)
 	if err := os.Chmod(tmp, 0o755); err != nil { // some cases run as nobody
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -36,24 +36,27 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		return err
 	}
 	progress := newPrinter(s.err, o.quiet)
+	done := false // the run succeeded
 
-	sum, err := builder.Scan(ctx, p.dir, o.maxLayers)
+	scanned := time.Now()
+	sum, err := builder.Scan(ctx, p.dir)
 	if err != nil {
 		return err
 	}
-	p.layout.Splits = sum.Splits
 	limitMemory(sum)
-	dockerfile, err := builder.Dockerfile(p.spec, p.layout.Layers())
-	if err != nil {
-		return err
-	}
-	progress.note("sending %s: %d files, %d folders, %d links, %s", p.dir, sum.Files, sum.Dirs, sum.Symlinks, humanBytes(sum.Bytes))
 
 	api, err := daemon.Connect(ctx, client.FromEnv)
 	if err != nil {
 		return err
 	}
 	defer api.Close()
+
+	p.layout.Splits = sum.Split(o.maxLayers, daemonCores(ctx, api, sum, o))
+	dockerfile, err := builder.Dockerfile(p.spec, p.layout.Layers())
+	if err != nil {
+		return err
+	}
+	progress.note("sending %s: %d files, %d folders, %d links, %s in %d layers", p.dir, sum.Files, sum.Dirs, sum.Symlinks, humanBytes(sum.Bytes), p.layout.Layers())
 
 	registryOpts := daemon.RegistryOptions{Retries: o.retries, Progress: progress.event}
 	if p.push && !p.creds.Empty() {
@@ -70,14 +73,19 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		registryOpts.CredentialsChecked = true
 	}
 
-	built, err := makeImage(ctx, api, p, dockerfile, o, progress)
+	built, remember, err := reuseOrMake(ctx, api, p, o, sum, scanned, dockerfile, progress)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if done {
+			remember()
+		}
+	}()
 	// From here a failure puts the tags back and removes what this run
 	// built, so that a failed run leaves the daemon as it found it. Tags
 	// pushed before a failure stay pushed and printed: each is complete.
-	undo, done := func(context.Context) {}, false
+	undo := func(context.Context) {}
 	defer func() {
 		if !done {
 			undo(ctx)
@@ -113,6 +121,16 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	}
 	done = true
 	return nil
+}
+
+// daemonCores is what the layer split weighs: the daemon's processors,
+// unless --max-layers was given, which then says exactly how far to split.
+// It asks the daemon only for a folder big enough to split.
+func daemonCores(ctx context.Context, api daemon.API, sum builder.Summary, o options) int {
+	if o.maxLayersGiven || len(sum.Split(o.maxLayers, 0)) == 0 {
+		return 0
+	}
+	return daemon.CPUs(ctx, api)
 }
 
 // limitMemory sets a soft memory limit that keeps the heap from growing

@@ -44,7 +44,10 @@ type options struct {
 	timeout       time.Duration
 	builder       string
 	maxLayers     int
-	reproducible  bool
+	// maxLayersGiven: --max-layers was on the command line, so the
+	// daemon's processor count does not lower it.
+	maxLayersGiven bool
+	reproducible   bool
 }
 
 const example = `  # The wercker step's example, as one command:
@@ -101,6 +104,12 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 			if o.reproducible && cmd.Flags().Changed("builder") {
 				return usagef("--builder does not apply with --reproducible: the image is made here and loaded, not built by the daemon")
 			}
+			o.maxLayersGiven = cmd.Flags().Changed("max-layers")
+			if o.reproducible && !o.maxLayersGiven {
+				// One layer, as a reproducible image is usually made, and
+				// the fastest for the daemon to load; --max-layers splits.
+				o.maxLayers = 1
+			}
 			if o.maxLayers < 1 {
 				return usagef("--max-layers %d: give 1 or more", o.maxLayers)
 			}
@@ -141,9 +150,9 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 	f.StringArrayVar(&o.volumes, "volume", nil, "path to declare as a volume; repeatable")
 	f.StringVar(&o.stopSignal, "stop-signal", "", "signal that stops the container, e.g. SIGINT")
 	f.BoolVar(&o.noPush, "no-push", false, "build and tag in the local daemon only")
-	f.BoolVar(&o.noCache, "no-cache", false, "do not use the daemon's build cache")
+	f.BoolVar(&o.noCache, "no-cache", false, "build again: neither reuse the image of an unchanged folder nor use the daemon's build cache")
 	f.BoolVar(&o.reproducible, "reproducible", false, "make the image here, byte for byte the same for the same folder, and load it (default on when SOURCE_DATE_EPOCH is set)")
-	f.IntVar(&o.maxLayers, "max-layers", builder.MaxLayers, "split a big folder into up to this many layers, which push in parallel (1: one layer)")
+	f.IntVar(&o.maxLayers, "max-layers", builder.MaxLayers, "split a big folder into up to this many layers, which push in parallel (unless given: fewer when the daemon's processors would be shared badly, one with --reproducible)")
 	f.StringVar(&o.builder, "builder", "auto", "the daemon's builder: auto (BuildKit where offered, else classic), buildkit or classic")
 	f.IntVar(&o.retries, "retries", 3, "times to retry a push that failed for a transient reason (registry 5xx or 429, broken connection)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up when the whole run takes longer (0: no limit)")

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/daemon"
+)
+
+// Reusing an unchanged folder's image. Sending a folder to the build
+// endpoint costs the daemon a full read and checksum of it, even when its
+// build cache then finds every step: 5 s for a gigabyte here. When the
+// folder's stat data is the same as when this binary last built it with the
+// same options, and the daemon still has that image, scratch-push tags and
+// pushes that image instead: the check git's index and BuildKit's file sync
+// make. The record is a file per build under the user's cache folder
+// ($XDG_CACHE_HOME/scratch-push/images, or SCRATCH_PUSH_CACHE_DIR), holding
+// an image ID and nothing secret. --no-cache skips the lookup.
+//
+// An image is recorded only when no entry of the folder changed in the
+// second before the scan, and the folder was unchanged after the build
+// too: a change in the same clock tick as the scan could otherwise go
+// unseen.
+
+// reuseSettle is how old the newest entry must be for a build to be
+// recorded: far above any file system's timestamp granularity.
+const reuseSettle = time.Second
+
+// reuseMaxEntries bounds the record folder; past it the least recently used
+// half goes.
+const reuseMaxEntries = 512
+
+type reuseStore struct{ dir string }
+
+// openReuse finds the record folder; ok is false when there is none to use,
+// and reuse is then simply off.
+func openReuse() (reuseStore, bool) {
+	dir := os.Getenv("SCRATCH_PUSH_CACHE_DIR")
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return reuseStore{}, false
+		}
+		dir = filepath.Join(base, "scratch-push")
+	}
+	return reuseStore{dir: filepath.Join(dir, "images")}, true
+}
+
+// reuseKey names a build: the folder's fingerprint, the Dockerfile (every
+// option and the layer split), the file stamp, how the image is made, and
+// this binary, whose changes may change the bytes it sends.
+func reuseKey(sum builder.Summary, dockerfile []byte, p plan, o options) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t\n", sum.Fingerprint, dockerfile, p.layout.ModTime.Unix(), p.builder, o.reproducible)
+	if exe, err := os.Executable(); err == nil {
+		if fi, err := os.Stat(exe); err == nil {
+			fmt.Fprintf(h, "%q %d %d\n", exe, fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// reuseOrMake returns the image recorded for this folder and options when
+// the daemon still has it, else makes one. remember records a made image;
+// the caller calls it once the run has succeeded.
+func reuseOrMake(ctx context.Context, api daemon.API, p plan, o options, sum builder.Summary, scanned time.Time, dockerfile []byte, progress *printer) (built daemon.Built, remember func(), err error) {
+	remember = func() {}
+	store, ok := openReuse()
+	key := reuseKey(sum, dockerfile, p, o)
+	if ok && !o.noCache {
+		if id, found := store.lookup(ctx, api, key); found {
+			progress.note("reusing image %s: nothing in %s changed since it was built (--no-cache builds again)", id, p.dir)
+			return daemon.Built{ID: id}, remember, nil
+		}
+	}
+	if built, err = makeImage(ctx, api, p, dockerfile, o, progress); err != nil {
+		return built, remember, err
+	}
+	// Recorded only if the folder was the same after the build read it.
+	if after, err := builder.Scan(ctx, p.dir); ok && err == nil && after.Fingerprint == sum.Fingerprint {
+		remember = func() { store.record(ctx, key, built.ID, sum, scanned) }
+	}
+	return built, remember, nil
+}
+
+// lookup returns the image recorded for key when the daemon still has it.
+func (r reuseStore) lookup(ctx context.Context, api daemon.API, key string) (string, bool) {
+	path := filepath.Join(r.dir, key)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	id := strings.TrimSpace(string(b))
+	if !strings.HasPrefix(id, "sha256:") {
+		return "", false
+	}
+	img, err := api.ImageInspect(ctx, id)
+	if err != nil || img.ID != id {
+		return "", false
+	}
+	now := time.Now()
+	_ = os.Chtimes(path, now, now) // most recently used, for pruning
+	return id, true
+}
+
+// record remembers that key built id, when the folder had settled before the
+// scan; failures only cost a later rebuild.
+func (r reuseStore) record(ctx context.Context, key, id string, sum builder.Summary, scanned time.Time) {
+	if ctx.Err() != nil || sum.Newest.After(scanned.Add(-reuseSettle)) {
+		return
+	}
+	if err := os.MkdirAll(r.dir, 0o700); err != nil {
+		return
+	}
+	f, err := os.CreateTemp(r.dir, ".new-*")
+	if err != nil {
+		return
+	}
+	_, err = f.WriteString(id + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(r.dir, key))
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return
+	}
+	r.prune()
+}
+
+// prune keeps the record folder small: past reuseMaxEntries it removes the
+// least recently used half.
+func (r reuseStore) prune() {
+	entries, err := os.ReadDir(r.dir)
+	if err != nil || len(entries) <= reuseMaxEntries {
+		return
+	}
+	type aged struct {
+		name string
+		used time.Time
+	}
+	var all []aged
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			all = append(all, aged{e.Name(), fi.ModTime()})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].used.Before(all[j].used) })
+	for _, a := range all[:len(all)-reuseMaxEntries/2] {
+		_ = os.Remove(filepath.Join(r.dir, a.name))
+	}
+}

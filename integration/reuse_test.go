@@ -1,0 +1,106 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An unchanged folder is not sent again: the next run tags and pushes the
+// image the last one built, without a build request. Any change to the
+// folder (even one that keeps every size and mtime), a removed image,
+// --no-cache, or a folder with entries newer than the run builds again.
+func TestUnchangedFolderReused(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	dir, _ := seedFolder(t, "reused")
+	extra := []string{"SCRATCH_PUSH_CACHE_DIR=" + t.TempDir()}
+	repo := uniqueRepo(t, "reuse")
+	reg := registryClient{t}
+	ref := func(tag string) string { return env.registry + "/" + repo + ":" + tag }
+	settle := func() { time.Sleep(1100 * time.Millisecond) } // past the settle time of a second
+	type outcome struct {
+		reused bool
+		digest string
+		builds int
+	}
+	run := func(tag string, flags ...string) outcome {
+		t.Helper()
+		dp := newDaemonProxy(t, func(p *daemonProxy) { p.record = true })
+		removeImages(t, ref(tag))
+		args := append(append(pushArgs(repo, tag), flags...), "--cmd", "./app", dir)
+		res := scratchPush(t, env.password, append(extra, dp.host()), args...)
+		if res.code != 0 {
+			t.Fatalf("%s: exit %d: %s", tag, res.code, res.stderr)
+		}
+		_, digest := reg.manifest(repo, tag)
+		if !strings.HasSuffix(strings.TrimSpace(res.stdout), "@"+digest) {
+			t.Errorf("%s: stdout %q, registry digest %s", tag, res.stdout, digest)
+		}
+		return outcome{strings.Contains(res.stderr, "reusing image"), digest, len(dp.buildRequests())}
+	}
+	expect := func(what string, got outcome, reused bool) {
+		t.Helper()
+		switch {
+		case got.reused != reused:
+			t.Errorf("%s: reused %t, want %t", what, got.reused, reused)
+		case reused && got.builds != 0:
+			t.Errorf("%s: said it reused the image but sent %d build requests", what, got.builds)
+		case !reused && got.builds == 0:
+			t.Errorf("%s: sent no build request", what)
+		}
+	}
+
+	settle()
+	a := run("a")
+	expect("first run", a, false)
+	b := run("b")
+	expect("unchanged folder", b, true)
+	if b.digest != a.digest {
+		t.Errorf("unchanged folder: digest %s, first run %s", b.digest, a.digest)
+	}
+
+	// Same size, mtime put back: only the change time tells.
+	conf := filepath.Join(dir, "cities-service.json")
+	fi, err := os.Stat(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.WriteFile(conf, []byte(`{"Greeting": "REUSED"}`), 0o644))
+	must(t, os.Chtimes(conf, fi.ModTime(), fi.ModTime()))
+	settle()
+	c := run("c")
+	expect("file rewritten in place", c, false)
+	if c.digest == a.digest {
+		t.Errorf("file rewritten in place: pushed the old image %s", c.digest)
+	}
+	m, _ := reg.manifest(repo, "c")
+	if layer := gunzip(t, reg.blob(repo, m.Layers[0].Digest.String())); !strings.Contains(layer, "REUSED") {
+		t.Error("file rewritten in place: the pushed layer lacks the new content")
+	}
+	expect("unchanged again", run("d"), true)
+
+	// The daemon lost the image: built again.
+	for _, tag := range []string{"c", "d"} {
+		docker(t, nil, "rmi", ref(tag))
+	}
+	expect("image removed from the daemon", run("e"), false)
+	expect("--no-cache", run("f", "--no-cache"), false)
+	expect("other options", run("g", "--env", "A=1"), false)
+
+	// An entry stamped after the scan could change again unseen: never
+	// recorded.
+	future := time.Now().Add(time.Hour)
+	must(t, os.Chtimes(conf, future, future))
+	expect("entry newer than the run", run("h"), false)
+	expect("entry newer than the run, again", run("i"), false)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
