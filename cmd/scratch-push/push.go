@@ -56,7 +56,6 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	if err != nil {
 		return err
 	}
-	progress.note("sending %s: %d files, %d folders, %d links, %s in %d layers", p.dir, sum.Files, sum.Dirs, sum.Symlinks, humanBytes(sum.Bytes), p.layout.Layers())
 
 	registryOpts := daemon.RegistryOptions{Retries: o.retries, Progress: progress.event}
 	if p.push && !p.creds.Empty() {

@@ -81,6 +81,11 @@ func reuseOrMake(ctx context.Context, api daemon.API, p plan, o options, sum bui
 			return daemon.Built{ID: id}, remember, nil
 		}
 	}
+	layers := "1 layer"
+	if n := p.layout.Layers(); n > 1 {
+		layers = fmt.Sprintf("%d layers", n)
+	}
+	progress.note("sending %s: %d files, %d folders, %d links, %s, as %s", p.dir, sum.Files, sum.Dirs, sum.Symlinks, humanBytes(sum.Bytes), layers)
 	if built, err = makeImage(ctx, api, p, dockerfile, o, progress); err != nil {
 		return built, remember, err
 	}
