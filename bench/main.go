@@ -175,6 +175,7 @@ func generate(dir string, w workload) (int64, error) {
 		return 0, err
 	}
 	var total int64
+	bw := bufio.NewWriterSize(nil, 1<<20)
 	writeFile := func(name string, r io.Reader, n int64, mode os.FileMode) error {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -184,7 +185,7 @@ func generate(dir string, w workload) (int64, error) {
 		if err != nil {
 			return err
 		}
-		bw := bufio.NewWriterSize(f, 1<<20)
+		bw.Reset(f)
 		if _, err := io.CopyN(bw, r, n); err != nil {
 			f.Close()
 			return err
@@ -388,9 +389,18 @@ func ourRun(ctx context.Context, c config, dir, repo, tag string) (timing, error
 		"--username", c.username, "--password-stdin", "--cmd", "./app", dir)
 }
 
-// timed runs a command and returns its wall time and peak RSS.
+// timed runs a command and returns its wall time and peak RSS, which
+// /usr/bin/time measures: the rusage Go's os/exec returns is no good for
+// it, as the child starts out sharing this process's memory (vfork) and the
+// kernel counts this process's high-water mark as the child's own.
 func timed(ctx context.Context, env []string, stdin string, name string, args ...string) (timing, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
+	rssFile, err := os.CreateTemp("", "bench-rss")
+	if err != nil {
+		return timing{}, err
+	}
+	rssFile.Close()
+	defer os.Remove(rssFile.Name())
+	cmd := exec.CommandContext(ctx, "/usr/bin/time", append([]string{"-f", "%M", "-o", rssFile.Name(), name}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var errOut strings.Builder
@@ -400,8 +410,16 @@ func timed(ctx context.Context, env []string, stdin string, name string, args ..
 		return timing{}, fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, errOut.String())
 	}
 	t := timing{wall: time.Since(start)}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		t.maxRSS = ru.Maxrss
+	out, err := os.ReadFile(rssFile.Name())
+	if err != nil {
+		return t, err
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) == 0 {
+		return t, fmt.Errorf("/usr/bin/time wrote no peak RSS: %q", out)
+	}
+	if t.maxRSS, err = strconv.ParseInt(fields[len(fields)-1], 10, 64); err != nil {
+		return t, fmt.Errorf("/usr/bin/time: %w", err)
 	}
 	return t, nil
 }

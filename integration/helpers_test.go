@@ -441,3 +441,20 @@ func gunzip(t *testing.T, blob []byte) string {
 	}
 	return string(b)
 }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inspectConfig is a local image's config, as docker image inspect shows it.
+func inspectConfig(t *testing.T, ref string) ocispec.ImageConfig {
+	t.Helper()
+	var cfg ocispec.ImageConfig
+	if err := json.Unmarshal([]byte(docker(t, nil, "image", "inspect", "--format", "{{json .Config}}", ref)), &cfg); err != nil {
+		t.Fatalf("inspecting %s: %v", ref, err)
+	}
+	return cfg
+}

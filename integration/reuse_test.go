@@ -97,10 +97,3 @@ func TestUnchangedFolderReused(t *testing.T) {
 	expect("entry newer than the run", run("h"), false)
 	expect("entry newer than the run, again", run("i"), false)
 }
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}

@@ -36,6 +36,9 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		return err
 	}
 	progress := newPrinter(s.err, o.quiet)
+	if o.werckerStep != "" {
+		progress.note("%s", o.werckerStep)
+	}
 	done := false // the run succeeded
 
 	scanned := time.Now()

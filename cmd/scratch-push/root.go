@@ -44,6 +44,14 @@ type options struct {
 	timeout       time.Duration
 	builder       string
 	maxLayers     int
+	werckerYML    string
+	// passwordFromFile: the wercker.yml gave the password, which then
+	// counts as given, as a flag would.
+	passwordFromFile bool
+	// werckerStep says which step of the wercker.yml runs, once the
+	// command line has been checked.
+	werckerStep string
+	pipeline    string
 	// maxLayersGiven: --max-layers was on the command line, so the
 	// daemon's processor count does not lower it.
 	maxLayersGiven bool
@@ -80,6 +88,14 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.werckerYML != "" {
+				var err error
+				if args, err = applyWercker(s, cmd.Flags(), &o, o.werckerYML, o.pipeline, args); err != nil {
+					return err
+				}
+			} else if o.pipeline != "" {
+				return usagef("--pipeline chooses a pipeline of --wercker-yml: give the file too")
+			}
 			if len(args) != 1 {
 				return usagef("want exactly one folder argument (DIR), got %d", len(args))
 			}
@@ -88,7 +104,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 				o.username = os.Getenv("SCRATCH_PUSH_USERNAME")
 			}
 			passwordFlag := cmd.Flags().Changed("password")
-			if !passwordFlag && !o.passwordStdin {
+			if !passwordFlag && !o.passwordStdin && !o.passwordFromFile {
 				o.password = os.Getenv("SCRATCH_PUSH_PASSWORD")
 			}
 			s.redact.add(o.password)
@@ -157,5 +173,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 	f.IntVar(&o.retries, "retries", 3, "times to retry a push that failed for a transient reason (registry 5xx or 429, broken connection)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up when the whole run takes longer (0: no limit)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors")
+	f.StringVar(&o.werckerYML, "wercker-yml", "", "run the internal/docker-scratch-push step of this wercker.yml; flags given here override its keys, and DIR defaults to $WERCKER_OUTPUT_DIR")
+	f.StringVar(&o.pipeline, "pipeline", "", "with --wercker-yml: the pipeline whose step to run (default: the one that has it)")
 	return cmd
 }
