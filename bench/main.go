@@ -75,8 +75,8 @@ func run(ctx context.Context, c config) error {
 	fmt.Printf("%-8s %-7s %10s %10s %7s %9s   %s\n", "workload", "mode", "docker", "ours", "ratio", "our RSS", "each pair (docker/ours)")
 
 	var fs syscall.Statfs_t
-	if err := syscall.Statfs(tmp, &fs); err == nil && int64(fs.Bavail)*fs.Bsize < 15<<30 {
-		return fmt.Errorf("the bench needs 15 GiB free on %s; prune docker images (docker image prune -a, docker builder prune -a) first", tmp)
+	if err := syscall.Statfs(tmp, &fs); err == nil && int64(fs.Bavail)*fs.Bsize < 30<<30 {
+		return fmt.Errorf("the bench needs 30 GiB free on %s; prune docker images (docker image prune -a, docker builder prune -a) first", tmp)
 	}
 	defer cleanDaemon(ctx)
 	for _, w := range workloads {
@@ -283,9 +283,6 @@ func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, 
 		if mode == "cold" {
 			os.RemoveAll(dDir)
 			os.RemoveAll(oDir)
-			if i > 0 {
-				cleanDaemon(ctx) // the last cold pair's images and cache stay for the warm runs
-			}
 			var err error
 			if size, err = generate(dDir, w); err != nil {
 				return "", err
@@ -357,7 +354,6 @@ func touch(dirs ...string) {
 			return err
 		})
 	}
-	time.Sleep(1100 * time.Millisecond) // as a checkout is older than a second when it is built
 }
 
 func dirSize(dir string) (int64, error) {

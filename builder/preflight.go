@@ -20,30 +20,32 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // Preflight checks the options against the folder before anything is built:
 // the working directory can be created, and the program the image runs is a
 // file in the folder with an executable bit, since a scratch image holds
-// nothing else that could run it. Symbolic links are resolved inside the
-// folder, as they will be inside the image, never on the host.
-func Preflight(ctx context.Context, dir string, spec Spec) error {
+// nothing else that could run it. An ELF program that needs a dynamic
+// loader the folder lacks is refused unless allowDynamic (see
+// inspectProgram); its architecture is returned. Symbolic links are resolved
+// inside the folder, as they will be inside the image, never on the host.
+func Preflight(ctx context.Context, dir string, spec Spec, allowDynamic bool) (Program, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return Program{}, err
 	}
 	root, err := resolveRoot(dir)
 	if err != nil {
-		return err
+		return Program{}, err
 	}
 	if _, err := missingDirs(root, spec.Workdir); err != nil {
-		return err
+		return Program{}, err
 	}
 	flag, argv := "--cmd", spec.Cmd
 	if len(spec.Entrypoint) > 0 {
 		flag, argv = "--entrypoint", spec.Entrypoint
 	}
 	if len(argv) == 0 {
-		return nil
+		return Program{}, nil
 	}
-	return findProgram(root, flag, argv[0], spec)
+	return findProgram(root, flag, argv[0], spec, allowDynamic)
 }
 
-func findProgram(root, flag, prog string, spec Spec) error {
+func findProgram(root, flag, prog string, spec Spec, allowDynamic bool) (Program, error) {
 	wd := NormalizeWorkdir(spec.Workdir)
 	if wd == "" {
 		wd = "/"
@@ -65,27 +67,27 @@ func findProgram(root, flag, prog string, spec Spec) error {
 	for _, c := range candidates {
 		host, err := securejoin.SecureJoin(root, c)
 		if err != nil {
-			return fmt.Errorf("%s: resolving %q in the folder: %w", flag, c, err)
+			return Program{}, fmt.Errorf("%s: resolving %q in the folder: %w", flag, c, err)
 		}
 		fi, err := os.Stat(host)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
 			continue
 		case err != nil:
-			return fmt.Errorf("%s: checking %q in the folder: %w", flag, c, unwrapPathError(err))
+			return Program{}, fmt.Errorf("%s: checking %q in the folder: %w", flag, c, unwrapPathError(err))
 		case fi.IsDir():
-			return fmt.Errorf("%s: %q is a folder, not a program: name the executable", flag, c)
+			return Program{}, fmt.Errorf("%s: %q is a folder, not a program: name the executable", flag, c)
 		case !fi.Mode().IsRegular():
-			return fmt.Errorf("%s: %q is not a regular file", flag, c)
+			return Program{}, fmt.Errorf("%s: %q is not a regular file", flag, c)
 		case fi.Mode().Perm()&0o111 == 0:
-			return fmt.Errorf("%s: %q is not executable: chmod +x it in the folder", flag, c)
+			return Program{}, fmt.Errorf("%s: %q is not executable: chmod +x it in the folder", flag, c)
 		}
-		return nil
+		return inspectProgram(root, host, c, flag, allowDynamic)
 	}
 	if len(candidates) == 1 {
-		return fmt.Errorf("%s: %q is not in the folder (the image would look for %s): a scratch image holds nothing else to run; check the name and the folder", flag, prog, candidates[0])
+		return Program{}, fmt.Errorf("%s: %q is not in the folder (the image would look for %s): a scratch image holds nothing else to run; check the name and the folder", flag, prog, candidates[0])
 	}
-	return fmt.Errorf("%s: %q is not in the folder in any PATH directory (%s): a scratch image holds nothing else to run; give its path, e.g. ./%s", flag, prog, imagePath(spec.Env), prog)
+	return Program{}, fmt.Errorf("%s: %q is not in the folder in any PATH directory (%s): a scratch image holds nothing else to run; give its path, e.g. ./%s", flag, prog, imagePath(spec.Env), prog)
 }
 
 // imagePath is the PATH the program is looked up in: the image's, as

@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Builder chooses the daemon's builder behind the build endpoint.
@@ -55,6 +56,9 @@ type BuildOptions struct {
 	// Progress receives the build's progress: the classic builder's output
 	// line by line, BuildKit's steps as they start and end.
 	Progress Progress
+	// Platform, when set, is the image's platform, for a program built for
+	// another architecture than the daemon's.
+	Platform *ocispec.Platform
 }
 
 // Built is a finished build: the image ID, the builder that made it, and the
@@ -117,6 +121,9 @@ func buildOnce(ctx context.Context, api API, newContext func() io.ReadCloser, op
 		Remove:      true,
 		ForceRemove: true,
 		Version:     build.BuilderV1,
+	}
+	if opts.Platform != nil {
+		options.Platforms = []ocispec.Platform{*opts.Platform}
 	}
 	if use == BuilderBuildKit {
 		options.Version = build.BuilderBuildKit

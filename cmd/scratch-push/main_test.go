@@ -67,6 +67,14 @@ func TestUsageErrors(t *testing.T) {
 		{"empty stdin password", append(push, dir), nil, "stdin was empty"},
 		{"registry with path", []string{"--registry", "quay.io/team", "--repository", "app", "--username", "u", "--password-stdin", dir}, nil, "has a path"},
 		{"bad SOURCE_DATE_EPOCH", []string{"--no-push", dir}, map[string]string{"SOURCE_DATE_EPOCH": "yesterday"}, "SOURCE_DATE_EPOCH"},
+		{"flag variable not a number", []string{"--no-push", dir}, map[string]string{"SCRATCH_PUSH_MAX_LAYERS": "many"}, `SCRATCH_PUSH_MAX_LAYERS="many"`},
+		{"flag variable checked like the flag", []string{"--no-push", dir}, map[string]string{"SCRATCH_PUSH_MAX_LAYERS": "0"}, "--max-layers 0"},
+		{"repository from its variable", []string{"--no-push", dir}, map[string]string{"SCRATCH_PUSH_REPOSITORY": "User/App"}, "must be lowercase"},
+		{"digest file without push", []string{"--no-push", "--digest-file", filepath.Join(dir, "d"), dir}, nil, "--digest-file needs a push"},
+		{"result file in a missing folder", []string{"--no-push", "--iidfile", filepath.Join(dir, "nope", "iid"), dir}, nil, `the folder "` + filepath.Join(dir, "nope") + `" does not exist`},
+		{"result file is a folder", []string{"--no-push", "--metadata-file", empty, dir}, nil, "is a folder"},
+		{"pipeline without file", []string{"--no-push", "--pipeline", "deploy", dir}, nil, "--pipeline chooses a pipeline of --wercker-yml"},
+		{"missing wercker.yml", []string{"--wercker-yml", filepath.Join(dir, "wercker.yml")}, nil, "wercker.yml\": no such file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -129,5 +137,24 @@ func TestRedactor(t *testing.T) {
 	}
 	if got := buf.String(); got != "error: bad [redacted] for abc\n" {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "", "version")
+	for _, want := range []string{"scratch-push:  ", "go:            go1.", "engine API:    up to 1.", "daemon:        none: no Docker daemon answers"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("version output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if code != 0 || stderr != "" {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	stdout, _, code := runCLI(t, "", "completion", "bash")
+	if code != 0 || !strings.Contains(stdout, "__start_scratch-push") {
+		t.Errorf("exit %d, completion script %.200q", code, stdout)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
@@ -28,6 +29,11 @@ type plan struct {
 	target  daemon.Target // zero Repository with --no-push and no --repository
 	creds   auth.Credentials
 	push    bool
+	files   resultFiles
+	// platform is the image's, when the program or --platform says;
+	// daemonPlatform the daemon's, once asked.
+	platform       *builder.Platform
+	daemonPlatform builder.Platform
 }
 
 func runPush(ctx context.Context, s *streams, o options) error {
@@ -75,7 +81,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		registryOpts.CredentialsChecked = true
 	}
 
-	built, remember, err := reuseOrMake(ctx, api, p, o, sum, scanned, dockerfile, progress)
+	built, reused, remember, err := reuseOrMake(ctx, api, p, o, sum, scanned, dockerfile, progress)
 	if err != nil {
 		return err
 	}
@@ -101,25 +107,30 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		}
 		undo = u
 	}
+	var tags []tagResult
 	if !p.push {
 		for _, ref := range p.target.Tags {
 			progress.note("tagged %s", reference.FamiliarString(ref))
+			tags = append(tags, tagResult{Reference: reference.FamiliarString(ref)})
 		}
 		fmt.Fprintln(s.out, built.ID)
-		done = true
-		return nil
-	}
-	header, err := auth.Header(p.creds, p.target.Host())
-	if err != nil {
-		return err
-	}
-	s.redact.add(header)
-	for _, ref := range p.target.Tags {
-		digest, err := daemon.Push(ctx, api, ref, header, registryOpts)
+	} else {
+		header, err := auth.Header(p.creds, p.target.Host())
 		if err != nil {
-			return explainAuth(err, p)
+			return err
 		}
-		fmt.Fprintf(s.out, "%s@%s\n", reference.FamiliarString(ref), digest)
+		s.redact.add(header)
+		for _, ref := range p.target.Tags {
+			digest, err := daemon.Push(ctx, api, ref, header, registryOpts)
+			if err != nil {
+				return explainAuth(err, p)
+			}
+			fmt.Fprintf(s.out, "%s@%s\n", reference.FamiliarString(ref), digest)
+			tags = append(tags, tagResult{reference.FamiliarString(ref), digest, reference.FamiliarName(ref) + "@" + digest})
+		}
+	}
+	if err := p.files.write(ctx, api, built, reused, tags); err != nil {
+		return err
 	}
 	done = true
 	return nil
@@ -150,21 +161,31 @@ func limitMemory(sum builder.Summary) {
 
 // makeImage builds the image through the build endpoint, or with
 // --reproducible makes it here and loads it.
-func makeImage(ctx context.Context, api daemon.API, p plan, dockerfile []byte, o options, progress *printer) (daemon.Built, error) {
+func makeImage(ctx context.Context, api daemon.API, p *plan, dockerfile []byte, o options, progress *printer) (daemon.Built, error) {
 	if !o.reproducible {
-		newContext := func() io.ReadCloser { return builder.Context(ctx, p.dir, dockerfile, p.layout) }
-		return daemon.Build(ctx, api, newContext, daemon.BuildOptions{
+		opts := daemon.BuildOptions{
 			Dockerfile: builder.DockerfileName,
 			NoCache:    o.noCache,
 			Builder:    p.builder,
 			Progress:   progress.event,
-		})
+		}
+		if p.platform != nil {
+			platform, err := imagePlatform(ctx, api, p)
+			if err != nil {
+				return daemon.Built{}, err
+			}
+			if platform != p.daemonPlatform {
+				opts.Platform = &ocispec.Platform{OS: platform.OS, Architecture: platform.Architecture, Variant: platform.Variant}
+			}
+		}
+		newContext := func() io.ReadCloser { return builder.Context(ctx, p.dir, dockerfile, p.layout) }
+		return daemon.Build(ctx, api, newContext, opts)
 	}
-	osName, arch, err := daemon.Platform(ctx, api)
+	platform, err := imagePlatform(ctx, api, p)
 	if err != nil {
 		return daemon.Built{}, err
 	}
-	archive, madeID := builder.Image(ctx, p.dir, p.spec, p.layout, builder.Platform{OS: osName, Architecture: arch})
+	archive, madeID := builder.Image(ctx, p.dir, p.spec, p.layout, platform)
 	built, err := daemon.Load(ctx, api, archive, progress.event)
 	archive.Close()
 	if err != nil {
@@ -175,6 +196,21 @@ func makeImage(ctx context.Context, api daemon.API, p plan, dockerfile []byte, o
 		return daemon.Built{}, fmt.Errorf("the daemon loaded the image as %s, but it was made as %s", built.ID, id)
 	}
 	return built, nil
+}
+
+// imagePlatform is the platform the image is for: the program's or
+// --platform's when either says, else the daemon's. It records the
+// daemon's in p.daemonPlatform.
+func imagePlatform(ctx context.Context, api daemon.API, p *plan) (builder.Platform, error) {
+	osName, arch, err := daemon.Platform(ctx, api)
+	if err != nil {
+		return builder.Platform{}, err
+	}
+	p.daemonPlatform = builder.Platform{OS: osName, Architecture: arch}
+	if p.platform != nil {
+		return *p.platform, nil
+	}
+	return p.daemonPlatform, nil
 }
 
 // explainAuth says what to check when the registry refused the credentials.
@@ -222,7 +258,11 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 	if _, err = builder.Dockerfile(spec, 1); err != nil { // every value checked before any work
 		return p, usageError{err}
 	}
-	if err := builder.Preflight(ctx, o.dir, spec); err != nil {
+	prog, err := builder.Preflight(ctx, o.dir, spec, o.allowDynamic)
+	if err != nil {
+		return p, usageError{err}
+	}
+	if p.platform, err = choosePlatform(o.platform, prog); err != nil {
 		return p, usageError{err}
 	}
 	p.layout.Workdir = spec.Workdir
@@ -247,6 +287,13 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 		}
 	case p.push:
 		return p, usagef("--repository is required to push: name it, e.g. --repository quay.io/team/app, or use --no-push")
+	}
+	p.files = resultFiles{metadata: o.metadataFile, iid: o.iidFile, digest: o.digestFile}
+	if !p.push && p.files.digest != "" {
+		return p, usagef("--digest-file needs a push: drop --no-push or use --iidfile")
+	}
+	if err := p.files.prepare(); err != nil {
+		return p, err
 	}
 	if !p.push {
 		return p, nil
@@ -366,4 +413,29 @@ func osReason(err error) string {
 		return "permission denied"
 	}
 	return err.Error()
+}
+
+// choosePlatform is the image's platform from --platform (os/arch[/variant])
+// and the architecture the program is built for: the one or the other, and
+// an error when they disagree. nil leaves it to the daemon.
+func choosePlatform(flag string, prog builder.Program) (*builder.Platform, error) {
+	var pl *builder.Platform
+	if prog.Arch != "" {
+		pl = &builder.Platform{OS: "linux", Architecture: prog.Arch, Variant: prog.Variant}
+	}
+	if flag == "" {
+		return pl, nil
+	}
+	parts := strings.Split(flag, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] != "linux" || parts[1] == "" {
+		return nil, fmt.Errorf("--platform %q: give linux/ARCH or linux/ARCH/VARIANT, e.g. linux/arm64", flag)
+	}
+	want := builder.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		want.Variant = parts[2]
+	}
+	if pl != nil && pl.Architecture != want.Architecture {
+		return nil, fmt.Errorf("--platform %s, but %s is built for linux/%s: build it for %s or drop --platform", flag, prog.Path, pl.Architecture, want.Architecture)
+	}
+	return &want, nil
 }

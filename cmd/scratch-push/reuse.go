@@ -59,7 +59,7 @@ func openReuse() (reuseStore, bool) {
 // this binary, whose changes may change the bytes it sends.
 func reuseKey(sum builder.Summary, dockerfile []byte, p plan, o options) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t\n", sum.Fingerprint, dockerfile, p.layout.ModTime.Unix(), p.builder, o.reproducible)
+	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t %q\n", sum.Fingerprint, dockerfile, p.layout.ModTime.Unix(), p.builder, o.reproducible, o.platform)
 	if exe, err := os.Executable(); err == nil {
 		if fi, err := os.Stat(exe); err == nil {
 			fmt.Fprintf(h, "%q %d %d\n", exe, fi.Size(), fi.ModTime().UnixNano())
@@ -69,16 +69,16 @@ func reuseKey(sum builder.Summary, dockerfile []byte, p plan, o options) string 
 }
 
 // reuseOrMake returns the image recorded for this folder and options when
-// the daemon still has it, else makes one. remember records a made image;
-// the caller calls it once the run has succeeded.
-func reuseOrMake(ctx context.Context, api daemon.API, p plan, o options, sum builder.Summary, scanned time.Time, dockerfile []byte, progress *printer) (built daemon.Built, remember func(), err error) {
+// the daemon still has it (reused), else makes one. remember records a made
+// image; the caller calls it once the run has succeeded.
+func reuseOrMake(ctx context.Context, api daemon.API, p plan, o options, sum builder.Summary, scanned time.Time, dockerfile []byte, progress *printer) (built daemon.Built, reused bool, remember func(), err error) {
 	remember = func() {}
 	store, ok := openReuse()
 	key := reuseKey(sum, dockerfile, p, o)
 	if ok && !o.noCache {
 		if id, found := store.lookup(ctx, api, key); found {
 			progress.note("reusing image %s: nothing in %s changed since it was built (--no-cache builds again)", id, p.dir)
-			return daemon.Built{ID: id}, remember, nil
+			return daemon.Built{ID: id}, true, remember, nil
 		}
 	}
 	layers := "1 layer"
@@ -86,14 +86,14 @@ func reuseOrMake(ctx context.Context, api daemon.API, p plan, o options, sum bui
 		layers = fmt.Sprintf("%d layers", n)
 	}
 	progress.note("sending %s: %d files, %d folders, %d links, %s, as %s", p.dir, sum.Files, sum.Dirs, sum.Symlinks, humanBytes(sum.Bytes), layers)
-	if built, err = makeImage(ctx, api, p, dockerfile, o, progress); err != nil {
-		return built, remember, err
+	if built, err = makeImage(ctx, api, &p, dockerfile, o, progress); err != nil {
+		return built, false, remember, err
 	}
 	// Recorded only if the folder was the same after the build read it.
 	if after, err := builder.Scan(ctx, p.dir); ok && err == nil && after.Fingerprint == sum.Fingerprint {
 		remember = func() { store.record(ctx, key, built.ID, sum, scanned) }
 	}
-	return built, remember, nil
+	return built, false, remember, nil
 }
 
 // lookup returns the image recorded for key when the daemon still has it.

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/scratchpush/scratchpush/builder"
 )
@@ -50,21 +52,39 @@ type options struct {
 	passwordFromFile bool
 	// werckerStep says which step of the wercker.yml runs, once the
 	// command line has been checked.
-	werckerStep string
-	pipeline    string
+	werckerStep  string
+	metadataFile string
+	allowDynamic bool
+	platform     string
+	iidFile      string
+	digestFile   string
+	pipeline     string
 	// maxLayersGiven: --max-layers was on the command line, so the
 	// daemon's processor count does not lower it.
 	maxLayersGiven bool
 	reproducible   bool
 }
 
-const example = `  # The wercker step's example, as one command:
-  echo "$QUAY_PASSWORD" | scratch-push --username "$QUAY_USERNAME" --password-stdin \
-      --registry https://quay.io --repository quay.io/wercker/wercker-kubernetes-quay \
-      --tag "$WERCKER_GIT_COMMIT" --cmd ./app --ports 5000 "$WERCKER_OUTPUT_DIR"
+const example = `  # Build ./out into the local daemon only (docker images shows it):
+  scratch-push --no-push --repository myapp --tag dev --cmd ./app ./out
 
-  # Build into the local daemon only:
-  scratch-push --no-push --repository myapp --tag dev --cmd ./app ./out`
+  # Push to a registry, the password on stdin, and run ./app --port 5000:
+  echo "$QUAY_PASSWORD" | scratch-push --username "$QUAY_USERNAME" --password-stdin \
+      --repository quay.io/team/app --tag "$(git rev-parse --short HEAD)" \
+      --cmd "./app --port 5000" --ports 5000 ./out
+
+  # Credentials from docker login, two tags, the digest for the next job:
+  scratch-push --repository ghcr.io/team/app --tag latest,v1.2.3 \
+      --cmd ./app --digest-file digest --metadata-file metadata.json ./out
+
+  # A byte-for-byte reproducible image, stamped with the last commit's time:
+  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) scratch-push --repository quay.io/team/app --cmd ./app ./out
+
+  # The internal/docker-scratch-push step of a wercker.yml, as it is:
+  scratch-push --wercker-yml wercker.yml --pipeline deploy
+
+  # A daemon elsewhere: DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, as for docker:
+  DOCKER_HOST=tcp://build-host:2376 DOCKER_TLS_VERIFY=1 scratch-push --no-push --repository app --cmd ./app ./out`
 
 func newRootCommand(s *streams) *cobra.Command {
 	var o options
@@ -82,12 +102,19 @@ Credentials come from --username with --password-stdin (or --password), or
 SCRATCH_PUSH_USERNAME and SCRATCH_PUSH_PASSWORD, or else from the docker config
 (DOCKER_CONFIG or ~/.docker/config.json, credsStore and credHelpers included).
 
-Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
+Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.
+
+"scratch-push version" prints the versions; "scratch-push completion bash"
+(or zsh, fish, powershell) prints a shell completion script. A folder named
+like one of these commands is given as ./version.`,
 		Example:       example,
 		Args:          cobra.ArbitraryArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := flagsFromEnv(cmd.Flags()); err != nil {
+				return err
+			}
 			if o.werckerYML != "" {
 				var err error
 				if args, err = applyWercker(s, cmd.Flags(), &o, o.werckerYML, o.pipeline, args); err != nil {
@@ -100,12 +127,9 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 				return usagef("want exactly one folder argument (DIR), got %d", len(args))
 			}
 			o.dir = args[0]
-			if o.username == "" {
-				o.username = os.Getenv("SCRATCH_PUSH_USERNAME")
-			}
 			passwordFlag := cmd.Flags().Changed("password")
-			if !passwordFlag && !o.passwordStdin && !o.passwordFromFile {
-				o.password = os.Getenv("SCRATCH_PUSH_PASSWORD")
+			if pw := os.Getenv("SCRATCH_PUSH_PASSWORD"); !passwordFlag && !o.passwordStdin && (pw != "" || !o.passwordFromFile) {
+				o.password = pw
 			}
 			s.redact.add(o.password)
 			if passwordFlag && o.passwordStdin {
@@ -144,6 +168,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 			return runPush(ctx, s, o)
 		},
 	}
+	cmd.AddCommand(newVersionCommand(s))
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	cmd.SetOut(s.out)
 	cmd.SetErr(s.err)
@@ -173,7 +198,37 @@ Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.`,
 	f.IntVar(&o.retries, "retries", 3, "times to retry a push that failed for a transient reason (registry 5xx or 429, broken connection)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up when the whole run takes longer (0: no limit)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors")
+	f.BoolVar(&o.allowDynamic, "allow-dynamic", false, "accept a dynamically linked program whose loader the folder lacks (it will not start unless the loader and libraries come another way)")
+	f.StringVar(&o.platform, "platform", "", "the image's platform, linux/ARCH[/VARIANT] (default: the program's architecture, else the daemon's)")
+	f.StringVar(&o.metadataFile, "metadata-file", "", "write the results as JSON to this file: image ID, each tag's reference and digest, layers, size, daemon version")
+	f.StringVar(&o.iidFile, "iidfile", "", "write the image ID to this file")
+	f.StringVar(&o.digestFile, "digest-file", "", "write the pushed manifest digest to this file")
 	f.StringVar(&o.werckerYML, "wercker-yml", "", "run the internal/docker-scratch-push step of this wercker.yml; flags given here override its keys, and DIR defaults to $WERCKER_OUTPUT_DIR")
 	f.StringVar(&o.pipeline, "pipeline", "", "with --wercker-yml: the pipeline whose step to run (default: the one that has it)")
 	return cmd
+}
+
+// flagsFromEnv sets each flag the command line left out from its variable,
+// SCRATCH_PUSH_ and the flag's name in capitals with _ for -
+// (SCRATCH_PUSH_MAX_LAYERS=2), as CI systems pass settings: a flag beats its
+// variable, which beats a --wercker-yml key. The password's variable is read
+// apart, so that it is not taken for a password on the command line.
+func flagsFromEnv(flags *pflag.FlagSet) error {
+	var err error
+	flags.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "password" || f.Name == "help" {
+			return
+		}
+		name := envName(f.Name)
+		if v, ok := os.LookupEnv(name); ok && v != "" {
+			if e := flags.Set(f.Name, v); e != nil {
+				err = usagef("%s=%q: %v", name, v, e)
+			}
+		}
+	})
+	return err
+}
+
+func envName(flag string) string {
+	return "SCRATCH_PUSH_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }

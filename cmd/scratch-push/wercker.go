@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -47,8 +49,11 @@ var werckerRefused = map[string]string{
 // The folder defaults to $WERCKER_OUTPUT_DIR, as in a wercker pipeline.
 func applyWercker(s *streams, flags *pflag.FlagSet, o *options, path, pipeline string, args []string) ([]string, error) {
 	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, usagef("--wercker-yml: %s", osReason(err))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, usagef("--wercker-yml %q: no such file", path)
+	case err != nil:
+		return nil, usagef("--wercker-yml %q: %s", path, osReason(err))
 	}
 	step, err := wercker.Find(data, pipeline, os.LookupEnv)
 	if err != nil {
@@ -71,7 +76,7 @@ func applyWercker(s *streams, flags *pflag.FlagSet, o *options, path, pipeline s
 			continue
 		}
 		if k.Name == "password" {
-			if !flags.Changed("password") && !o.passwordStdin {
+			if !flags.Changed("password") && !o.passwordStdin && os.Getenv("SCRATCH_PUSH_PASSWORD") == "" {
 				o.password, o.passwordFromFile = strings.Join(k.Values, ""), true
 				s.redact.add(o.password)
 			}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+
+	"github.com/scratchpush/scratchpush/daemon"
+)
+
+// version is set at release time with -ldflags "-X main.version=v1.2.3";
+// otherwise the module version or the VCS revision the binary was built
+// from stands in.
+var version = ""
+
+func newVersionCommand(s *streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the versions of scratch-push, Go and the Engine API, and the daemon's",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			printVersion(cmd.Context(), s)
+			return nil
+		},
+	}
+}
+
+// printVersion prints what a bug report needs. The daemon line says so
+// when no daemon answers; that is not a failure of this command.
+func printVersion(ctx context.Context, s *streams) {
+	fmt.Fprintf(s.out, "scratch-push:  %s\n", toolVersion())
+	fmt.Fprintf(s.out, "go:            %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(s.out, "engine API:    up to %s (down to 1.40 by negotiation)\n", client.MaxAPIVersion)
+	api, err := daemon.Connect(ctx, client.FromEnv)
+	if err != nil {
+		fmt.Fprintf(s.out, "daemon:        none: %s\n", oneLine(err.Error()))
+		return
+	}
+	defer api.Close()
+	v, err := api.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		fmt.Fprintf(s.out, "daemon:        at %s, version unknown: %s\n", api.DaemonHost(), oneLine(err.Error()))
+		return
+	}
+	fmt.Fprintf(s.out, "daemon:        %s %s (%s/%s) at %s, speaking API %s\n", v.Platform.Name, v.Version, v.Os, v.Arch, api.DaemonHost(), api.ClientVersion())
+}
+
+func toolVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, when, modified string
+	for _, kv := range info.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			rev = kv.Value
+		case "vcs.time":
+			when = kv.Value
+		case "vcs.modified":
+			if kv.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	return fmt.Sprintf("devel %s (%s%s)", rev, when, modified)
+}

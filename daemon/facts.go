@@ -1,0 +1,39 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/moby/moby/client"
+)
+
+// Facts is what a run reports about the image it made and the daemon that
+// holds it, for the next job of a pipeline.
+type Facts struct {
+	ID         string
+	DiffIDs    []string // the layers' uncompressed digests, bottom first
+	Size       int64
+	Platform   string // os/architecture
+	Version    string // the daemon's
+	APIVersion string // the highest the daemon speaks
+}
+
+// ImageFacts asks the daemon about image id and itself.
+func ImageFacts(ctx context.Context, api API, id string) (Facts, error) {
+	img, err := api.ImageInspect(ctx, id)
+	if err != nil {
+		return Facts{}, fmt.Errorf("inspecting image %s: %w", id, err)
+	}
+	v, err := api.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		return Facts{}, fmt.Errorf("asking the daemon for its version: %w", err)
+	}
+	return Facts{
+		ID:         img.ID,
+		DiffIDs:    img.RootFS.Layers,
+		Size:       img.Size,
+		Platform:   img.Os + "/" + img.Architecture,
+		Version:    v.Version,
+		APIVersion: v.APIVersion,
+	}, nil
+}
