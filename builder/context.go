@@ -54,7 +54,13 @@ type Layout struct {
 	// Splits are the walk positions where the second and later layers
 	// start, as Scan chose them; none means one layer.
 	Splits []int
+	// Essentials, when set, is a folder (see WriteEssentials) whose files
+	// make a layer below the folder's.
+	Essentials string
 }
+
+// EssentialsDir is the folder of the build context holding the essentials.
+const EssentialsDir = "essentials"
 
 // Split chooses where to cut the folder into at most maxLayers layers of
 // similar size (see MaxLayers), for Layout.Splits. cores, when above 0, is
@@ -178,6 +184,15 @@ func WriteContext(ctx context.Context, w io.Writer, dir string, dockerfile []byt
 	}
 	if _, err := tw.Write(dockerfile); err != nil {
 		return fmt.Errorf("writing build context: %w", err)
+	}
+	if layout.Essentials != "" {
+		if err := writeHeader(tw, layout.stamp(&tar.Header{Typeflag: tar.TypeDir, Name: EssentialsDir + "/", Mode: 0o755})); err != nil {
+			return err
+		}
+		name := func(_ int, rel string) string { return EssentialsDir + "/" + rel }
+		if err := writeTree(ctx, tw, layout.Essentials, Layout{ModTime: layout.ModTime}, -1, name, fileBytes); err != nil {
+			return err
+		}
 	}
 	for i := 0; i < layout.Layers(); i++ {
 		if err := writeHeader(tw, layout.stamp(&tar.Header{Typeflag: tar.TypeDir, Name: LayerDir(i) + "/", Mode: 0o755})); err != nil {

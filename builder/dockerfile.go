@@ -23,16 +23,20 @@ const DockerfileName = "Dockerfile"
 // maxLine stays under the 64 KiB line limit of the Dockerfile parser.
 const maxLine = 60 << 10
 
-// Dockerfile renders spec as a FROM-scratch Dockerfile copying the folder as
-// layers layers (see LayerDir and Layout.Splits). Values pass through
+// Dockerfile renders spec as a FROM-scratch Dockerfile copying the
+// essentials, when the layout has them, then the folder as the layout's
+// layers (see LayerDir and Layout.Splits). Values pass through
 // the Dockerfile parser and its variable expansion unchanged: words are
 // double-quoted with \, " and $ escaped, CMD and ENTRYPOINT use the exec
 // (JSON) form. A value that no Dockerfile can carry exactly (a newline in an
 // ENV value, invalid UTF-8) is refused with an error naming the option.
-func Dockerfile(spec Spec, layers int) ([]byte, error) {
+func Dockerfile(spec Spec, layout Layout) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString("FROM scratch\n")
-	for i := 0; i < max(layers, 1); i++ {
+	if layout.Essentials != "" {
+		fmt.Fprintf(&b, "COPY %s/ /\n", EssentialsDir)
+	}
+	for i := 0; i < layout.Layers(); i++ {
 		fmt.Fprintf(&b, "COPY %s/ /\n", LayerDir(i))
 	}
 

@@ -17,7 +17,7 @@ func TestDockerfileGolden(t *testing.T) {
 		Volumes:    []string{"/data", "/var/my cache"},
 		StopSignal: "SIGINT",
 	}
-	got, err := Dockerfile(spec, 1)
+	got, err := Dockerfile(spec, Layout{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ CMD ["serve","--port","5000"]
 }
 
 func TestDockerfileMinimal(t *testing.T) {
-	got, err := Dockerfile(Spec{Cmd: []string{"./app"}}, 1)
+	got, err := Dockerfile(Spec{Cmd: []string{"./app"}}, Layout{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestDockerfileValuesCannotAddInstructions(t *testing.T) {
 			Volumes:    []string{"/v" + v},
 			StopSignal: "SIGTERM",
 		}
-		got, err := Dockerfile(spec, 1)
+		got, err := Dockerfile(spec, Layout{})
 		if err != nil {
 			t.Errorf("%q: %v", v, err)
 			continue
@@ -106,7 +106,7 @@ func TestDockerfileRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Dockerfile(c.spec, 1)
+			_, err := Dockerfile(c.spec, Layout{})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one containing %q", err, c.want)
 			}
@@ -118,7 +118,7 @@ func TestDockerfileRefuses(t *testing.T) {
 }
 
 func TestNewlineInCommandIsCarried(t *testing.T) {
-	got, err := Dockerfile(Spec{Cmd: []string{"/app", "line1\nline2"}}, 1)
+	got, err := Dockerfile(Spec{Cmd: []string{"/app", "line1\nline2"}}, Layout{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func FuzzDockerfile(f *testing.F) {
 		if volume != "" {
 			spec.Volumes = []string{volume, "/fixed"}
 		}
-		df, err := Dockerfile(spec, 1)
+		df, err := Dockerfile(spec, Layout{})
 		if err != nil {
 			mustRefuse := !carriable(key) || !carriable(value) || !carriable(workdir) || !carriable(user) || !carriable(volume) ||
 				key == "" || arg == "" || strings.Contains(key, "=") || strings.ContainsRune(arg, 0) || strings.ContainsRune(value, 0) ||

@@ -22,9 +22,10 @@ type Platform struct {
 }
 
 // ImageConfig is the image config for spec over layers with the given diff
-// IDs: the same settings the build endpoint gives for the same options, and
-// nothing that depends on when or where it is made except created.
-func ImageConfig(spec Spec, platform Platform, created time.Time, diffIDs []digest.Digest) ([]byte, error) {
+// IDs, the first of them the essentials' when essentials: the same settings
+// the build endpoint gives for the same options, and nothing that depends
+// on when or where it is made except created.
+func ImageConfig(spec Spec, platform Platform, created time.Time, diffIDs []digest.Digest, essentials bool) ([]byte, error) {
 	ports, err := ParsePorts(spec.Ports)
 	if err != nil {
 		return nil, fmt.Errorf("--ports: %w", err)
@@ -71,10 +72,15 @@ func ImageConfig(spec Spec, platform Platform, created time.Time, diffIDs []dige
 		}
 		img.Config.Labels[l.Key] = l.Value
 	}
-	for i := range diffIDs {
+	folderLayers := len(diffIDs)
+	if essentials {
+		folderLayers--
+		img.History = append(img.History, ocispec.History{Created: &created, CreatedBy: "scratch-push: essentials"})
+	}
+	for i := 0; i < folderLayers; i++ {
 		img.History = append(img.History, ocispec.History{
 			Created:   &created,
-			CreatedBy: fmt.Sprintf("scratch-push: the folder, layer %d of %d", i+1, len(diffIDs)),
+			CreatedBy: fmt.Sprintf("scratch-push: the folder, layer %d of %d", i+1, folderLayers),
 		})
 	}
 	return json.Marshal(img)
@@ -119,31 +125,42 @@ func WriteImage(ctx context.Context, w io.Writer, dir string, spec Spec, layout 
 	rel := func(_ int, rel string) string { return rel }
 	var diffIDs []digest.Digest
 	var layerPaths []string
-	for layer := 0; layer < layout.Layers(); layer++ {
+	writeLayer := func(root string, layout Layout, layer int) error {
 		var size countingWriter
 		sizer := tar.NewWriter(&size)
 		if err := writeTree(ctx, sizer, root, layout, layer, rel, zeros); err != nil {
-			return "", err
+			return err
 		}
 		if err := sizer.Close(); err != nil {
-			return "", err
+			return err
 		}
-		name := fmt.Sprintf("layers/%d/layer.tar", layer)
+		name := fmt.Sprintf("layers/%d/layer.tar", len(layerPaths))
 		if err := entry(name, int64(size)); err != nil {
-			return "", err
+			return err
 		}
 		h := sha256.New()
 		lw := tar.NewWriter(io.MultiWriter(tw, h))
 		if err := writeTree(ctx, lw, root, layout, layer, rel, fileBytes); err != nil {
-			return "", changed(err)
+			return changed(err)
 		}
 		if err := lw.Close(); err != nil {
-			return "", changed(err)
+			return changed(err)
 		}
 		diffIDs = append(diffIDs, digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))))
 		layerPaths = append(layerPaths, name)
+		return nil
 	}
-	config, err := ImageConfig(spec, platform, layout.ModTime, diffIDs)
+	if layout.Essentials != "" {
+		if err := writeLayer(layout.Essentials, Layout{ModTime: layout.ModTime}, 0); err != nil {
+			return "", err
+		}
+	}
+	for layer := 0; layer < layout.Layers(); layer++ {
+		if err := writeLayer(root, layout, layer); err != nil {
+			return "", err
+		}
+	}
+	config, err := ImageConfig(spec, platform, layout.ModTime, diffIDs, layout.Essentials != "")
 	if err != nil {
 		return "", err
 	}

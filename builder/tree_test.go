@@ -94,7 +94,7 @@ func TestWriteContextLayers(t *testing.T) {
 			t.Errorf("%s repeated with mode %o, want 750", e.Name, e.Mode)
 		}
 	}
-	df, err := Dockerfile(Spec{}, layout.Layers())
+	df, err := Dockerfile(Spec{}, layout)
 	must(t, err)
 	if !strings.Contains(string(df), "COPY rootfs/ /\nCOPY rootfs-1/ /\nCOPY rootfs-2/ /\n") {
 		t.Errorf("Dockerfile:\n%s", df)

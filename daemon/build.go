@@ -154,6 +154,7 @@ func buildOnce(ctx context.Context, api API, newContext func() io.ReadCloser, op
 	trace := newTraceDecoder()
 	traced := false
 	err = decodeStream(res.Body, func(m jsonstream.Message) error {
+		opts.Progress.send(Event{Phase: "build", Raw: &m})
 		if m.Error != nil {
 			msg := strings.TrimSpace(m.Error.Message)
 			if use == BuilderBuildKit && !traced {

@@ -42,7 +42,11 @@ func streamFrom(t *testing.T, files ...string) (*fakeAPI, *[]client.ImageBuildOp
 func TestBuildKitStream(t *testing.T) {
 	api, got := streamFrom(t, "testdata/buildkit-stream.json")
 	var lines []string
-	b, err := Build(context.Background(), api, tarOf("tar"), BuildOptions{Dockerfile: "Dockerfile", Progress: func(e Event) { lines = append(lines, e.Text) }})
+	b, err := Build(context.Background(), api, tarOf("tar"), BuildOptions{Dockerfile: "Dockerfile", Progress: func(e Event) {
+		if e.Raw == nil {
+			lines = append(lines, e.Text)
+		}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +79,11 @@ func TestBuildKitError(t *testing.T) {
 func TestBuildKitFallback(t *testing.T) {
 	api, got := streamFrom(t, "", "testdata/classic-stream.json")
 	var lines []string
-	b, err := Build(context.Background(), api, tarOf("tar"), BuildOptions{Progress: func(e Event) { lines = append(lines, e.Text) }})
+	b, err := Build(context.Background(), api, tarOf("tar"), BuildOptions{Progress: func(e Event) {
+		if e.Raw == nil {
+			lines = append(lines, e.Text)
+		}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

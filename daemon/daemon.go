@@ -11,10 +11,13 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 )
 
@@ -51,6 +54,10 @@ func Connect(ctx context.Context, opts ...client.Opt) (*client.Client, error) {
 		if ctx.Err() == nil && pingCtx.Err() != nil {
 			err = fmt.Errorf("no answer within %s", pingTimeout)
 		}
+		var tlsErr *tls.CertificateVerificationError
+		if errors.As(err, &tlsErr) {
+			return nil, fmt.Errorf("the daemon at %s is not trusted: %w: check the CA in DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem)", c.DaemonHost(), tlsErr)
+		}
 		return nil, fmt.Errorf("no Docker daemon answers at %s: %w: start it, or point DOCKER_HOST at one", c.DaemonHost(), err)
 	}
 	return c, nil
@@ -70,6 +77,10 @@ type Event struct {
 	Text string
 	// Current and Total count bytes, when the daemon reports them.
 	Current, Total int64
+	// Raw is a message of the daemon's as it came, for tools that read
+	// them (--progress=json). It comes on an event of its own, without
+	// Text, before the events made from it.
+	Raw *jsonstream.Message
 }
 
 // Progress receives events. It must not block for long: it runs on the

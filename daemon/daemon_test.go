@@ -69,7 +69,11 @@ func TestBuild(t *testing.T) {
 			b, err := Build(context.Background(), api, tarOf("tar"), BuildOptions{
 				Dockerfile: "Dockerfile",
 				Builder:    BuilderClassic,
-				Progress:   func(e Event) { lines = append(lines, e.Text) },
+				Progress: func(e Event) {
+					if e.Raw == nil {
+						lines = append(lines, e.Text)
+					}
+				},
 			})
 			if !reflect.DeepEqual(removed, c.wantRemoved) {
 				t.Errorf("removed %q, want %q", removed, c.wantRemoved)
@@ -280,9 +284,13 @@ func TestPush(t *testing.T) {
 			}}
 			var notes []string
 			d, err := Push(context.Background(), api, testRef(t), "HEADER", RegistryOptions{
-				Retries:  3,
-				Backoff:  func(int) time.Duration { return time.Millisecond },
-				Progress: func(e Event) { notes = append(notes, e.Text) },
+				Retries: 3,
+				Backoff: func(int) time.Duration { return time.Millisecond },
+				Progress: func(e Event) {
+					if e.Raw == nil {
+						notes = append(notes, e.Text)
+					}
+				},
 			})
 			if tries != c.tries {
 				t.Errorf("%d attempts, want %d", tries, c.tries)

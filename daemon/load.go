@@ -29,6 +29,7 @@ func Load(ctx context.Context, api API, archive io.Reader, progress Progress) (B
 	defer res.Close()
 	b := Built{Builder: BuilderLoad}
 	err = decodeStream(res, func(m jsonstream.Message) error {
+		progress.send(Event{Phase: "build", Raw: &m})
 		if m.Error != nil {
 			return fmt.Errorf("the daemon could not load the image: %s", strings.TrimSpace(m.Error.Message))
 		}

@@ -85,6 +85,7 @@ func pushOnce(ctx context.Context, api API, ref reference.NamedTagged, authHeade
 		if err != nil {
 			return "", fmt.Errorf("pushing %s: reading the daemon's response: %w", name, err)
 		}
+		progress.send(Event{Phase: "push", Raw: &m})
 		if m.Error != nil {
 			return "", classifyPushError(ref, &registryError{msg: strings.TrimSpace(m.Error.Message)})
 		}

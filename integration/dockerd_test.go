@@ -15,6 +15,16 @@ import (
 // when the test ends. It returns the DOCKER_HOST setting.
 func startDockerd(t *testing.T) string {
 	t.Helper()
+	env := startDockerdWith(t, nil, nil)
+	return env[0]
+}
+
+// startDockerdWith is startDockerd with more dockerd flags. clientEnv, when
+// given, is the client environment that reaches it (DOCKER_HOST and the TLS
+// settings for a -H tcp:// among the flags), else its socket's DOCKER_HOST;
+// it returns that environment once the daemon answers through it.
+func startDockerdWith(t *testing.T, extraArgs []string, clientEnv []string) []string {
+	t.Helper()
 	dockerd, err := exec.LookPath("dockerd")
 	if err != nil {
 		t.Fatalf("a second daemon needs dockerd: %v", err)
@@ -34,16 +44,21 @@ func startDockerd(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(dockerd,
+	args := []string{
 		"--data-root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "exec"),
-		"--pidfile", filepath.Join(dir, "docker.pid"), "-H", "unix://"+sock,
-		"--bridge", bridge, "--iptables=false", "--ip-masq=false")
+		"--pidfile", filepath.Join(dir, "docker.pid"), "-H", "unix://" + sock,
+		"--bridge", bridge, "--iptables=false", "--ip-masq=false",
+	}
+	cmd := exec.Command(dockerd, append(args, extraArgs...)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	host := "DOCKER_HOST=unix://" + sock
+	env := append([]string{"DOCKER_HOST=unix://" + sock}, clientEnv...)
+	if len(clientEnv) > 0 {
+		env = clientEnv // the caller's DOCKER_HOST and TLS settings
+	}
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
@@ -61,12 +76,12 @@ func startDockerd(t *testing.T) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for ctx.Err() == nil {
-		if _, err := dockerErr([]string{host}, "version", "--format", "{{.Server.Version}}"); err == nil {
-			return host
+		if _, err := dockerErr(env, "version", "--format", "{{.Server.Version}}"); err == nil {
+			return env
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "dockerd.log"))
 	t.Fatalf("the second dockerd did not come up:\n%s", b)
-	return ""
+	return nil
 }

@@ -458,3 +458,13 @@ func inspectConfig(t *testing.T, ref string) ocispec.ImageConfig {
 	}
 	return cfg
 }
+
+// goBuild builds a static program of the test data for a scratch image.
+func goBuild(t *testing.T, out, pkg string, env ...string) {
+	t.Helper()
+	build := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	build.Env = append(append(os.Environ(), "CGO_ENABLED=0"), env...)
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s %s: %v: %s", strings.Join(env, " "), pkg, err, b)
+	}
+}

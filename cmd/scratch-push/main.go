@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/moby/term"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +37,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	red := &redactor{}
 	errOut := red.wrap(stderr)
-	cmd := newRootCommand(&streams{in: stdin, out: stdout, err: errOut, redact: red})
+	fd, isTerminal := term.GetFdInfo(stderr)
+	cmd := newRootCommand(&streams{in: stdin, out: stdout, err: errOut, redact: red, errFd: fd, errTerminal: isTerminal})
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {

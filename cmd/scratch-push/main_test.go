@@ -74,6 +74,13 @@ func TestUsageErrors(t *testing.T) {
 		{"result file in a missing folder", []string{"--no-push", "--iidfile", filepath.Join(dir, "nope", "iid"), dir}, nil, `the folder "` + filepath.Join(dir, "nope") + `" does not exist`},
 		{"result file is a folder", []string{"--no-push", "--metadata-file", empty, dir}, nil, "is a folder"},
 		{"pipeline without file", []string{"--no-push", "--pipeline", "deploy", dir}, nil, "--pipeline chooses a pipeline of --wercker-yml"},
+		{"nonroot as root", []string{"--no-push", "--nonroot=root:0", dir}, nil, "0 is root"},
+		{"nonroot without uid", []string{"--no-push", "--nonroot=app", dir}, nil, "give NAME:UID"},
+		{"nonroot and user", []string{"--no-push", "--nonroot", "--user", "1000", dir}, nil, `--nonroot and --user "1000" conflict`},
+		{"missing CA bundle", []string{"--no-push", "--ca-certs=" + filepath.Join(dir, "nope.pem"), dir}, nil, "nope.pem does not exist"},
+		{"CA bundle without certificates", []string{"--no-push", "--ca-certs=" + file, dir}, nil, "holds no PEM certificate"},
+		{"not a zoneinfo folder", []string{"--no-push", "--tzdata=" + empty, dir}, nil, "is not a zoneinfo folder"},
+		{"bad platform", []string{"--no-push", "--platform", "arm64", dir}, nil, "--platform \"arm64\": give linux/ARCH"},
 		{"missing wercker.yml", []string{"--wercker-yml", filepath.Join(dir, "wercker.yml")}, nil, "wercker.yml\": no such file"},
 	}
 	for _, c := range cases {

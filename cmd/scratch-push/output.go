@@ -1,10 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client/pkg/jsonmessage"
 
 	"github.com/scratchpush/scratchpush/daemon"
 )
@@ -55,38 +61,152 @@ func (rw redactingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// printer shows progress on stderr as plain lines: the daemon's build output,
-// and for a push one line each time a layer's status changes.
+// Progress modes (--progress).
+const (
+	progressAuto  = "auto"  // tty on a terminal, else plain
+	progressTTY   = "tty"   // docker's live display: a line per layer, rewritten in place
+	progressPlain = "plain" // one timestamped line per change
+	progressJSON  = "json"  // the daemon's messages as they came, one JSON object per line
+	progressQuiet = "quiet" // nothing
+)
+
+// printer shows progress on stderr in the chosen mode. Events arrive from
+// the goroutine reading a daemon stream and from the one sending a build
+// context, so it locks.
 type printer struct {
+	mu     sync.Mutex
 	w      io.Writer
-	quiet  bool
+	mode   string
+	start  time.Time
 	status map[string]string
+	// tty mode: messages for jsonmessage's display, which runs on its own
+	// goroutine until close.
+	tty  chan jsonstream.Message
+	done chan struct{}
 }
 
-func newPrinter(w io.Writer, quiet bool) *printer {
-	return &printer{w: w, quiet: quiet, status: map[string]string{}}
+// newPrinter makes a printer for mode; fd is the terminal's descriptor in
+// tty mode, for its width.
+func newPrinter(w io.Writer, mode string, fd uintptr) *printer {
+	p := &printer{w: w, mode: mode, start: time.Now(), status: map[string]string{}}
+	if mode == progressTTY {
+		p.tty, p.done = make(chan jsonstream.Message, 64), make(chan struct{})
+		go func() {
+			defer close(p.done)
+			seq := func(yield func(jsonstream.Message, error) bool) {
+				for m := range p.tty {
+					if !yield(m, nil) {
+						for range p.tty { // keep senders from blocking
+						}
+						return
+					}
+				}
+			}
+			_ = jsonmessage.DisplayJSONMessages(seq, w, fd, true, nil)
+		}()
+	}
+	return p
 }
 
+// close finishes the display; nothing may be printed after it.
+func (p *printer) close() {
+	if p.tty != nil {
+		close(p.tty)
+		<-p.done
+		p.tty = nil
+	}
+}
+
+// note prints a message of scratch-push's own.
 func (p *printer) note(format string, args ...any) {
-	if !p.quiet {
-		fmt.Fprintf(p.w, format+"\n", args...)
+	p.line(fmt.Sprintf(format, args...))
+}
+
+func (p *printer) line(text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch p.mode {
+	case progressPlain:
+		fmt.Fprintf(p.w, "[%6.1fs] %s\n", time.Since(p.start).Seconds(), text)
+	case progressTTY:
+		p.tty <- jsonstream.Message{Stream: text + "\n"}
+	case progressJSON:
+		b, _ := json.Marshal(jsonstream.Message{Stream: text + "\n"})
+		fmt.Fprintf(p.w, "%s\n", b)
 	}
 }
 
 func (p *printer) event(e daemon.Event) {
-	if p.quiet || e.Text == "" {
+	if p.mode == progressJSON {
+		if e.Raw != nil {
+			b, err := json.Marshal(e.Raw)
+			if err == nil {
+				p.mu.Lock()
+				fmt.Fprintf(p.w, "%s\n", b)
+				p.mu.Unlock()
+			}
+		} else if e.ID == "" && e.Text != "" {
+			p.line(e.Text) // scratch-push's own word on the run: a retry, a fallback
+		}
+		return
+	}
+	if e.Text == "" || p.mode == progressQuiet {
 		return
 	}
 	if e.ID == "" {
-		fmt.Fprintln(p.w, e.Text)
+		p.line(e.Text)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mode == progressTTY {
+		m := jsonstream.Message{ID: e.ID, Status: e.Text}
+		if e.Total > 0 || e.Current > 0 {
+			m.Progress = &jsonstream.Progress{Current: e.Current, Total: e.Total, Start: p.start.Unix()}
+		}
+		p.tty <- m
 		return
 	}
 	if p.status[e.ID] == e.Text {
 		return
 	}
 	p.status[e.ID] = e.Text
-	fmt.Fprintf(p.w, "%s: %s\n", e.ID, e.Text)
+	fmt.Fprintf(p.w, "[%6.1fs] %s: %s\n", time.Since(p.start).Seconds(), e.ID, e.Text)
 }
+
+// sending reports a stream's progress to the daemon as events for id: every
+// tenth of a second while it is read, and how long it took at the end.
+type sending struct {
+	r           io.ReadCloser
+	id, what    string
+	total, n    int64
+	start, last time.Time
+	progress    daemon.Progress
+	finished    bool
+}
+
+func newSending(r io.ReadCloser, id, what string, total int64, progress daemon.Progress) *sending {
+	now := time.Now()
+	return &sending{r: r, id: id, what: what, total: total, start: now, last: now, progress: progress}
+}
+
+func (s *sending) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b)
+	s.n += int64(n)
+	now := time.Now()
+	switch {
+	case errors.Is(err, io.EOF) && !s.finished:
+		s.finished = true
+		secs := max(now.Sub(s.start).Seconds(), 0.001)
+		s.progress(daemon.Event{Phase: "build", ID: s.id, Text: fmt.Sprintf("sent %s in %.1fs (%s/s)", humanBytes(s.n), secs, humanBytes(int64(float64(s.n)/secs)))})
+	case err == nil && now.Sub(s.last) >= 100*time.Millisecond:
+		s.last = now
+		s.progress(daemon.Event{Phase: "build", ID: s.id, Text: "sending " + s.what, Current: min(s.n, s.total), Total: s.total})
+	}
+	return n, err
+}
+
+func (s *sending) Close() error { return s.r.Close() }
 
 func warn(s *streams, msg string) {
 	fmt.Fprintf(s.err, "scratch-push: warning: %s\n", msg)

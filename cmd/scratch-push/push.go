@@ -34,6 +34,8 @@ type plan struct {
 	// daemonPlatform the daemon's, once asked.
 	platform       *builder.Platform
 	daemonPlatform builder.Platform
+	essentials     builder.Essentials
+	bytes          int64 // the folder's, for showing progress
 }
 
 func runPush(ctx context.Context, s *streams, o options) error {
@@ -41,7 +43,8 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	if err != nil {
 		return err
 	}
-	progress := newPrinter(s.err, o.quiet)
+	progress := newPrinter(s.err, o.progress, s.errFd)
+	defer progress.close()
 	if o.werckerStep != "" {
 		progress.note("%s", o.werckerStep)
 	}
@@ -52,7 +55,19 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	if err != nil {
 		return err
 	}
+	if p.essentials.Any() {
+		dir, err := os.MkdirTemp("", "scratch-push-essentials-")
+		if err != nil {
+			return fmt.Errorf("making the essentials: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		if err := builder.WriteEssentials(ctx, dir, p.essentials); err != nil {
+			return err
+		}
+		p.layout.Essentials = dir
+	}
 	limitMemory(sum)
+	p.bytes = sum.Bytes
 
 	api, err := daemon.Connect(ctx, client.FromEnv)
 	if err != nil {
@@ -61,7 +76,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	defer api.Close()
 
 	p.layout.Splits = sum.Split(o.maxLayers, daemonCores(ctx, api, sum, o))
-	dockerfile, err := builder.Dockerfile(p.spec, p.layout.Layers())
+	dockerfile, err := builder.Dockerfile(p.spec, p.layout)
 	if err != nil {
 		return err
 	}
@@ -178,14 +193,17 @@ func makeImage(ctx context.Context, api daemon.API, p *plan, dockerfile []byte, 
 				opts.Platform = &ocispec.Platform{OS: platform.OS, Architecture: platform.Architecture, Variant: platform.Variant}
 			}
 		}
-		newContext := func() io.ReadCloser { return builder.Context(ctx, p.dir, dockerfile, p.layout) }
+		newContext := func() io.ReadCloser {
+			return newSending(builder.Context(ctx, p.dir, dockerfile, p.layout), "context", "the build context", p.bytes, progress.event)
+		}
 		return daemon.Build(ctx, api, newContext, opts)
 	}
 	platform, err := imagePlatform(ctx, api, p)
 	if err != nil {
 		return daemon.Built{}, err
 	}
-	archive, madeID := builder.Image(ctx, p.dir, p.spec, p.layout, platform)
+	stream, madeID := builder.Image(ctx, p.dir, p.spec, p.layout, platform)
+	archive := newSending(stream, "image", "the image", p.bytes, progress.event)
 	built, err := daemon.Load(ctx, api, archive, progress.event)
 	archive.Close()
 	if err != nil {
@@ -255,7 +273,7 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 		p.builder = daemon.BuilderClassic
 	}
 	p.spec = spec
-	if _, err = builder.Dockerfile(spec, 1); err != nil { // every value checked before any work
+	if _, err = builder.Dockerfile(spec, builder.Layout{}); err != nil { // every value checked before any work
 		return p, usageError{err}
 	}
 	prog, err := builder.Preflight(ctx, o.dir, spec, o.allowDynamic)
@@ -263,6 +281,14 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 		return p, usageError{err}
 	}
 	if p.platform, err = choosePlatform(o.platform, prog); err != nil {
+		return p, usageError{err}
+	}
+	p.essentials = builder.Essentials{CACerts: o.caCerts, TZData: o.tzdata, Tmp: o.tmp}
+	if o.nonroot != "" {
+		u, _ := builder.ParseUser(o.nonroot) // checked by makeSpec
+		p.essentials.NonRoot = &u
+	}
+	if err := p.essentials.Check(); err != nil {
 		return p, usageError{err}
 	}
 	p.layout.Workdir = spec.Workdir
@@ -305,6 +331,16 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 func makeSpec(o options) (builder.Spec, error) {
 	spec := builder.Spec{Workdir: o.workdir, User: o.user, Volumes: o.volumes, StopSignal: o.stopSignal}
 	var err error
+	if o.nonroot != "" {
+		u, err := builder.ParseUser(o.nonroot)
+		if err != nil {
+			return spec, fmt.Errorf("--nonroot %w", err)
+		}
+		if o.user != "" {
+			return spec, fmt.Errorf("--nonroot and --user %q conflict: --nonroot runs the image as %s", o.user, u.Name)
+		}
+		spec.User = fmt.Sprintf("%d:%d", u.UID, u.UID)
+	}
 	if o.cmd != "" {
 		if spec.Cmd, err = builder.ParseCommand(o.cmd); err != nil {
 			return spec, fmt.Errorf("--cmd: %w", err)

@@ -55,17 +55,25 @@ func openReuse() (reuseStore, bool) {
 }
 
 // reuseKey names a build: the folder's fingerprint, the Dockerfile (every
-// option and the layer split), the file stamp, how the image is made, and
-// this binary, whose changes may change the bytes it sends.
-func reuseKey(sum builder.Summary, dockerfile []byte, p plan, o options) string {
+// option and the layer split), the file stamp, how the image is made, the
+// essentials' contents, and this binary, whose changes may change the bytes
+// it sends. false: no key could be made, so nothing is reused or recorded.
+func reuseKey(ctx context.Context, sum builder.Summary, dockerfile []byte, p plan, o options) (string, bool) {
 	h := sha256.New()
 	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t %q\n", sum.Fingerprint, dockerfile, p.layout.ModTime.Unix(), p.builder, o.reproducible, o.platform)
+	if p.layout.Essentials != "" {
+		d, err := builder.TreeDigest(ctx, p.layout.Essentials)
+		if err != nil {
+			return "", false
+		}
+		fmt.Fprintf(h, "essentials %s\n", d)
+	}
 	if exe, err := os.Executable(); err == nil {
 		if fi, err := os.Stat(exe); err == nil {
 			fmt.Fprintf(h, "%q %d %d\n", exe, fi.Size(), fi.ModTime().UnixNano())
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return hex.EncodeToString(h.Sum(nil)), true
 }
 
 // reuseOrMake returns the image recorded for this folder and options when
@@ -74,7 +82,8 @@ func reuseKey(sum builder.Summary, dockerfile []byte, p plan, o options) string 
 func reuseOrMake(ctx context.Context, api daemon.API, p plan, o options, sum builder.Summary, scanned time.Time, dockerfile []byte, progress *printer) (built daemon.Built, reused bool, remember func(), err error) {
 	remember = func() {}
 	store, ok := openReuse()
-	key := reuseKey(sum, dockerfile, p, o)
+	key, keyed := reuseKey(ctx, sum, dockerfile, p, o)
+	ok = ok && keyed
 	if ok && !o.noCache {
 		if id, found := store.lookup(ctx, api, key); found {
 			progress.note("reusing image %s: nothing in %s changed since it was built (--no-cache builds again)", id, p.dir)

@@ -19,6 +19,10 @@ type streams struct {
 	out    io.Writer
 	err    io.Writer
 	redact *redactor
+	// errFd and errTerminal say whether stderr is a terminal, for
+	// --progress=auto and the live display's width.
+	errFd       uintptr
+	errTerminal bool
 }
 
 // options is everything the command line says, before validation.
@@ -55,6 +59,11 @@ type options struct {
 	werckerStep  string
 	metadataFile string
 	allowDynamic bool
+	progress     string
+	caCerts      string
+	tzdata       string
+	nonroot      string
+	tmp          bool
 	platform     string
 	iidFile      string
 	digestFile   string
@@ -122,6 +131,9 @@ like one of these commands is given as ./version.`,
 				}
 			} else if o.pipeline != "" {
 				return usagef("--pipeline chooses a pipeline of --wercker-yml: give the file too")
+			}
+			if err := chooseProgress(s, cmd.Flags().Changed("progress"), &o); err != nil {
+				return err
 			}
 			if len(args) != 1 {
 				return usagef("want exactly one folder argument (DIR), got %d", len(args))
@@ -197,7 +209,15 @@ like one of these commands is given as ./version.`,
 	f.StringVar(&o.builder, "builder", "auto", "the daemon's builder: auto (BuildKit where offered, else classic), buildkit or classic")
 	f.IntVar(&o.retries, "retries", 3, "times to retry a push that failed for a transient reason (registry 5xx or 429, broken connection)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up when the whole run takes longer (0: no limit)")
-	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors (--progress=quiet)")
+	f.StringVar(&o.progress, "progress", progressAuto, "how to show progress on stderr: auto (tty on a terminal, else plain), tty, plain (timestamped lines), json (the daemon's messages as JSON lines), quiet")
+	f.StringVar(&o.caCerts, "ca-certs", "", "add a CA bundle as /etc/ssl/certs/ca-certificates.crt: the host's with --ca-certs, or --ca-certs=FILE")
+	f.Lookup("ca-certs").NoOptDefVal = builder.DefaultCACerts
+	f.StringVar(&o.tzdata, "tzdata", "", "add time zone data as /usr/share/zoneinfo: the host's with --tzdata, or --tzdata=DIR")
+	f.Lookup("tzdata").NoOptDefVal = builder.DefaultTZData
+	f.StringVar(&o.nonroot, "nonroot", "", "add /etc/passwd and /etc/group with a user, and run as it: "+builder.DefaultNonRoot+" with --nonroot, or --nonroot=NAME:UID")
+	f.Lookup("nonroot").NoOptDefVal = builder.DefaultNonRoot
+	f.BoolVar(&o.tmp, "tmp", false, "add an empty /tmp, mode 1777")
 	f.BoolVar(&o.allowDynamic, "allow-dynamic", false, "accept a dynamically linked program whose loader the folder lacks (it will not start unless the loader and libraries come another way)")
 	f.StringVar(&o.platform, "platform", "", "the image's platform, linux/ARCH[/VARIANT] (default: the program's architecture, else the daemon's)")
 	f.StringVar(&o.metadataFile, "metadata-file", "", "write the results as JSON to this file: image ID, each tag's reference and digest, layers, size, daemon version")
@@ -231,4 +251,27 @@ func flagsFromEnv(flags *pflag.FlagSet) error {
 
 func envName(flag string) string {
 	return "SCRATCH_PUSH_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// chooseProgress settles --progress against -q and the terminal.
+func chooseProgress(s *streams, given bool, o *options) error {
+	switch o.progress {
+	case progressAuto, progressTTY, progressPlain, progressJSON, progressQuiet:
+	default:
+		return usagef("--progress %q: give auto, tty, plain, json or quiet", o.progress)
+	}
+	if o.quiet {
+		if given && o.progress != progressQuiet {
+			return usagef("-q and --progress=%s conflict: -q means --progress=quiet", o.progress)
+		}
+		o.progress = progressQuiet
+	}
+	if o.progress == progressAuto {
+		o.progress = progressPlain
+		if s.errTerminal {
+			o.progress = progressTTY
+		}
+	}
+	o.quiet = o.progress == progressQuiet
+	return nil
 }

@@ -1,0 +1,57 @@
+package integration
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// --progress=json passes the daemon's messages through as JSON lines, the
+// pushed digest among them, for other tools to read; --progress=plain
+// stamps every line with the time since the start.
+func TestProgressModes(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	dir, _ := seedFolder(t, "progress")
+	repo := uniqueRepo(t, "progress")
+	removeImages(t, env.registry+"/"+repo+":json", env.registry+"/"+repo+":plain")
+
+	res := scratchPush(t, env.password, nil, append(pushArgs(repo, "json"), "--progress", "json", "--cmd", "./app", dir)...)
+	if res.code != 0 {
+		t.Fatalf("json: exit %d: %s", res.code, res.stderr)
+	}
+	_, digest := registryClient{t}.manifest(repo, "json")
+	sawDigest, sawBuild := false, false
+	for _, line := range strings.Split(strings.TrimSpace(res.stderr), "\n") {
+		var m struct {
+			ID, Status, Stream string
+			Aux                json.RawMessage
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("json: a stderr line is not JSON: %q", line)
+		}
+		var pushed struct{ Digest string }
+		if json.Unmarshal(m.Aux, &pushed) == nil && pushed.Digest == digest {
+			sawDigest = true
+		}
+		sawBuild = sawBuild || m.ID == "moby.buildkit.trace" && m.Aux != nil || strings.HasPrefix(m.Stream, "Step ")
+	}
+	if !sawDigest || !sawBuild {
+		t.Errorf("json: the daemon's build messages (%t) or the push's digest %s (%t) did not come through:\n%s", sawBuild, digest, sawDigest, res.stderr)
+	}
+
+	res = scratchPush(t, env.password, nil, append(pushArgs(repo, "plain"), "--progress", "plain", "--no-cache", "--cmd", "./app", dir)...)
+	if res.code != 0 {
+		t.Fatalf("plain: exit %d: %s", res.code, res.stderr)
+	}
+	stamp := regexp.MustCompile(`^\[ *\d+\.\ds\] `)
+	for _, line := range strings.Split(strings.TrimSpace(res.stderr), "\n") {
+		if !stamp.MatchString(line) {
+			t.Errorf("plain: a line without a timestamp: %q", line)
+		}
+	}
+	if !strings.Contains(res.stderr, "context: sent ") {
+		t.Errorf("plain: no word on the build context sent:\n%s", res.stderr)
+	}
+}
