@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -52,6 +53,32 @@ func TestTLSDaemon(t *testing.T) {
 	version := scratchPush(t, "", clientEnv, "version")
 	if !strings.Contains(version.stdout, "at tcp://"+addr) {
 		t.Errorf("version does not name the TLS daemon:\n%s", version.stdout)
+	}
+
+	// The same daemon as a docker CLI context, chosen with --context or
+	// DOCKER_CONTEXT, its TLS material in the docker CLI's store.
+	cfgDir := t.TempDir()
+	docker(t, []string{"DOCKER_CONFIG=" + cfgDir}, "context", "create", "spd-tls", "--docker",
+		fmt.Sprintf("host=tcp://%s,ca=%s,cert=%s,key=%s", addr, filepath.Join(certs, "ca.pem"), filepath.Join(certs, "cert.pem"), filepath.Join(certs, "key.pem")))
+	for _, c := range []struct {
+		tag  string
+		args []string
+		env  []string
+	}{
+		{"flag", []string{"--context", "spd-tls"}, nil},
+		{"variable", nil, []string{"DOCKER_CONTEXT=spd-tls"}},
+	} {
+		env := append([]string{"DOCKER_CONFIG=" + cfgDir, "DOCKER_HOST="}, c.env...)
+		res := scratchPush(t, "", env, append(c.args, "--no-push", "--repository", repo, "--tag", c.tag, "--cmd", "./app", dir)...)
+		if res.code != 0 {
+			t.Errorf("context by %s: exit %d: %s", c.tag, res.code, res.stderr)
+			continue
+		}
+		docker(t, clientEnv, "image", "inspect", repo+":"+c.tag) // on the TLS daemon
+	}
+	res = scratchPush(t, "", []string{"DOCKER_CONFIG=" + cfgDir}, "--context", "nope", "--no-push", "--repository", repo, "--cmd", "./app", dir)
+	if res.code != 2 || !strings.Contains(res.stderr, `docker context "nope"`) {
+		t.Errorf("unknown context: exit %d, stderr %q", res.code, res.stderr)
 	}
 
 	// A client that trusts another CA.

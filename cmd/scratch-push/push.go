@@ -69,7 +69,11 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	limitMemory(sum)
 	p.bytes = sum.Bytes
 
-	api, err := daemon.Connect(ctx, client.FromEnv)
+	opts, err := clientOpts(o.context)
+	if err != nil {
+		return usageError{err}
+	}
+	api, err := daemon.Connect(ctx, opts...)
 	if err != nil {
 		return err
 	}

@@ -60,6 +60,7 @@ type options struct {
 	metadataFile string
 	allowDynamic bool
 	progress     string
+	context      string
 	caCerts      string
 	tzdata       string
 	nonroot      string
@@ -210,6 +211,7 @@ like one of these commands is given as ./version.`,
 	f.IntVar(&o.retries, "retries", 3, "times to retry a push that failed for a transient reason (registry 5xx or 429, broken connection)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up when the whole run takes longer (0: no limit)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors (--progress=quiet)")
+	cmd.PersistentFlags().StringVar(&o.context, "context", "", "the docker CLI context to use (as docker --context; DOCKER_CONTEXT works too); default: DOCKER_HOST, else the docker config's current context")
 	f.StringVar(&o.progress, "progress", progressAuto, "how to show progress on stderr: auto (tty on a terminal, else plain), tty, plain (timestamped lines), json (the daemon's messages as JSON lines), quiet")
 	f.StringVar(&o.caCerts, "ca-certs", "", "add a CA bundle as /etc/ssl/certs/ca-certificates.crt: the host's with --ca-certs, or --ca-certs=FILE")
 	f.Lookup("ca-certs").NoOptDefVal = builder.DefaultCACerts

@@ -23,7 +23,8 @@ func newVersionCommand(s *streams) *cobra.Command {
 		Short: "Print the versions of scratch-push, Go and the Engine API, and the daemon's",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			printVersion(cmd.Context(), s)
+			contextName, _ := cmd.Flags().GetString("context")
+			printVersion(cmd.Context(), s, contextName)
 			return nil
 		},
 	}
@@ -31,11 +32,16 @@ func newVersionCommand(s *streams) *cobra.Command {
 
 // printVersion prints what a bug report needs. The daemon line says so
 // when no daemon answers; that is not a failure of this command.
-func printVersion(ctx context.Context, s *streams) {
+func printVersion(ctx context.Context, s *streams, contextName string) {
 	fmt.Fprintf(s.out, "scratch-push:  %s\n", toolVersion())
 	fmt.Fprintf(s.out, "go:            %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(s.out, "engine API:    up to %s (down to 1.40 by negotiation)\n", client.MaxAPIVersion)
-	api, err := daemon.Connect(ctx, client.FromEnv)
+	opts, err := clientOpts(contextName)
+	if err != nil {
+		fmt.Fprintf(s.out, "daemon:        none: %s\n", oneLine(err.Error()))
+		return
+	}
+	api, err := daemon.Connect(ctx, opts...)
 	if err != nil {
 		fmt.Fprintf(s.out, "daemon:        none: %s\n", oneLine(err.Error()))
 		return
