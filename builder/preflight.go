@@ -82,7 +82,7 @@ func findProgram(root, flag, prog string, spec Spec, allowDynamic bool) (Program
 		case fi.Mode().Perm()&0o111 == 0:
 			return Program{}, fmt.Errorf("%s: %q is not executable: chmod +x it in the folder", flag, c)
 		}
-		return inspectProgram(root, host, c, flag, allowDynamic)
+		return inspectProgram(root, host, c, flag, fi.Mode(), allowDynamic)
 	}
 	if len(candidates) == 1 {
 		return Program{}, fmt.Errorf("%s: %q is not in the folder (the image would look for %s): a scratch image holds nothing else to run; check the name and the folder", flag, prog, candidates[0])

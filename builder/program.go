@@ -25,6 +25,9 @@ type Program struct {
 	Arch string
 	// Variant is the ARM variant the OCI names (v7 for 32-bit ARM).
 	Variant string
+	// Mode is the program file's mode, which the image keeps; its owner
+	// there is root.
+	Mode fs.FileMode
 }
 
 // ErrDynamic is the class of a program that needs a dynamic loader the
@@ -36,8 +39,8 @@ var ErrDynamic = errors.New("dynamically linked")
 // asks for a loader (PT_INTERP) or a script whose #! interpreter the folder
 // does not hold. "exec format error" and "no such file or directory" come
 // from these. A loader or interpreter the folder does hold is fine.
-func inspectProgram(root, host, p, flag string, allowDynamic bool) (Program, error) {
-	prog := Program{Path: p}
+func inspectProgram(root, host, p, flag string, mode fs.FileMode, allowDynamic bool) (Program, error) {
+	prog := Program{Path: p, Mode: mode}
 	f, err := os.Open(host)
 	if err != nil {
 		return prog, fmt.Errorf("%s: reading %q in the folder: %w", flag, p, unwrapPathError(err))

@@ -24,6 +24,9 @@ func folder(t *testing.T) string {
 	if err := os.WriteFile(filepath.Join(dir, "app"), []byte("bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte("bin"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	return dir
 }
 
@@ -76,6 +79,7 @@ func TestUsageErrors(t *testing.T) {
 		{"pipeline without file", []string{"--no-push", "--pipeline", "deploy", dir}, nil, "--pipeline chooses a pipeline of --wercker-yml"},
 		{"nonroot as root", []string{"--no-push", "--nonroot=root:0", dir}, nil, "0 is root"},
 		{"nonroot without uid", []string{"--no-push", "--nonroot=app", dir}, nil, "give NAME:UID"},
+		{"nonroot cannot run the program", []string{"--no-push", "--nonroot", "--cmd", "./secret", dir}, nil, "--nonroot: /secret is not executable by others (mode 0700)"},
 		{"nonroot and user", []string{"--no-push", "--nonroot", "--user", "1000", dir}, nil, `--nonroot and --user "1000" conflict`},
 		{"missing CA bundle", []string{"--no-push", "--ca-certs=" + filepath.Join(dir, "nope.pem"), dir}, nil, "nope.pem does not exist"},
 		{"CA bundle without certificates", []string{"--no-push", "--ca-certs=" + file, dir}, nil, "holds no PEM certificate"},

@@ -295,6 +295,9 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 	if err := p.essentials.Check(); err != nil {
 		return p, usageError{err}
 	}
+	if p.essentials.NonRoot != nil && prog.Path != "" && prog.Mode.Perm()&0o001 == 0 {
+		return p, usagef("--nonroot: %s is not executable by others (mode %04o), and in the image root owns it while %s runs it: chmod o+x it in the folder", prog.Path, prog.Mode.Perm(), p.essentials.NonRoot.Name)
+	}
 	p.layout.Workdir = spec.Workdir
 	if p.layout.ModTime, err = sourceDateEpoch(); err != nil {
 		return p, usageError{err}
