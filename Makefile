@@ -31,7 +31,7 @@ lint:
 
 # Fuzzing runs here, not in CI; `make test` runs the committed seed corpora.
 FUZZTIME ?= 30s
-FUZZ_TARGETS = builder:FuzzDockerfile builder:FuzzParseCommand builder:FuzzParsePorts daemon:FuzzParseTarget auth:FuzzHeaderRoundTrip
+FUZZ_TARGETS = builder:FuzzDockerfile builder:FuzzParseCommand builder:FuzzParsePorts daemon:FuzzParseTarget auth:FuzzHeaderRoundTrip wercker:FuzzFind
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
