@@ -4,11 +4,13 @@
 
 ENV_DIR ?= /var/tmp/scratchpush-env
 GO ?= go
+# What `scratch-push version` says: the git description of this tree.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
 .PHONY: build test unit integration demo lint env fuzz bench
 
 build:
-	$(GO) build -o bin/scratch-push ./cmd/scratch-push
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/scratch-push ./cmd/scratch-push
 
 env:
 	scripts/dev-env

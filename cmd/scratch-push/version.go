@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -23,6 +24,9 @@ func newVersionCommand(s *streams) *cobra.Command {
 		Short: "Print the versions of scratch-push, Go and the Engine API, and the daemon's",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := flagsFromEnv(cmd.Flags()); err != nil {
+				return err
+			}
 			contextName, _ := cmd.Flags().GetString("context")
 			printVersion(cmd.Context(), s, contextName)
 			return nil
@@ -52,7 +56,8 @@ func printVersion(ctx context.Context, s *streams, contextName string) {
 		fmt.Fprintf(s.out, "daemon:        at %s, version unknown: %s\n", api.DaemonHost(), oneLine(err.Error()))
 		return
 	}
-	fmt.Fprintf(s.out, "daemon:        %s %s (%s/%s) at %s, speaking API %s\n", v.Platform.Name, v.Version, v.Os, v.Arch, api.DaemonHost(), api.ClientVersion())
+	name := strings.TrimSpace(v.Platform.Name + " " + v.Version)
+	fmt.Fprintf(s.out, "daemon:        %s (%s/%s) at %s, speaking API %s\n", name, v.Os, v.Arch, api.DaemonHost(), api.ClientVersion())
 }
 
 func toolVersion() string {
