@@ -81,8 +81,9 @@ type printer struct {
 	status map[string]string
 	// tty mode: messages for jsonmessage's display, which runs on its own
 	// goroutine until close.
-	tty  chan jsonstream.Message
-	done chan struct{}
+	tty    chan jsonstream.Message
+	done   chan struct{}
+	closed bool
 }
 
 // newPrinter makes a printer for mode; fd is the terminal's descriptor in
@@ -90,13 +91,14 @@ type printer struct {
 func newPrinter(w io.Writer, mode string, fd uintptr) *printer {
 	p := &printer{w: w, mode: mode, start: time.Now(), status: map[string]string{}}
 	if mode == progressTTY {
-		p.tty, p.done = make(chan jsonstream.Message, 64), make(chan struct{})
+		ch := make(chan jsonstream.Message, 64)
+		p.tty, p.done = ch, make(chan struct{})
 		go func() {
 			defer close(p.done)
 			seq := func(yield func(jsonstream.Message, error) bool) {
-				for m := range p.tty {
+				for m := range ch {
 					if !yield(m, nil) {
-						for range p.tty { // keep senders from blocking
+						for range ch { // keep senders from blocking
 						}
 						return
 					}
@@ -108,12 +110,16 @@ func newPrinter(w io.Writer, mode string, fd uintptr) *printer {
 	return p
 }
 
-// close finishes the display; nothing may be printed after it.
+// close finishes the display. Events that still come (a build context's
+// last read racing the end of a failed run) are dropped.
 func (p *printer) close() {
-	if p.tty != nil {
-		close(p.tty)
+	p.mu.Lock()
+	tty := p.tty
+	p.tty, p.closed = nil, true
+	p.mu.Unlock()
+	if tty != nil {
+		close(tty)
 		<-p.done
-		p.tty = nil
 	}
 }
 
@@ -125,6 +131,9 @@ func (p *printer) note(format string, args ...any) {
 func (p *printer) line(text string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
 	switch p.mode {
 	case progressPlain:
 		fmt.Fprintf(p.w, "[%6.1fs] %s\n", time.Since(p.start).Seconds(), text)
@@ -140,11 +149,11 @@ func (p *printer) event(e daemon.Event) {
 	if p.mode == progressJSON {
 		if e.Raw != nil {
 			b, err := json.Marshal(e.Raw)
-			if err == nil {
-				p.mu.Lock()
+			p.mu.Lock()
+			if err == nil && !p.closed {
 				fmt.Fprintf(p.w, "%s\n", b)
-				p.mu.Unlock()
 			}
+			p.mu.Unlock()
 		} else if e.ID == "" && e.Text != "" {
 			p.line(e.Text) // scratch-push's own word on the run: a retry, a fallback
 		}
@@ -159,6 +168,9 @@ func (p *printer) event(e daemon.Event) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
 	if p.mode == progressTTY {
 		m := jsonstream.Message{ID: e.ID, Status: e.Text}
 		if e.Total > 0 || e.Current > 0 {

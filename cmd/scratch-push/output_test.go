@@ -119,3 +119,19 @@ func TestChooseProgress(t *testing.T) {
 		}
 	}
 }
+
+// An event after close, as a build context's last read can race the end of
+// a failed run, is dropped, never a panic.
+func TestProgressAfterClose(t *testing.T) {
+	for _, mode := range []string{progressTTY, progressPlain, progressJSON} {
+		var b bytes.Buffer
+		p := newPrinter(&b, mode, 0)
+		p.close()
+		p.event(daemon.Event{ID: "context", Text: "sending the build context", Current: 1, Total: 2})
+		p.event(daemon.Event{Raw: &jsonstream.Message{Status: "late"}})
+		p.note("late")
+		if b.Len() != 0 {
+			t.Errorf("%s: printed after close: %q", mode, b.String())
+		}
+	}
+}
