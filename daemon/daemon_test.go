@@ -416,3 +416,35 @@ func TestPushRetriesUnauthorizedOnlyAfterLogin(t *testing.T) {
 		}
 	}
 }
+
+// Podman's login endpoint tries HTTPS for a registry its registries.conf
+// marks insecure; only there is that answer taken as "cannot check here".
+func TestLoginPodmanHTTPRegistry(t *testing.T) {
+	httpsErr := errors.New(`login attempt to 127.0.0.1:5000 failed with status: pinging container registry 127.0.0.1:5000: Get "https://127.0.0.1:5000/v2/": http: server gave HTTP response to HTTPS client`)
+	for _, podman := range []bool{true, false} {
+		api := &fakeAPI{podman: podman, login: func(context.Context, client.RegistryLoginOptions) (client.RegistryLoginResult, error) {
+			return client.RegistryLoginResult{}, httpsErr
+		}}
+		err := Login(context.Background(), api, "127.0.0.1:5000", client.RegistryLoginOptions{}, RegistryOptions{Backoff: func(int) time.Duration { return 0 }})
+		if got := errors.Is(err, ErrLoginUnchecked); got != podman {
+			t.Errorf("podman %t: error %v; unchecked %t", podman, err, got)
+		}
+	}
+}
+
+// Podman reports the pushed digest only in its status line.
+func TestPushDigestFromStatusLine(t *testing.T) {
+	const digest = "sha256:fe542f7431c980abb7fe92809eef4467c883091cd3699447ff756e5a2b567246"
+	for _, c := range []struct{ stream, want string }{
+		{`{"status":"The push refers to repository [127.0.0.1:5000/demo/app:v1]"}` + "\n" + `{"status":"v1: digest: ` + digest + ` size: 423"}`, digest},
+		{`{"status":"v2: digest: ` + digest + ` size: 423"}`, ""}, // another tag's line proves nothing
+	} {
+		api := &fakeAPI{push: func(context.Context, string, client.ImagePushOptions) (client.ImagePushResponse, error) {
+			return newFakePushResponse(c.stream), nil
+		}}
+		d, err := Push(context.Background(), api, testRef(t), "HEADER", RegistryOptions{})
+		if d != c.want || (c.want == "" && err == nil) {
+			t.Errorf("stream %s: digest %q, error %v; want %q", c.stream, d, err, c.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
 )
 
@@ -23,6 +24,7 @@ type fakeAPI struct {
 	remove  func(ctx context.Context, image string, o client.ImageRemoveOptions) (client.ImageRemoveResult, error)
 	login   func(ctx context.Context, o client.RegistryLoginOptions) (client.RegistryLoginResult, error)
 	cancels []string
+	podman  bool // answer the version call as Podman's service does
 }
 
 func (f *fakeAPI) Ping(context.Context, client.PingOptions) (client.PingResult, error) {
@@ -67,7 +69,11 @@ func (f *fakeAPI) Info(context.Context, client.InfoOptions) (client.SystemInfoRe
 }
 
 func (f *fakeAPI) ServerVersion(context.Context, client.ServerVersionOptions) (client.ServerVersionResult, error) {
-	return client.ServerVersionResult{Os: "linux", Arch: "amd64"}, nil
+	v := client.ServerVersionResult{Os: "linux", Arch: "amd64"}
+	if f.podman {
+		v.Components = append(v.Components, system.ComponentVersion{Name: "Podman Engine", Version: "4.3.1"})
+	}
+	return v, nil
 }
 
 // fakePushResponse decodes a canned JSON message stream like the client's.

@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -19,10 +21,33 @@ func Login(ctx context.Context, api API, host string, creds client.RegistryLogin
 		if err == nil {
 			return nil
 		}
+		if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") && IsPodman(ctx, api) {
+			return fmt.Errorf("logging in to %s: %w", host, ErrLoginUnchecked)
+		}
 		rerr := &registryError{msg: err.Error()}
 		if cerrdefs.IsUnauthorized(err) || rerr.auth() {
 			return fmt.Errorf("logging in to %s: %w: %w", host, ErrAuth, rerr)
 		}
 		return fmt.Errorf("logging in to %s: %w", host, rerr)
 	})
+}
+
+// ErrLoginUnchecked says the daemon could not check the credentials before
+// the push. Podman's Docker-compatible login endpoint tries HTTPS even for a
+// registry its registries.conf marks insecure, while its push honours the
+// mark; the push then checks the credentials itself.
+var ErrLoginUnchecked = errors.New("Podman's login endpoint cannot reach a plain-HTTP registry, so the credentials are checked by the push instead")
+
+// IsPodman reports whether the daemon is Podman's Docker-compatible service.
+func IsPodman(ctx context.Context, api API) bool {
+	v, err := api.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		return false
+	}
+	for _, c := range v.Components {
+		if strings.Contains(c.Name, "Podman") {
+			return true
+		}
+	}
+	return strings.Contains(v.Platform.Name, "Podman")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -52,6 +53,8 @@ func Tag(ctx context.Context, api API, imageID string, target Target) (undo func
 }
 
 // pushResult is the aux record the daemon sends once the manifest is up.
+var statusDigest = regexp.MustCompile(`^(\S+): digest: (sha256:[0-9a-f]{64}) size: \d+$`)
+
 type pushResult struct {
 	Tag    string
 	Digest string
@@ -94,6 +97,11 @@ func pushOnce(ctx context.Context, api API, ref reference.NamedTagged, authHeade
 			if err := json.Unmarshal(*m.Aux, &res); err == nil && res.Digest != "" {
 				digest = res.Digest
 			}
+		}
+		// Podman reports the digest only in its status line, as docker
+		// push prints it: "v1: digest: sha256:… size: 423".
+		if s := statusDigest.FindStringSubmatch(m.Status); s != nil && digest == "" && s[1] == ref.Tag() {
+			digest = s[2]
 		}
 		progress.send(pushEvent(m))
 	}

@@ -94,10 +94,14 @@ func runPush(ctx context.Context, s *streams, o options) error {
 			IdentityToken: p.creds.IdentityToken,
 			ServerAddress: auth.ServerAddress(p.target.Host()),
 		}, registryOpts)
-		if err != nil {
+		switch {
+		case errors.Is(err, daemon.ErrLoginUnchecked):
+			progress.note("%s", err)
+		case err != nil:
 			return explainAuth(err, p)
+		default:
+			registryOpts.CredentialsChecked = true
 		}
-		registryOpts.CredentialsChecked = true
 	}
 
 	built, reused, remember, err := reuseOrMake(ctx, api, p, o, sum, scanned, dockerfile, progress)
