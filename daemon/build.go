@@ -80,8 +80,9 @@ var errNoBuildKit = errors.New("the daemon offers no BuildKit")
 // it. When the build fails, the images it made are removed; the classic
 // builder's intermediate containers are removed by the daemon (forcerm).
 //
-// With BuilderAuto a daemon that refuses BuildKit (Podman, BuildKit turned
-// off, an old API) gets the classic builder instead, with a notice.
+// With BuilderAuto a daemon that refuses BuildKit (BuildKit turned off, an
+// old API) gets the classic builder instead, with a notice. Podman 4.3 takes
+// the request and builds with Buildah, whose plain output passes through.
 //
 // newContext is called once per attempt. A build is tried again, up to
 // twice, when the daemon lost an image from its build cache under it: the
