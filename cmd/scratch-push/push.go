@@ -30,12 +30,10 @@ type plan struct {
 	creds   auth.Credentials
 	push    bool
 	files   resultFiles
-	// platform is the image's, when the program or --platform says;
-	// daemonPlatform the daemon's, once asked.
-	platform       *builder.Platform
-	daemonPlatform builder.Platform
-	essentials     builder.Essentials
-	bytes          int64 // the folder's, for showing progress
+	// platform is the image's, when the program or --platform says.
+	platform   *builder.Platform
+	essentials builder.Essentials
+	bytes      int64 // the folder's, for showing progress
 }
 
 func runPush(ctx context.Context, s *streams, o options) error {
@@ -184,7 +182,7 @@ func limitMemory(sum builder.Summary) {
 
 // makeImage builds the image through the build endpoint, or with
 // --reproducible makes it here and loads it.
-func makeImage(ctx context.Context, api daemon.API, p *plan, dockerfile []byte, o options, progress *printer) (daemon.Built, error) {
+func makeImage(ctx context.Context, api daemon.API, p plan, dockerfile []byte, o options, progress *printer) (daemon.Built, error) {
 	if !o.reproducible {
 		opts := daemon.BuildOptions{
 			Dockerfile: builder.DockerfileName,
@@ -193,11 +191,11 @@ func makeImage(ctx context.Context, api daemon.API, p *plan, dockerfile []byte, 
 			Progress:   progress.event,
 		}
 		if p.platform != nil {
-			platform, err := imagePlatform(ctx, api, p)
+			platform, daemonPlatform, err := imagePlatform(ctx, api, p)
 			if err != nil {
 				return daemon.Built{}, err
 			}
-			if platform != p.daemonPlatform {
+			if platform != daemonPlatform {
 				opts.Platform = &ocispec.Platform{OS: platform.OS, Architecture: platform.Architecture, Variant: platform.Variant}
 			}
 		}
@@ -206,7 +204,7 @@ func makeImage(ctx context.Context, api daemon.API, p *plan, dockerfile []byte, 
 		}
 		return daemon.Build(ctx, api, newContext, opts)
 	}
-	platform, err := imagePlatform(ctx, api, p)
+	platform, _, err := imagePlatform(ctx, api, p)
 	if err != nil {
 		return daemon.Built{}, err
 	}
@@ -224,19 +222,18 @@ func makeImage(ctx context.Context, api daemon.API, p *plan, dockerfile []byte, 
 	return built, nil
 }
 
-// imagePlatform is the platform the image is for: the program's or
-// --platform's when either says, else the daemon's. It records the
-// daemon's in p.daemonPlatform.
-func imagePlatform(ctx context.Context, api daemon.API, p *plan) (builder.Platform, error) {
+// imagePlatform is the platform the image is for, the program's or
+// --platform's when either says, else the daemon's; and the daemon's.
+func imagePlatform(ctx context.Context, api daemon.API, p plan) (image, daemonPlatform builder.Platform, err error) {
 	osName, arch, err := daemon.Platform(ctx, api)
 	if err != nil {
-		return builder.Platform{}, err
+		return builder.Platform{}, builder.Platform{}, err
 	}
-	p.daemonPlatform = builder.Platform{OS: osName, Architecture: arch}
+	daemonPlatform = builder.Platform{OS: osName, Architecture: arch}
 	if p.platform != nil {
-		return *p.platform, nil
+		return *p.platform, daemonPlatform, nil
 	}
-	return p.daemonPlatform, nil
+	return daemonPlatform, daemonPlatform, nil
 }
 
 // explainAuth says what to check when the registry refused the credentials.

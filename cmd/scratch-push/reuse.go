@@ -95,7 +95,7 @@ func reuseOrMake(ctx context.Context, api daemon.API, p plan, o options, sum bui
 		layers = fmt.Sprintf("%d layers", n)
 	}
 	progress.note("sending %s: %d files, %d folders, %d links, %s, as %s", p.dir, sum.Files, sum.Dirs, sum.Symlinks, humanBytes(sum.Bytes), layers)
-	if built, err = makeImage(ctx, api, &p, dockerfile, o, progress); err != nil {
+	if built, err = makeImage(ctx, api, p, dockerfile, o, progress); err != nil {
 		return built, false, remember, err
 	}
 	// Recorded only if the folder was the same after the build read it.
