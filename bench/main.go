@@ -131,24 +131,14 @@ func buildPhase(ctx context.Context, c config, tmp string, w workload) (string, 
 		}
 		common := []string{"-q", "--no-push", "--repository", "bench/phase", "--tag", w.name, "--cmd", "./app"}
 		var x, y timing
-		var err error
-		first := func() error {
+		err := runPair(i, func() (err error) {
 			x, err = timed(ctx, env, "", c.tool, append(append(common, "--builder", "buildkit"), a)...)
 			return err
-		}
-		second := func() error {
+		}, func() (err error) {
 			y, err = timed(ctx, env, "", c.tool, append(append(common, "--reproducible"), b)...)
 			return err
-		}
-		if i%2 == 1 {
-			first, second = second, first
-		}
-		settle()
-		if err := first(); err != nil {
-			return "", err
-		}
-		settle()
-		if err := second(); err != nil {
+		})
+		if err != nil {
 			return "", err
 		}
 		bk, rp = append(bk, x.wall), append(rp, y.wall)
@@ -342,18 +332,14 @@ func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, 
 		}
 		tag := fmt.Sprintf("%s-%d", mode, i)
 		var d, o timing
-		var err error
-		first := func() error { d, err = dockerRun(ctx, c, dockerfile, dDir, "bench/"+w.name+"-docker", tag); return err }
-		second := func() error { o, err = ourRun(ctx, c, oDir, "bench/"+w.name+"-ours", tag); return err }
-		if i%2 == 1 {
-			first, second = second, first
-		}
-		settle()
-		if err := first(); err != nil {
-			return "", err
-		}
-		settle()
-		if err := second(); err != nil {
+		err := runPair(i, func() (err error) {
+			d, err = dockerRun(ctx, c, dockerfile, dDir, "bench/"+w.name+"-docker", tag)
+			return err
+		}, func() (err error) {
+			o, err = ourRun(ctx, c, oDir, "bench/"+w.name+"-ours", tag)
+			return err
+		})
+		if err != nil {
 			return "", err
 		}
 		dockerTimes = append(dockerTimes, d.wall)
@@ -379,6 +365,21 @@ func cleanDaemon(ctx context.Context) {
 	}
 	_ = exec.CommandContext(ctx, "docker", "image", "prune", "-f").Run()
 	_ = exec.CommandContext(ctx, "docker", "builder", "prune", "-af").Run()
+}
+
+// runPair runs the i-th pair, each run after settle: a first, then b, and
+// the other way round on odd pairs, so that neither side always goes first.
+func runPair(i int, a, b func() error) error {
+	if i%2 == 1 {
+		a, b = b, a
+	}
+	for _, run := range []func() error{a, b} {
+		settle()
+		if err := run(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // settle flushes dirty pages so that no run pays for the writes of the one
