@@ -87,10 +87,7 @@ func TestRegistryRecovers(t *testing.T) {
 			if p.failed.Load() != int64(c.times) || !strings.Contains(res.stderr, "retrying in") {
 				t.Errorf("%d faults injected; stderr:\n%s", p.failed.Load(), res.stderr)
 			}
-			_, digest := registryClient{t}.manifest(repo, "v1")
-			if !strings.HasSuffix(strings.TrimSpace(res.stdout), "@"+digest) {
-				t.Errorf("stdout %q, registry digest %s", res.stdout, digest)
-			}
+			pushedDigest(t, res, repo, "v1")
 		})
 	}
 }

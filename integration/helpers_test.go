@@ -468,3 +468,14 @@ func goBuild(t *testing.T, out, pkg string, env ...string) {
 		t.Fatalf("go build %s %s: %v: %s", strings.Join(env, " "), pkg, err, b)
 	}
 }
+
+// pushedDigest reads the manifest digest of repo:tag from the registry and
+// checks that the run printed it as the pushed reference's.
+func pushedDigest(t *testing.T, res result, repo, tag string) string {
+	t.Helper()
+	_, digest := registryClient{t}.manifest(repo, tag)
+	if !strings.HasSuffix(strings.TrimSpace(res.stdout), "@"+digest) {
+		t.Errorf("%s:%s: stdout %q, registry digest %s", repo, tag, res.stdout, digest)
+	}
+	return digest
+}

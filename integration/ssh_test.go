@@ -75,10 +75,7 @@ PidFile %s
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s\nsshd:\n%s", res.code, res.stderr, log.String())
 	}
-	_, digest := registryClient{t}.manifest(repo, "v1")
-	if !strings.HasSuffix(strings.TrimSpace(res.stdout), "@"+digest) {
-		t.Errorf("stdout %q, registry digest %s", res.stdout, digest)
-	}
+	pushedDigest(t, res, repo, "v1")
 	if !strings.Contains(log.String(), "Accepted publickey for root") {
 		t.Errorf("the run did not go through sshd:\n%s", log.String())
 	}

@@ -43,10 +43,7 @@ func TestTLSDaemon(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
-	_, digest := registryClient{t}.manifest(repo, "v1")
-	if !strings.HasSuffix(strings.TrimSpace(res.stdout), "@"+digest) {
-		t.Errorf("stdout %q, registry digest %s", res.stdout, digest)
-	}
+	pushedDigest(t, res, repo, "v1")
 	if got := strings.TrimSpace(docker(t, clientEnv, "image", "inspect", "--format", "{{.Id}}", env.registry+"/"+repo+":v1")); !strings.HasPrefix(got, "sha256:") {
 		t.Errorf("the TLS daemon does not hold the image: %q", got)
 	}
