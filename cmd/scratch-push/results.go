@@ -20,13 +20,11 @@ type resultFiles struct {
 	metadata, iid, digest string
 }
 
-func (r resultFiles) paths() map[string]string {
-	return map[string]string{"--metadata-file": r.metadata, "--iidfile": r.iid, "--digest-file": r.digest}
-}
-
-// prepare checks that each file can be written and removes an old one.
+// prepare checks that each file can be written and removes an old one, in
+// the order of the flags' help.
 func (r resultFiles) prepare() error {
-	for flag, path := range r.paths() {
+	for _, f := range []struct{ flag, path string }{{"--metadata-file", r.metadata}, {"--iidfile", r.iid}, {"--digest-file", r.digest}} {
+		flag, path := f.flag, f.path
 		if path == "" {
 			continue
 		}
