@@ -86,8 +86,8 @@ var errNoBuildKit = errors.New("the daemon offers no BuildKit")
 //
 // newContext is called once per attempt. A build is tried again, up to
 // twice, when the daemon lost an image from its build cache under it: the
-// classic builder fails so when another client removes an image while the
-// build is looking through the cache.
+// classic builder and Podman's fail so when another client removes an image
+// while the build is looking through the cache.
 func Build(ctx context.Context, api API, newContext func() io.ReadCloser, opts BuildOptions) (Built, error) {
 	want := opts.Builder
 	if want == "" {
@@ -111,7 +111,10 @@ func Build(ctx context.Context, api API, newContext func() io.ReadCloser, opts B
 	}
 }
 
-var cacheRace = regexp.MustCompile(`(?i)unable to find image|no such image`)
+// cacheRace matches Docker's words for an image lost from the build cache
+// and Podman's ("checking if cached image exists from a previous build:
+// getting top layer info: layer not known").
+var cacheRace = regexp.MustCompile(`(?i)unable to find image|no such image|cached image exists from a previous build: .*not known`)
 
 func buildOnce(ctx context.Context, api API, newContext func() io.ReadCloser, opts BuildOptions, use Builder) (Built, error) {
 	buildContext := newContext()
@@ -170,6 +173,7 @@ func buildOnce(ctx context.Context, api API, newContext func() io.ReadCloser, op
 				return err
 			}
 			for _, e := range events {
+				e.Echo = true
 				opts.Progress.send(e)
 			}
 			return nil
@@ -183,7 +187,7 @@ func buildOnce(ctx context.Context, api API, newContext func() io.ReadCloser, op
 		if text := strings.TrimRight(m.Stream, "\n"); text != "" {
 			for _, line := range strings.Split(text, "\n") {
 				steps.line(line)
-				opts.Progress.send(Event{Phase: "build", Text: line})
+				opts.Progress.send(Event{Phase: "build", Text: line, Echo: true})
 			}
 		}
 		return nil

@@ -81,6 +81,10 @@ type Event struct {
 	// them (--progress=json). It comes on an event of its own, without
 	// Text, before the events made from it.
 	Raw *jsonstream.Message
+	// Echo marks an event made from the Raw message before it, so that
+	// whoever passes Raw messages on can skip it; scratch-push's own words
+	// (a retry, a fallback) are not echoes.
+	Echo bool
 }
 
 // Progress receives events. It must not block for long: it runs on the

@@ -104,12 +104,17 @@ func tarOf(s string) func() io.ReadCloser {
 func TestBuildAgainWhenTheCacheLosesAnImage(t *testing.T) {
 	lost := `{"stream":"Step 2/3 : COPY rootfs/ /\n"}
 {"errorDetail":{"message":"unable to find image \"sha256:600d\""}}`
+	podmanLost := `{"stream":"STEP 2/3: COPY rootfs/ /\n"}
+{"errorDetail":{"message":"checking if cached image exists from a previous build: getting top layer info: layer not known"}}`
 	ok := `{"stream":" ---\u003e 253c12f83a63\n"}
 {"aux":{"ID":"sha256:253c12f83a63aa"}}`
 	for _, c := range []struct {
 		answers []string
 		wantErr bool
-	}{{[]string{lost, ok}, false}, {[]string{lost, lost, ok}, false}, {[]string{lost, lost, lost, ok}, true}} {
+	}{
+		{[]string{lost, ok}, false}, {[]string{lost, podmanLost, ok}, false}, {[]string{lost, lost, podmanLost, ok}, true},
+		{[]string{`{"errorDetail":{"message":"layer not known"}}`, ok}, true}, // not from the cache lookup
+	} {
 		n, contexts := 0, 0
 		api := &fakeAPI{
 			build: func(_ context.Context, r io.Reader, _ client.ImageBuildOptions) (client.ImageBuildResult, error) {
@@ -446,5 +451,36 @@ func TestPushDigestFromStatusLine(t *testing.T) {
 		if d != c.want || (c.want == "" && err == nil) {
 			t.Errorf("stream %s: digest %q, error %v; want %q", c.stream, d, err, c.want)
 		}
+	}
+}
+
+// The load stream names the image as Docker ("Loaded image ID: …") or
+// Podman ("Loaded image: …") words it; a stream naming none is a failure.
+func TestLoadReportsTheImageID(t *testing.T) {
+	const id = "sha256:ab5de8207f4223ec729a7acef1ea66bd405b6eba5d1eeba30b5b6c682ee68472"
+	for _, c := range []struct {
+		name, stream, want, err string
+	}{
+		{"docker", `{"stream":"Loaded image ID: ` + id + `\n"}`, id, ""},
+		{"podman", `{"stream":"Loaded image: ` + id + `"}`, id, ""},
+		{"tagged only", `{"stream":"Loaded image: example/app:v1\n"}`, "", "without reporting an image ID"},
+		{"error", `{"errorDetail":{"message":"no space left"},"error":"no space left"}`, "", "could not load the image: no space left"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			api := &fakeAPI{load: func(_ context.Context, r io.Reader) (client.ImageLoadResult, error) {
+				_, _ = io.Copy(io.Discard, r)
+				return io.NopCloser(strings.NewReader(c.stream)), nil
+			}}
+			b, err := Load(context.Background(), api, strings.NewReader("archive"), nil)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err = %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil || b.ID != c.want {
+				t.Fatalf("Load = %q, %v; want %q", b.ID, err, c.want)
+			}
+		})
 	}
 }

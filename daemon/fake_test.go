@@ -23,6 +23,7 @@ type fakeAPI struct {
 	inspect func(ctx context.Context, image string) (client.ImageInspectResult, error)
 	remove  func(ctx context.Context, image string, o client.ImageRemoveOptions) (client.ImageRemoveResult, error)
 	login   func(ctx context.Context, o client.RegistryLoginOptions) (client.RegistryLoginResult, error)
+	load    func(ctx context.Context, r io.Reader) (client.ImageLoadResult, error)
 	cancels []string
 	podman  bool // answer the version call as Podman's service does
 }
@@ -60,8 +61,11 @@ func (f *fakeAPI) BuildCancel(_ context.Context, id string, _ client.BuildCancel
 	return client.BuildCancelResult{}, nil
 }
 
-func (f *fakeAPI) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOption) (client.ImageLoadResult, error) {
-	return nil, errors.New("the fake does not load images")
+func (f *fakeAPI) ImageLoad(ctx context.Context, r io.Reader, _ ...client.ImageLoadOption) (client.ImageLoadResult, error) {
+	if f.load == nil {
+		return nil, errors.New("the fake does not load images")
+	}
+	return f.load(ctx, r)
 }
 
 func (f *fakeAPI) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {

@@ -16,7 +16,9 @@ import (
 // load endpoint rather than built by the daemon.
 const BuilderLoad Builder = "load"
 
-var loadedID = regexp.MustCompile(`Loaded image ID: (sha256:[0-9a-f]{64})`)
+// Docker says "Loaded image ID: sha256:…" for an untagged image; Podman
+// says "Loaded image: sha256:…".
+var loadedID = regexp.MustCompile(`Loaded image(?: ID)?: (sha256:[0-9a-f]{64})`)
 
 // Load sends an image archive in docker save format to the daemon's load
 // endpoint, streaming, and returns the loaded image, which is untagged. The
@@ -37,7 +39,7 @@ func Load(ctx context.Context, api API, archive io.Reader, progress Progress) (B
 			b.ID = s[1]
 		}
 		if text := strings.TrimSpace(m.Stream); text != "" {
-			progress.send(Event{Phase: "build", Text: text})
+			progress.send(Event{Phase: "build", Text: text, Echo: true})
 		}
 		return nil
 	})

@@ -41,13 +41,18 @@ var ErrLoginUnchecked = errors.New("Podman's login endpoint cannot reach a plain
 // IsPodman reports whether the daemon is Podman's Docker-compatible service.
 func IsPodman(ctx context.Context, api API) bool {
 	v, err := api.ServerVersion(ctx, client.ServerVersionOptions{})
-	if err != nil {
-		return false
-	}
+	return err == nil && strings.Contains(EngineName(v), "Podman")
+}
+
+// EngineName names the daemon from its version answer: "Podman Engine" for
+// Podman's service, whose platform name is its OS's ("linux/amd64/debian-12"),
+// else the platform name ("Docker Engine - Community"), which Debian's
+// Docker leaves empty.
+func EngineName(v client.ServerVersionResult) string {
 	for _, c := range v.Components {
 		if strings.Contains(c.Name, "Podman") {
-			return true
+			return c.Name
 		}
 	}
-	return strings.Contains(v.Platform.Name, "Podman")
+	return v.Platform.Name
 }

@@ -112,7 +112,7 @@ func pushOnce(ctx context.Context, api API, ref reference.NamedTagged, authHeade
 }
 
 func pushEvent(m jsonstream.Message) Event {
-	e := Event{Phase: "push", ID: m.ID, Text: m.Status}
+	e := Event{Phase: "push", ID: m.ID, Text: m.Status, Echo: true}
 	if m.Progress != nil {
 		e.Current, e.Total = m.Progress.Current, m.Progress.Total
 	}

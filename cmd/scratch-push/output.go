@@ -154,7 +154,7 @@ func (p *printer) event(e daemon.Event) {
 				fmt.Fprintf(p.w, "%s\n", b)
 			}
 			p.mu.Unlock()
-		} else if e.ID == "" && e.Text != "" {
+		} else if !e.Echo && e.Text != "" {
 			p.line(e.Text) // scratch-push's own word on the run: a retry, a fallback
 		}
 		return

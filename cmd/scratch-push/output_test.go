@@ -15,14 +15,15 @@ import (
 // events is a push as the daemon package reports it: each daemon message
 // raw, then the event made from it; and a note of scratch-push's own.
 func events() []daemon.Event {
-	var out []daemon.Event
+	build := jsonstream.Message{Stream: "Step 1/2 : FROM scratch\n"}
+	out := []daemon.Event{{Phase: "build", Raw: &build}, {Phase: "build", Text: "Step 1/2 : FROM scratch", Echo: true}}
 	for _, m := range []jsonstream.Message{
 		{ID: "a1b2", Status: "Preparing"},
 		{ID: "a1b2", Status: "Pushing", Progress: &jsonstream.Progress{Current: 512, Total: 1024}},
 		{ID: "a1b2", Status: "Pushing", Progress: &jsonstream.Progress{Current: 1024, Total: 1024}},
 		{ID: "a1b2", Status: "Pushed"},
 	} {
-		out = append(out, daemon.Event{Phase: "push", Raw: &m}, daemon.Event{Phase: "push", ID: m.ID, Text: m.Status, Current: progressOf(m).Current, Total: progressOf(m).Total})
+		out = append(out, daemon.Event{Phase: "push", Raw: &m}, daemon.Event{Phase: "push", ID: m.ID, Text: m.Status, Current: progressOf(m).Current, Total: progressOf(m).Total, Echo: true})
 	}
 	return append(out, daemon.Event{Phase: "push", Text: "push failed: 503; retrying in 1s (retry 1 of 3)"})
 }
@@ -56,7 +57,7 @@ func TestProgressPlain(t *testing.T) {
 		}
 		bare = append(bare, stamp.ReplaceAllString(l, ""))
 	}
-	want := []string{"sending the folder", "a1b2: Preparing", "a1b2: Pushing", "a1b2: Pushed", "push failed: 503; retrying in 1s (retry 1 of 3)"}
+	want := []string{"sending the folder", "Step 1/2 : FROM scratch", "a1b2: Preparing", "a1b2: Pushing", "a1b2: Pushed", "push failed: 503; retrying in 1s (retry 1 of 3)"}
 	if strings.Join(bare, "\n") != strings.Join(want, "\n") {
 		t.Errorf("plain progress:\n%s\nwant (timestamps aside):\n%s", got, strings.Join(want, "\n"))
 	}
@@ -72,7 +73,7 @@ func TestProgressJSON(t *testing.T) {
 		}
 		statuses = append(statuses, m.Status+m.Stream)
 	}
-	want := []string{"sending the folder\n", "Preparing", "Pushing", "Pushing", "Pushed", "push failed: 503; retrying in 1s (retry 1 of 3)\n"}
+	want := []string{"sending the folder\n", "Step 1/2 : FROM scratch\n", "Preparing", "Pushing", "Pushing", "Pushed", "push failed: 503; retrying in 1s (retry 1 of 3)\n"}
 	if strings.Join(statuses, "|") != strings.Join(want, "|") {
 		t.Errorf("json progress passes %q, want the daemon's messages and our notes: %q", statuses, want)
 	}

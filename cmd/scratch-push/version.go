@@ -56,7 +56,7 @@ func printVersion(ctx context.Context, s *streams, contextName string) {
 		fmt.Fprintf(s.out, "daemon:        at %s, version unknown: %s\n", api.DaemonHost(), oneLine(err.Error()))
 		return
 	}
-	name := strings.TrimSpace(v.Platform.Name + " " + v.Version)
+	name := strings.TrimSpace(daemon.EngineName(v) + " " + v.Version)
 	fmt.Fprintf(s.out, "daemon:        %s (%s/%s) at %s, speaking API %s\n", name, v.Os, v.Arch, api.DaemonHost(), api.ClientVersion())
 }
 
