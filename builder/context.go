@@ -41,6 +41,10 @@ type Summary struct {
 	// fingerprint is only as good as the clock's granularity: an entry
 	// changed in the same tick as the scan could change again unseen.
 	Newest time.Time
+	// Climb is how many levels above the folder its furthest-reaching
+	// relative symbolic link points: 2 for "../../x" at the top. Layout.Climb
+	// takes it.
+	Climb int
 }
 
 // Layout says how the folder's files are laid out in the build context.
@@ -57,6 +61,11 @@ type Layout struct {
 	// Essentials, when set, is a folder (see WriteEssentials) whose files
 	// make a layer below the folder's.
 	Essentials string
+	// Climb, from Summary.Climb, nests the layers' folders deep enough in the
+	// build context that every symbolic link points inside the context:
+	// Podman's build endpoint refuses one that points outside it ("invalid
+	// symlink"), where Docker's extraction, chrooted, takes it.
+	Climb int
 }
 
 // EssentialsDir is the folder of the build context holding the essentials.
@@ -98,6 +107,12 @@ func Scan(ctx context.Context, dir string) (Summary, error) {
 			}
 		case fi.Mode()&fs.ModeSymlink != 0:
 			sum.Symlinks++
+			target, err := os.Readlink(p)
+			if err != nil {
+				return fmt.Errorf("reading link %q: %w", p, unwrapPathError(err))
+			}
+			rel, _ := filepath.Rel(root, p)
+			sum.Climb = max(sum.Climb, climb(filepath.ToSlash(rel), target))
 		default:
 			sum.Files++
 			if err := unix.Access(p, unix.R_OK); err != nil {
@@ -123,6 +138,28 @@ func Scan(ctx context.Context, dir string) (Summary, error) {
 	sum.sizes = sizes
 	copy(sum.Fingerprint[:], fp.Sum(nil))
 	return sum, nil
+}
+
+// climb is how many levels above the folder a link at rel (slash-separated,
+// relative to the folder) pointing at target reaches on its way; 0 for an
+// absolute target, which resolves inside the image's root wherever it is.
+func climb(rel, target string) int {
+	if path.IsAbs(target) {
+		return 0
+	}
+	depth := strings.Count(rel, "/")
+	lowest := depth
+	for _, part := range strings.Split(target, "/") {
+		switch part {
+		case "", ".":
+		case "..":
+			depth--
+			lowest = min(lowest, depth)
+		default:
+			depth++
+		}
+	}
+	return max(0, -lowest)
 }
 
 // fingerprint adds one entry's name and stat data to h and returns the later
@@ -169,7 +206,7 @@ func stream(write func(io.Writer) error) (io.ReadCloser, <-chan struct{}) {
 }
 
 // WriteContext writes the build context tar to w: the Dockerfile, then the
-// folder's entries under LayerDir(layer), in the order of a lexical
+// folder's entries under layout.LayerDir(layer), in the order of a lexical
 // depth-first walk, owned by 0:0, stamped with layout.ModTime, modes kept.
 // Symbolic links are written as links, never followed; files hard-linked to
 // each other travel once and are linked again on arrival.
@@ -195,11 +232,17 @@ func WriteContext(ctx context.Context, w io.Writer, dir string, dockerfile []byt
 		}
 	}
 	for i := 0; i < layout.Layers(); i++ {
-		if err := writeHeader(tw, layout.stamp(&tar.Header{Typeflag: tar.TypeDir, Name: LayerDir(i) + "/", Mode: 0o755})); err != nil {
-			return err
+		// The layer's folder and, when nested, the folders above it.
+		for dir := layerTop(i); ; dir += "/_" {
+			if err := writeHeader(tw, layout.stamp(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755})); err != nil {
+				return err
+			}
+			if dir == layout.LayerDir(i) {
+				break
+			}
 		}
 	}
-	name := func(layer int, rel string) string { return LayerDir(layer) + "/" + rel }
+	name := func(layer int, rel string) string { return layout.LayerDir(layer) + "/" + rel }
 	if err := writeTree(ctx, tw, root, layout, -1, name, fileBytes); err != nil {
 		return err
 	}

@@ -23,9 +23,13 @@ const DockerfileName = "Dockerfile"
 // maxLine stays under the 64 KiB line limit of the Dockerfile parser.
 const maxLine = 60 << 10
 
+// portsPerLine bounds the ports on one line of EXPOSE, which goes on with
+// "\" on the next: a wide range expands to more ports than maxLine holds.
+const portsPerLine = 64
+
 // Dockerfile renders spec as a FROM-scratch Dockerfile copying the
 // essentials, when the layout has them, then the folder as the layout's
-// layers (see LayerDir and Layout.Splits). Values pass through
+// layers (see Layout.LayerDir and Layout.Splits). Values pass through
 // the Dockerfile parser and its variable expansion unchanged: words are
 // double-quoted with \, " and $ escaped, CMD and ENTRYPOINT use the exec
 // (JSON) form. A value that no Dockerfile can carry exactly (a newline in an
@@ -37,7 +41,7 @@ func Dockerfile(spec Spec, layout Layout) ([]byte, error) {
 		fmt.Fprintf(&b, "COPY %s/ /\n", EssentialsDir)
 	}
 	for i := 0; i < layout.Layers(); i++ {
-		fmt.Fprintf(&b, "COPY %s/ /\n", LayerDir(i))
+		fmt.Fprintf(&b, "COPY %s/ /\n", layout.LayerDir(i))
 	}
 
 	if err := writePairs(&b, "ENV", "--env", spec.Env); err != nil {
@@ -51,7 +55,15 @@ func Dockerfile(spec Spec, layout Layout) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--ports: %w", err)
 		}
-		fmt.Fprintf(&b, "EXPOSE %s\n", strings.Join(ports, " "))
+		words := ExpandPorts(ports)
+		b.WriteString("EXPOSE")
+		for i, w := range words {
+			if i > 0 && i%portsPerLine == 0 {
+				b.WriteString(" \\\n ")
+			}
+			b.WriteString(" " + w)
+		}
+		b.WriteString("\n")
 	}
 	if spec.Workdir != "" {
 		wd, err := quote(NormalizeWorkdir(spec.Workdir))

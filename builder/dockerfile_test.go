@@ -25,7 +25,7 @@ func TestDockerfileGolden(t *testing.T) {
 COPY rootfs/ /
 ENV "PATH"="/bin" "GREETING"="say \"hi\" for \$5 \\o/"
 LABEL "org.example.query"="a=b&c=d"
-EXPOSE 5000/tcp 7000-7002/tcp 53/udp
+EXPOSE 5000/tcp 7000/tcp 7001/tcp 7002/tcp 53/udp
 WORKDIR "/srv/app"
 USER "1000:1000"
 VOLUME ["\"/data\"","\"/var/my cache\""]
@@ -151,5 +151,29 @@ func TestNormalizeWorkdir(t *testing.T) {
 		if got := NormalizeWorkdir(in); got != want {
 			t.Errorf("NormalizeWorkdir(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A wide range is written over several lines, each far below the 64 KiB a
+// Dockerfile parser reads at once, and every port is there.
+func TestDockerfileWidePortRange(t *testing.T) {
+	got, err := Dockerfile(Spec{Ports: []string{"1-65535", "53/udp"}}, Layout{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expose := strings.SplitN(string(got), "EXPOSE", 2)[1]
+	lines := strings.Split(strings.TrimSuffix(expose, "\n"), "\n")
+	ports := 0
+	for i, l := range lines {
+		if len(l) > 4096 {
+			t.Fatalf("EXPOSE line %d is %d bytes", i, len(l))
+		}
+		if more := strings.HasSuffix(l, " \\"); more != (i < len(lines)-1) {
+			t.Fatalf("EXPOSE line %d %q: continuation marks wrong", i, l)
+		}
+		ports += len(strings.Fields(strings.TrimSuffix(l, " \\")))
+	}
+	if ports != 65536 || !strings.HasSuffix(expose, " 65535/tcp 53/udp\n") {
+		t.Errorf("EXPOSE names %d ports, ending %q; want 65536", ports, expose[len(expose)-30:])
 	}
 }

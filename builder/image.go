@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/go-connections/nat"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -47,18 +46,11 @@ func ImageConfig(spec Spec, platform Platform, created time.Time, diffIDs []dige
 	if img.Config.WorkingDir == "" {
 		img.Config.WorkingDir = "/"
 	}
-	for _, p := range ports {
+	for _, p := range ExpandPorts(ports) {
 		if img.Config.ExposedPorts == nil {
 			img.Config.ExposedPorts = map[string]struct{}{}
 		}
-		port := nat.Port(p)
-		start, end, err := port.Range()
-		if err != nil {
-			return nil, fmt.Errorf("--ports %s: %w", p, err)
-		}
-		for n := start; n <= end; n++ {
-			img.Config.ExposedPorts[fmt.Sprintf("%d/%s", n, port.Proto())] = struct{}{}
-		}
+		img.Config.ExposedPorts[p] = struct{}{}
 	}
 	for _, v := range spec.Volumes {
 		if img.Config.Volumes == nil {

@@ -91,6 +91,25 @@ func parsePort(item string) (string, error) {
 	return string(port), nil
 }
 
+// ExpandPorts turns the ranges of ParsePorts' result into single ports, in
+// order: the image config lists each port, and Docker expands a range in
+// EXPOSE itself but Podman's builder keeps "7000-7002/tcp" as one key.
+func ExpandPorts(ports []string) []string {
+	var out []string
+	for _, p := range ports {
+		port := nat.Port(p)
+		start, end, err := port.Range()
+		if err != nil || start == end {
+			out = append(out, p)
+			continue
+		}
+		for n := start; n <= end; n++ {
+			out = append(out, fmt.Sprintf("%d/%s", n, port.Proto()))
+		}
+	}
+	return out
+}
+
 func portLess(a, b string) bool {
 	pa, pb := nat.Port(a), nat.Port(b)
 	if pa.Proto() != pb.Proto() {

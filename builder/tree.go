@@ -27,8 +27,16 @@ const (
 	minLayerBytes = 32 << 20
 )
 
-// LayerDir is the folder of the build context holding layer i's files.
-func LayerDir(i int) string {
+// LayerDir is the folder of the build context holding layer i's files:
+// rootfs, rootfs-1, … and, for a folder whose links climb above it (see
+// Layout.Climb), a folder "_" within that, and so on, one level for each
+// level climbed beyond the first.
+func (l Layout) LayerDir(i int) string {
+	return layerTop(i) + strings.Repeat("/_", max(0, l.Climb-1))
+}
+
+// layerTop is the top folder of the build context holding layer i's files.
+func layerTop(i int) string {
 	if i == 0 {
 		return ContextRoot
 	}

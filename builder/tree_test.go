@@ -100,3 +100,56 @@ func TestWriteContextLayers(t *testing.T) {
 		t.Errorf("Dockerfile:\n%s", df)
 	}
 }
+
+func TestClimb(t *testing.T) {
+	for _, c := range []struct {
+		rel, target string
+		want        int
+	}{
+		{"up", "../../outside", 2},
+		{"a/b/link", "../../x", 0},
+		{"a/link", "../../x", 1},
+		{"link", "/etc/passwd", 0},
+		{"link", "../../../etc/passwd", 3},
+		{"link", "./x/../../y", 1}, // on its way, though it ends inside
+		{"a/link", "..//./..//x", 1},
+		{"link", "x", 0},
+	} {
+		if got := climb(c.rel, c.target); got != c.want {
+			t.Errorf("climb(%q, %q) = %d, want %d", c.rel, c.target, got, c.want)
+		}
+	}
+}
+
+// A link that climbs two levels above the folder puts every layer one
+// folder deeper in the build context, so that it still points inside the
+// context; the image gets the same files.
+func TestLinksClimbingAboveTheFolder(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "app"), []byte("app"), 0o755))
+	must(t, os.Symlink("../../outside", filepath.Join(dir, "up")))
+	must(t, os.Link(filepath.Join(dir, "app"), filepath.Join(dir, "z")))
+	sum, err := Scan(context.Background(), dir)
+	must(t, err)
+	if sum.Climb != 2 {
+		t.Fatalf("Climb = %d, want 2", sum.Climb)
+	}
+	layout := Layout{Climb: sum.Climb, Splits: []int{1}}
+	var buf bytes.Buffer
+	must(t, WriteContext(context.Background(), &buf, dir, []byte("x"), layout))
+	entries, _ := readTar(t, buf.Bytes())
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name+" "+e.Linkname)
+	}
+	want := []string{"Dockerfile ", "rootfs/ ", "rootfs/_/ ", "rootfs-1/ ", "rootfs-1/_/ ",
+		"rootfs/_/app ", "rootfs-1/_/up ../../outside", "rootfs/_/z rootfs/_/app"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	df, err := Dockerfile(Spec{}, layout)
+	must(t, err)
+	if !strings.Contains(string(df), "COPY rootfs/_/ /\nCOPY rootfs-1/_/ /\n") {
+		t.Errorf("Dockerfile:\n%s", df)
+	}
+}

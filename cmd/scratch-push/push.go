@@ -78,6 +78,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	defer api.Close()
 
 	p.layout.Splits = sum.Split(o.maxLayers, daemonCores(ctx, api, sum, o))
+	p.layout.Climb = sum.Climb
 	dockerfile, err := builder.Dockerfile(p.spec, p.layout)
 	if err != nil {
 		return err
