@@ -1,13 +1,15 @@
 # scratch-push: `make demo` runs the main job end to end on this machine,
-# `make test` runs every test (unit and integration). Both set the machine up
-# first with scripts/dev-env (Docker daemon + authenticating local registry).
+# `make test` runs every test: unit tests, then the integration suite against
+# Docker and again against Podman's Docker-compatible service. Both set the
+# machine up first with scripts/dev-env (Docker daemon + authenticating local
+# registry; `make test` adds Podman).
 
 ENV_DIR ?= /var/tmp/scratchpush-env
 GO ?= go
 # What `scratch-push version` says: the git description of this tree.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build test unit integration demo lint env fuzz bench
+.PHONY: build test unit integration integration-podman demo lint env env-test fuzz bench
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/scratch-push ./cmd/scratch-push
@@ -15,8 +17,16 @@ build:
 env:
 	scripts/dev-env
 
-test: env
+env-test:
+	scripts/dev-env --podman
+
+test: env-test
 	set -a && . $(ENV_DIR)/env && set +a && $(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory integration-podman
+
+# The same integration suite, with Podman's service as the daemon.
+integration-podman: env-test
+	set -a && . $(ENV_DIR)/env && set +a && DOCKER_HOST=$$SCRATCHPUSH_TEST_PODMAN_HOST SCRATCHPUSH_TEST_DAEMON=podman $(GO) test -count=1 -timeout 20m ./integration/
 
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)

@@ -7,17 +7,20 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // faultProxy is a fake: a fault-injecting HTTP proxy in front of the real
 // registry, for the failures a real registry will not produce on demand —
 // answering 5xx or 429 a few times before recovering, or accepting requests
-// and never answering. Everything it does not fail it forwards unchanged.
+// and never answering. Everything it does not fail it forwards unchanged,
+// noting the blobs uploaded through it.
 type faultProxy struct {
 	addr     string
 	mu       sync.Mutex
@@ -29,6 +32,9 @@ type faultProxy struct {
 	requests atomic.Int64
 	failed   atomic.Int64
 	release  chan struct{}
+	stalled  chan struct{} // closed when the first request stalls
+	once     sync.Once
+	uploaded []string // digests of the blobs whose upload completed
 }
 
 func newFaultProxy(t *testing.T) *faultProxy {
@@ -41,7 +47,7 @@ func newFaultProxy(t *testing.T) *faultProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultProxy{addr: ln.Addr().String(), release: make(chan struct{})}
+	p := &faultProxy{addr: ln.Addr().String(), release: make(chan struct{}), stalled: make(chan struct{})}
 	forward := httputil.NewSingleHostReverseProxy(target)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
@@ -55,6 +61,7 @@ func newFaultProxy(t *testing.T) *faultProxy {
 		p.mu.Unlock()
 		switch {
 		case stall:
+			p.once.Do(func() { close(p.stalled) })
 			select {
 			case <-r.Context().Done():
 			case <-p.release:
@@ -79,7 +86,13 @@ func newFaultProxy(t *testing.T) *faultProxy {
 			fmt.Fprintf(w, `{"errors":[{"code":%q,"message":"fault injected by the test proxy: %d"}]}`, code, status)
 			return
 		}
-		forward.ServeHTTP(w, r)
+		rec := &statusRecorder{ResponseWriter: w}
+		forward.ServeHTTP(rec, r)
+		if d := r.URL.Query().Get("digest"); blobUpload(r) && r.Method == http.MethodPut && d != "" && rec.status == http.StatusCreated {
+			p.mu.Lock()
+			p.uploaded = append(p.uploaded, d)
+			p.mu.Unlock()
+		}
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() {
@@ -103,6 +116,35 @@ func (p *faultProxy) stallOn(match func(*http.Request) bool) {
 	defer p.mu.Unlock()
 	p.stall, p.match = true, match
 }
+
+// waitStalled returns once a request has stalled: the push is under way.
+func (p *faultProxy) waitStalled(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-p.stalled:
+	case <-time.After(timeout):
+		t.Fatalf("no request reached the stall within %s", timeout)
+	}
+}
+
+// uploads are the digests of the blobs uploaded through the proxy so far.
+func (p *faultProxy) uploads() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.uploaded)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // manifestPut and blobUpload pick out requests of a push.
 func manifestPut(r *http.Request) bool {

@@ -59,7 +59,7 @@ func TestInjection(t *testing.T) {
 		{"Cmd", c.Cmd, cmd},
 		{"Entrypoint", c.Entrypoint, entrypoint},
 		{"Env", gotEnv, env},
-		{"Labels", c.Labels, labels},
+		{"Labels", ownLabels(c.Labels), labels},
 		{"WorkingDir", c.WorkingDir, workdir},
 		{"User", c.User, user},
 		{"Volumes", keys(c.Volumes), []string{volume}},

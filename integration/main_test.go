@@ -3,6 +3,11 @@
 // sets them up, and reads every result back independently: from the
 // registry's HTTP API and with docker run.
 //
+// The daemon is the one DOCKER_HOST names. `make test` runs the suite twice:
+// against Docker, then against Podman's Docker-compatible service with
+// SCRATCHPUSH_TEST_DAEMON=podman, which the suite checks. The few places
+// where Podman answers otherwise ask onPodman, and the README lists them.
+//
 // Under CI=true a missing daemon or registry fails the run; elsewhere the
 // tests skip with a note saying how to set the machine up.
 package integration
@@ -22,11 +27,18 @@ var (
 	appPath  string // a static Go program for the images
 	env      testEnv
 	skipWhy  string
+	engine   string // "docker" or "podman": what answers at DOCKER_HOST
 )
 
 type testEnv struct {
 	registry, username, password string
+	// podmanConfig holds the containers.conf and registries.conf that
+	// scripts/dev-env starts Podman's service with.
+	podmanConfig string
 }
+
+// onPodman reports whether the daemon under test is Podman's service.
+func onPodman() bool { return engine == "podman" }
 
 func TestMain(m *testing.M) {
 	os.Exit(setup(m))
@@ -47,8 +59,18 @@ func setup(m *testing.M) int {
 	}
 
 	if skipWhy = loadEnv(); skipWhy == "" {
-		if out, err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").CombinedOutput(); err != nil {
+		out, err := exec.Command("docker", "version", "--format", "{{range .Server.Components}}{{.Name}} {{.Version}};{{end}}").CombinedOutput()
+		switch {
+		case err != nil:
 			skipWhy = fmt.Sprintf("no Docker daemon answers (docker version: %v: %s)", err, strings.TrimSpace(string(out)))
+		case strings.Contains(string(out), "Podman"):
+			engine = "podman"
+		default:
+			engine = "docker"
+		}
+		if want := os.Getenv("SCRATCHPUSH_TEST_DAEMON"); want != "" && engine != "" && want != engine {
+			fmt.Fprintf(os.Stderr, "integration: SCRATCHPUSH_TEST_DAEMON=%s, but the daemon at DOCKER_HOST=%s is %s (%s)\n", want, os.Getenv("DOCKER_HOST"), engine, strings.TrimSpace(string(out)))
+			return 1
 		}
 	}
 	if skipWhy != "" {
@@ -82,6 +104,8 @@ func loadEnv() string {
 		registry: os.Getenv("SCRATCHPUSH_TEST_REGISTRY"),
 		username: os.Getenv("SCRATCHPUSH_TEST_USERNAME"),
 		password: os.Getenv("SCRATCHPUSH_TEST_PASSWORD"),
+
+		podmanConfig: os.Getenv("SCRATCHPUSH_TEST_PODMAN_CONFIG"),
 	}
 	if env.registry != "" {
 		return ""
@@ -105,6 +129,8 @@ func loadEnv() string {
 			env.username = v
 		case "SCRATCHPUSH_TEST_PASSWORD":
 			env.password = v
+		case "SCRATCHPUSH_TEST_PODMAN_CONFIG":
+			env.podmanConfig = v
 		}
 	}
 	if env.registry == "" {

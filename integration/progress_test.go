@@ -31,11 +31,14 @@ func TestProgressModes(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("json: a stderr line is not JSON: %q", line)
 		}
+		// Docker reports the digest in an aux message, Podman only in its
+		// status line; the build as BuildKit's trace, or as the classic
+		// builder's or Podman's lines ("Step 1/3 : …", "STEP 1/3: …").
 		var pushed struct{ Digest string }
-		if json.Unmarshal(m.Aux, &pushed) == nil && pushed.Digest == digest {
+		if json.Unmarshal(m.Aux, &pushed) == nil && pushed.Digest == digest || onPodman() && strings.Contains(m.Status, "digest: "+digest) {
 			sawDigest = true
 		}
-		sawBuild = sawBuild || m.ID == "moby.buildkit.trace" && m.Aux != nil || strings.HasPrefix(m.Stream, "Step ")
+		sawBuild = sawBuild || m.ID == "moby.buildkit.trace" && m.Aux != nil || strings.HasPrefix(m.Stream, "Step ") || onPodman() && strings.HasPrefix(m.Stream, "STEP ")
 	}
 	if !sawDigest || !sawBuild {
 		t.Errorf("json: the daemon's build messages (%t) or the push's digest %s (%t) did not come through:\n%s", sawBuild, digest, sawDigest, res.stderr)

@@ -17,7 +17,7 @@ import (
 // manifest digest.
 func TestReproducibleAcrossDaemons(t *testing.T) {
 	requireEnv(t)
-	second := startDockerd(t)
+	second := startSecondDaemon(t)
 	dir, _ := seedFolder(t, "reproducible")
 	if err := os.MkdirAll(filepath.Join(dir, "etc", "app"), 0o750); err != nil {
 		t.Fatal(err)
@@ -96,13 +96,23 @@ func TestPathsAgreeOnConfig(t *testing.T) {
 
 // normalized keeps what a container sees of an image config. An unset
 // working directory reads "" from the classic builder and "/" from BuildKit:
-// both mean /.
+// both mean /. Podman reads an empty list where Docker reads none.
 func normalized(img ocispec.Image) ocispec.Image {
 	c := img.Config
 	if c.WorkingDir == "" {
 		c.WorkingDir = "/"
 	}
+	if len(c.Entrypoint) == 0 {
+		c.Entrypoint = nil
+	}
+	if len(c.ExposedPorts) == 0 {
+		c.ExposedPorts = nil
+	}
+	if len(c.Volumes) == 0 {
+		c.Volumes = nil
+	}
 	c.ArgsEscaped = false //nolint:staticcheck // Windows-only, set by BuildKit alone
 	sort.Strings(c.Env[1:])
+	c.Labels = ownLabels(c.Labels)
 	return ocispec.Image{Platform: ocispec.Platform{OS: img.OS, Architecture: img.Architecture}, Config: c}
 }

@@ -52,7 +52,7 @@ func TestSecretsNeverShow(t *testing.T) {
 	p := newFaultProxy(t)
 	p.stallOn(blobUpload)
 	r := startScratchPush(t, env.password, viaProxy, "--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin", "--cmd", "./app", dir)
-	r.waitLine(t, "Preparing", 30*time.Second)
+	p.waitStalled(t, 30*time.Second)
 	r.cmd.Process.Signal(syscall.SIGTERM)
 	if code := r.wait(t, 30*time.Second); code != 143 {
 		t.Errorf("cancelled push: exit %d, want 143", code)

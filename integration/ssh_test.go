@@ -13,7 +13,8 @@ import (
 
 // A daemon reached as DOCKER_HOST=ssh://user@host, through docker's
 // connection helper: a real sshd on a loopback port, with keys the test
-// makes, whose `docker system dial-stdio` reaches this machine's daemon.
+// makes, whose `docker system dial-stdio` reaches the daemon under test
+// (sshd hands the session this test's DOCKER_HOST, when it has one).
 func TestSSHDaemon(t *testing.T) {
 	requireEnv(t)
 	t.Parallel()
@@ -34,6 +35,10 @@ func TestSSHDaemon(t *testing.T) {
 	must(t, err)
 	addr := ln.Addr().(*net.TCPAddr)
 	ln.Close()
+	setEnv := ""
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		setEnv = "SetEnv DOCKER_HOST=" + h
+	}
 	must(t, os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(fmt.Sprintf(`ListenAddress 127.0.0.1
 Port %d
 HostKey %s
@@ -44,7 +49,8 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 PidFile %s
-`, addr.Port, filepath.Join(dir, "host"), filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "sshd.pid"))), 0o600))
+%s
+`, addr.Port, filepath.Join(dir, "host"), filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "sshd.pid"), setEnv)), 0o600))
 	must(t, os.MkdirAll("/run/sshd", 0o755)) // sshd's privilege separation folder
 	cmd := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
 	var log lockedBuffer
@@ -76,6 +82,9 @@ PidFile %s
 		t.Fatalf("exit %d: %s\nsshd:\n%s", res.code, res.stderr, log.String())
 	}
 	pushedDigest(t, res, repo, "v1")
+	if out := scratchPush(t, "", sshEnv, "version"); strings.Contains(out.stdout, "Podman") != onPodman() {
+		t.Errorf("the daemon reached over ssh is not the one under test (%s):\n%s", engine, out.stdout)
+	}
 	if !strings.Contains(log.String(), "Accepted publickey for root") {
 		t.Errorf("the run did not go through sshd:\n%s", log.String())
 	}

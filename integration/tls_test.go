@@ -20,7 +20,8 @@ import (
 // A daemon reached over TCP with TLS, as DOCKER_HOST, DOCKER_TLS_VERIFY and
 // DOCKER_CERT_PATH say for the docker CLI: a second dockerd on a loopback
 // port, with certificates the test makes. A client that does not trust the
-// daemon's certificate is refused before anything is sent.
+// daemon's certificate is refused before anything is sent. It is a dockerd
+// in the Podman run too: Podman 4.3's service offers no TLS.
 func TestTLSDaemon(t *testing.T) {
 	requireEnv(t)
 	certs := t.TempDir()
