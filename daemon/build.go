@@ -236,18 +236,18 @@ func (b Built) Discard(ctx context.Context, api API) {
 
 // stepTracker reads the classic builder's output for the images each step
 // made: " ---> 0123456789ab" after a step, unless " ---> Using cache" came
-// first. BuildKit and Podman print otherwise; for them it finds nothing and
-// a failed run leaves their images for the daemon's own pruning.
+// first; and Podman's, where Buildah writes "--> 0123456789a" and
+// "--> Using cache 0123…". BuildKit makes no image per step.
 type stepTracker struct {
 	cached  bool
 	created []string
 }
 
-var stepImage = regexp.MustCompile(`^ ---> ([0-9a-f]{12,64})$`)
+var stepImage = regexp.MustCompile(`^(?: ---|--)> ([0-9a-f]{11,64})$`)
 
 func (s *stepTracker) line(l string) {
 	switch {
-	case l == " ---> Using cache":
+	case l == " ---> Using cache" || strings.HasPrefix(l, "--> Using cache "):
 		s.cached = true
 	case stepImage.MatchString(l):
 		if !s.cached {

@@ -48,10 +48,20 @@ func TestBuild(t *testing.T) {
 {"stream":"Step 3/3 : CMD [\"./app\"]\n"}
 {"errorDetail":{"message":"failed to create container: no space left"},"error":"failed to create container: no space left"}
 `
+	const podmanFailedAfterEnv = `{"stream":"STEP 1/4: FROM scratch\n"}
+{"stream":"STEP 2/4: COPY rootfs/ /\n"}
+{"stream":"--\u003e Using cache 9e51fdd1a82b04a98a2bcfc9c31b56c203d6075d4c072d174e6c137c22ad81fe\n"}
+{"stream":"--\u003e 9e51fdd1a82\n"}
+{"stream":"STEP 3/4: ENV \"A\"=\"1\"\n"}
+{"stream":"--\u003e 7a532d6dcd9\n"}
+{"stream":"STEP 4/4: CMD [\"./app\"]\n"}
+{"errorDetail":{"message":"committing container for step: no space left"},"error":"committing container for step: no space left"}
+`
 	cases := []struct {
 		name, stream, wantID, wantErr string
 		wantCreated, wantRemoved      []string
 	}{
+		{"podman, error detail", podmanFailedAfterEnv, "", "no space left", nil, []string{"7a532d6dcd9"}},
 		{"success", ok, "sha256:253c12f83a63aa", "", []string{"253c12f83a63"}, nil},
 		{"error detail", failedAfterCopy, "", "the daemon's build failed: failed to create container: no space left", nil, []string{"0123456789ab"}},
 		{"no image id", `{"stream":"Step 1/2\n"}`, "", "without reporting an image ID", nil, nil},
