@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -93,6 +94,33 @@ func TestRegistryRecovers(t *testing.T) {
 			pushedDigest(t, res, repo, "v1")
 		})
 	}
+}
+
+// The test registry named as localhost:PORT: Docker takes any loopback
+// registry as plain HTTP; Podman only one its registries.conf lists, and
+// scripts/dev-env lists 127.0.0.1, not localhost. There the run fails with
+// advice on registries.conf and leaves nothing behind.
+func TestRegistryNotListedAsPlainHTTP(t *testing.T) {
+	requireEnv(t)
+	dir, _ := seedFolder(t, "plain http")
+	_, port, _ := strings.Cut(env.registry, ":")
+	host := "localhost:" + port
+	repo := uniqueRepo(t, "plainhttp")
+	removeImages(t, host+"/"+repo+":v1")
+	before := daemonState(t)
+	res := scratchPush(t, env.password, nil, "--registry", host, "--repository", repo, "--username", env.username, "--password-stdin", "--tag", "v1", "--cmd", "./app", dir)
+	if !onPodman() {
+		if res.code != 0 {
+			t.Fatalf("exit %d: %s", res.code, res.stderr)
+		}
+		pushedDigest(t, res, repo, "v1")
+		return
+	}
+	advice := fmt.Sprintf("mark it insecure in registries.conf ([[registry]] location = %q, insecure = true)", host)
+	if res.code != 1 || res.stdout != "" || !strings.Contains(res.stderr, advice) {
+		t.Errorf("exit %d, stdout %q; want 1 and the advice %q:\n%s", res.code, res.stdout, advice, res.stderr)
+	}
+	checkLeftAsFound(t, before, repo, host+"/"+repo+":v1")
 }
 
 // 401, 403 and 404 are answers, not accidents: no retry, and a clear error.

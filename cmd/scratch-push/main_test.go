@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,5 +168,23 @@ func TestCompletion(t *testing.T) {
 	stdout, _, code := runCLI(t, "", "completion", "bash")
 	if code != 0 || !strings.Contains(stdout, "__start_scratch-push") {
 		t.Errorf("exit %d, completion script %.200q", code, stdout)
+	}
+}
+
+// A daemon that found plain HTTP where it expected HTTPS gets advice for
+// its own configuration, the error kept.
+func TestPlainHTTPAdvice(t *testing.T) {
+	cause := errors.New(`pinging container registry localhost:5000: Get "https://localhost:5000/v2/": http: server gave HTTP response to HTTPS client`)
+	for _, c := range []struct {
+		podman bool
+		want   string
+	}{
+		{false, `add it to "insecure-registries" in the daemon's daemon.json`},
+		{true, `registries.conf ([[registry]] location = "localhost:5000", insecure = true) and restart podman system service`},
+	} {
+		err := plainHTTPAdvice(cause, "localhost:5000", c.podman)
+		if !errors.Is(err, cause) || !strings.Contains(err.Error(), c.want) || !strings.Contains(cause.Error(), plainHTTP) {
+			t.Errorf("podman %t: %v; want it to wrap the cause and say %q", c.podman, err, c.want)
+		}
 	}
 }

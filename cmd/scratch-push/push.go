@@ -97,7 +97,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		case errors.Is(err, daemon.ErrLoginUnchecked):
 			progress.note("%s", err)
 		case err != nil:
-			return explainAuth(err, p)
+			return explainRegistry(ctx, api, err, p)
 		default:
 			registryOpts.CredentialsChecked = true
 		}
@@ -145,7 +145,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		for _, ref := range p.target.Tags {
 			digest, err := daemon.Push(ctx, api, ref, header, registryOpts)
 			if err != nil {
-				return explainAuth(err, p)
+				return explainRegistry(ctx, api, err, p)
 			}
 			fmt.Fprintf(s.out, "%s@%s\n", reference.FamiliarString(ref), digest)
 			tags = append(tags, tagResult{reference.FamiliarString(ref), digest, reference.FamiliarName(ref) + "@" + digest})
@@ -237,8 +237,13 @@ func imagePlatform(ctx context.Context, api daemon.API, p plan) (image, daemonPl
 	return daemonPlatform, daemonPlatform, nil
 }
 
-// explainAuth says what to check when the registry refused the credentials.
-func explainAuth(err error, p plan) error {
+// explainRegistry says what to check when the daemon could not use the
+// registry: the credentials it refused, or the plain HTTP it got where it
+// expected HTTPS.
+func explainRegistry(ctx context.Context, api daemon.API, err error, p plan) error {
+	if strings.Contains(err.Error(), plainHTTP) {
+		return plainHTTPAdvice(err, p.target.Host(), daemon.IsPodman(ctx, api))
+	}
 	if errors.Is(err, daemon.ErrDenied) {
 		return fmt.Errorf("%w: check that %s may push to %s", err, p.creds, reference.FamiliarName(p.target.Repository))
 	}
@@ -249,6 +254,19 @@ func explainAuth(err error, p plan) error {
 		return fmt.Errorf("%w: no credentials were found for %s: give --username and --password-stdin, or docker login", err, p.target.Host())
 	}
 	return fmt.Errorf("%w: check the user name and password for %s (%s)", err, p.target.Host(), p.creds)
+}
+
+// plainHTTP is how a daemon says it found plain HTTP where it expected TLS.
+const plainHTTP = "server gave HTTP response to HTTPS client"
+
+// plainHTTPAdvice says how to let the daemon use a plain-HTTP registry:
+// Docker and Podman keep the list of such registries in their own
+// configuration, read when they start.
+func plainHTTPAdvice(err error, host string, podman bool) error {
+	if podman {
+		return fmt.Errorf("%w: Podman expects HTTPS of %s; if it serves plain HTTP, mark it insecure in registries.conf ([[registry]] location = %q, insecure = true) and restart podman system service", err, host, host)
+	}
+	return fmt.Errorf("%w: the daemon expects HTTPS of %s; if it serves plain HTTP, add it to \"insecure-registries\" in the daemon's daemon.json and restart the daemon", err, host)
 }
 
 // makePlan validates the command line and gathers credentials, so that every
