@@ -176,9 +176,9 @@ func dockerErr(extraEnv []string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// dockerLogin gives a DOCKER_CONFIG=... setting logged in to the test
+// loggedInConfig gives a DOCKER_CONFIG=... setting logged in to the test
 // registry, without touching the user's own docker config.
-func dockerLogin(t *testing.T) []string {
+func loggedInConfig(t *testing.T) []string {
 	t.Helper()
 	// The file docker login writes, written here: Podman's login endpoint
 	// cannot check a plain-HTTP registry, and docker pull only reads the file.

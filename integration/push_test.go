@@ -82,7 +82,7 @@ func TestSeedExample(t *testing.T) {
 	// Run what the registry holds, not what the daemon kept: drop the local
 	// image, pull it with registry credentials, run it.
 	docker(t, nil, "rmi", ref)
-	login := dockerLogin(t)
+	login := loggedInConfig(t)
 	docker(t, login, "pull", "-q", ref)
 	out := docker(t, nil, "run", "--rm", ref)
 	if !strings.HasPrefix(out, "hello from the seed example\nargs: [\"./app\"]\n") {
@@ -304,7 +304,7 @@ func TestCredentialSources(t *testing.T) {
 	repo := uniqueRepo(t, "creds")
 	removeImages(t, env.registry+"/"+repo+":config", env.registry+"/"+repo+":environment")
 
-	login := dockerLogin(t) // writes auths for the registry into a fresh config
+	login := loggedInConfig(t) // writes auths for the registry into a fresh config
 	res := scratchPush(t, "", login, "--registry", env.registry, "--repository", repo, "--tag", "config", "--cmd", "./app", dir)
 	if res.code != 0 {
 		t.Errorf("docker config: exit %d: %s", res.code, res.stderr)
