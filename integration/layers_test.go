@@ -47,7 +47,13 @@ func TestIdenticalLayers(t *testing.T) {
 			t.Fatalf("%s: %d layers", tag, len(m.Layers))
 		}
 		layers = append(layers, m.Layers[0].Digest.String())
-		if i > 0 && slices.Contains(p.uploads()[before:], layers[i]) {
+		uploaded := p.uploads()[before:]
+		if !slices.Contains(uploaded, m.Config.Digest.String()) {
+			// Each build's config is new (its created time): the proxy
+			// must have seen it go by, or its noting is broken.
+			t.Fatalf("%s: the proxy noted no upload of the new config %s (uploads %q)", tag, m.Config.Digest, uploaded)
+		}
+		if i > 0 && slices.Contains(uploaded, layers[i]) {
 			t.Errorf("%s: the push uploaded the layer again (uploads %q)", tag, p.uploads())
 		}
 	}
