@@ -21,7 +21,7 @@ func Login(ctx context.Context, api API, host string, creds client.RegistryLogin
 		if err == nil {
 			return nil
 		}
-		if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") && IsPodman(ctx, api) {
+		if PlainHTTP(err) && IsPodman(ctx, api) {
 			return fmt.Errorf("logging in to %s: %w", host, ErrLoginUnchecked)
 		}
 		rerr := &registryError{msg: err.Error()}
@@ -37,6 +37,12 @@ func Login(ctx context.Context, api API, host string, creds client.RegistryLogin
 // registry its registries.conf marks insecure, while its push honours the
 // mark; the push then checks the credentials itself.
 var ErrLoginUnchecked = errors.New("Podman's login endpoint cannot reach a plain-HTTP registry, so the credentials are checked by the push instead")
+
+// PlainHTTP reports whether err is the daemon saying it found plain HTTP
+// where it expected a registry to speak HTTPS.
+func PlainHTTP(err error) bool {
+	return strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
+}
 
 // IsPodman reports whether the daemon is Podman's Docker-compatible service.
 func IsPodman(ctx context.Context, api API) bool {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/scratchpush/scratchpush/daemon"
 )
 
 // runCLI runs the command in-process against a daemon address where nothing
@@ -183,7 +185,7 @@ func TestPlainHTTPAdvice(t *testing.T) {
 		{true, `registries.conf ([[registry]] location = "localhost:5000", insecure = true) and restart podman system service`},
 	} {
 		err := plainHTTPAdvice(cause, "localhost:5000", c.podman)
-		if !errors.Is(err, cause) || !strings.Contains(err.Error(), c.want) || !strings.Contains(cause.Error(), plainHTTP) {
+		if !errors.Is(err, cause) || !strings.Contains(err.Error(), c.want) || !daemon.PlainHTTP(cause) {
 			t.Errorf("podman %t: %v; want it to wrap the cause and say %q", c.podman, err, c.want)
 		}
 	}

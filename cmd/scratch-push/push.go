@@ -241,7 +241,7 @@ func imagePlatform(ctx context.Context, api daemon.API, p plan) (image, daemonPl
 // registry: the credentials it refused, or the plain HTTP it got where it
 // expected HTTPS.
 func explainRegistry(ctx context.Context, api daemon.API, err error, p plan) error {
-	if strings.Contains(err.Error(), plainHTTP) {
+	if daemon.PlainHTTP(err) {
 		return plainHTTPAdvice(err, p.target.Host(), daemon.IsPodman(ctx, api))
 	}
 	if errors.Is(err, daemon.ErrDenied) {
@@ -255,9 +255,6 @@ func explainRegistry(ctx context.Context, api daemon.API, err error, p plan) err
 	}
 	return fmt.Errorf("%w: check the user name and password for %s (%s)", err, p.target.Host(), p.creds)
 }
-
-// plainHTTP is how a daemon says it found plain HTTP where it expected TLS.
-const plainHTTP = "server gave HTTP response to HTTPS client"
 
 // plainHTTPAdvice says how to let the daemon use a plain-HTTP registry:
 // Docker and Podman keep the list of such registries in their own
