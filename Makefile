@@ -20,13 +20,14 @@ env:
 env-test:
 	scripts/dev-env --podman
 
-test: env-test
-	set -a && . $(ENV_DIR)/env && set +a && $(GO) test -count=1 -timeout 20m ./...
-	$(MAKE) --no-print-directory integration-podman
+# The integration suite with Podman's service as the daemon.
+PODMAN_SUITE = DOCKER_HOST=$$SCRATCHPUSH_TEST_PODMAN_HOST SCRATCHPUSH_TEST_DAEMON=podman $(GO) test -count=1 -timeout 20m ./integration/
 
-# The same integration suite, with Podman's service as the daemon.
+test: env-test
+	set -a && . $(ENV_DIR)/env && set +a && $(GO) test -count=1 -timeout 20m ./... && $(PODMAN_SUITE)
+
 integration-podman: env-test
-	set -a && . $(ENV_DIR)/env && set +a && DOCKER_HOST=$$SCRATCHPUSH_TEST_PODMAN_HOST SCRATCHPUSH_TEST_DAEMON=podman $(GO) test -count=1 -timeout 20m ./integration/
+	set -a && . $(ENV_DIR)/env && set +a && $(PODMAN_SUITE)
 
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
