@@ -1,15 +1,16 @@
 # scratch-push: `make demo` runs the main job end to end on this machine,
 # `make test` runs every test: unit tests, then the integration suite against
-# Docker and again against Podman's Docker-compatible service. Both set the
-# machine up first with scripts/dev-env (Docker daemon + authenticating local
-# registry; `make test` adds Podman).
+# each engine: Debian's Docker 20.10, Docker 29 with the containerd image
+# store, and Podman's Docker-compatible service. Both set the machine up
+# first with scripts/dev-env (Docker daemon + authenticating local registry;
+# `make test` adds Docker 29 and Podman).
 
 ENV_DIR ?= /var/tmp/scratchpush-env
 GO ?= go
 # What `scratch-push version` says: the git description of this tree.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build test unit integration integration-podman demo lint env env-test fuzz bench
+.PHONY: build test unit integration integration-docker29 integration-podman demo lint env env-test fuzz bench
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/scratch-push ./cmd/scratch-push
@@ -18,13 +19,18 @@ env:
 	scripts/dev-env
 
 env-test:
-	scripts/dev-env --podman
+	scripts/dev-env --podman --docker29
 
-# The integration suite with Podman's service as the daemon.
+# The integration suite with Docker 29 (containerd image store), then with
+# Podman's service, as the daemon.
+DOCKER29_SUITE = DOCKER_HOST=$$SCRATCHPUSH_TEST_DOCKER29_HOST SCRATCHPUSH_TEST_DAEMON=docker-containerd $(GO) test -count=1 -timeout 20m ./integration/
 PODMAN_SUITE = DOCKER_HOST=$$SCRATCHPUSH_TEST_PODMAN_HOST SCRATCHPUSH_TEST_DAEMON=podman $(GO) test -count=1 -timeout 20m ./integration/
 
 test: env-test
-	set -a && . $(ENV_DIR)/env && set +a && $(GO) test -count=1 -timeout 20m ./... && $(PODMAN_SUITE)
+	set -a && . $(ENV_DIR)/env && set +a && $(GO) test -count=1 -timeout 20m ./... && $(DOCKER29_SUITE) && $(PODMAN_SUITE)
+
+integration-docker29: env-test
+	set -a && . $(ENV_DIR)/env && set +a && $(DOCKER29_SUITE)
 
 integration-podman: env-test
 	set -a && . $(ENV_DIR)/env && set +a && $(PODMAN_SUITE)

@@ -8,10 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -96,90 +99,266 @@ func imageEnv(env []KeyValue) []string {
 	return out
 }
 
-// WriteImage writes the folder and spec as an image archive in the format of
-// docker save (manifest.json, a config, one tar per layer) for the Engine
-// API's load endpoint, and returns the image ID the daemon will give it.
-// Nothing depends on the clock: the same folder, options, platform and
-// layout.ModTime give the same bytes and the same image ID on any machine.
-//
-// It streams: each layer's size is measured first by a pass that reads no
-// file, then the layer is written while its digest is computed. A file that
-// changes between the two passes fails the write.
-func WriteImage(ctx context.Context, w io.Writer, dir string, spec Spec, layout Layout, platform Platform) (string, error) {
+// Format is the kind of archive WriteImage writes for the load endpoint.
+type Format int
+
+const (
+	// DockerSave is docker save's classic format (manifest.json, a config,
+	// one plain tar per layer), for the classic image store and Podman,
+	// which keep layers uncompressed and compress their own when they push.
+	// It streams: each layer's size is measured first by a pass that reads
+	// no file, then the layer is written while its digest is computed.
+	DockerSave Format = iota
+	// OCILayout is an OCI image layout (index.json, oci-layout, blobs) with
+	// gzip layers and an OCI manifest, and docker save's manifest.json
+	// beside it, for the containerd image store: it keeps the blobs as
+	// loaded, names the image by its manifest's digest and pushes the
+	// blobs unchanged, so the registry gets the manifest made here. The
+	// archive names each blob by its digest, so every layer is compressed
+	// to a temporary file first.
+	OCILayout
+)
+
+// Made names an image made here by the digests that identify it: its
+// config's, the image ID on the classic store and Podman; its manifest's,
+// the image ID on the containerd store (empty for DockerSave, which has
+// no manifest).
+type Made struct {
+	Config, Manifest digest.Digest
+}
+
+// Is reports whether id, an image ID a daemon gave, names this image.
+func (m Made) Is(id string) bool {
+	return id != "" && (id == m.Config.String() || id == m.Manifest.String())
+}
+
+// WriteImage writes the folder and spec as an image archive of the given
+// format for the Engine API's load endpoint, and returns the digests that
+// name it. Nothing depends on the clock: the same folder, options,
+// platform and layout.ModTime give the same bytes and the same digests on
+// any machine. A file that changes while it is read fails the write.
+func WriteImage(ctx context.Context, w io.Writer, dir string, spec Spec, layout Layout, platform Platform, format Format) (Made, error) {
 	root, err := resolveRoot(dir)
 	if err != nil {
-		return "", err
+		return Made{}, err
 	}
-	tw := tar.NewWriter(w)
-	entry := func(name string, size int64) error {
-		return writeHeader(tw, layout.stamp(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644}))
+	var a archiveWriter = &dockerSave{tw: tar.NewWriter(w), layout: layout}
+	if format == OCILayout {
+		o := &ociLayout{dockerSave: dockerSave{tw: tar.NewWriter(w), layout: layout}}
+		if o.tmp, err = os.MkdirTemp("", "scratch-push-layers-"); err != nil {
+			return Made{}, fmt.Errorf("making a folder for the compressed layers: %w", err)
+		}
+		defer os.RemoveAll(o.tmp)
+		a = o
 	}
-	rel := func(_ int, rel string) string { return rel }
 	var diffIDs []digest.Digest
-	var layerPaths []string
-	writeLayer := func(root string, layout Layout, layer int) error {
-		var size countingWriter
-		sizer := tar.NewWriter(&size)
-		if err := writeTree(ctx, sizer, root, layout, layer, rel, zeros); err != nil {
-			return err
+	add := func(root string, l Layout, layer int) error {
+		d, err := a.layer(func(tw *tar.Writer, c contents) error {
+			return writeTree(ctx, tw, root, l, layer, func(_ int, rel string) string { return rel }, c)
+		})
+		if err == nil {
+			diffIDs = append(diffIDs, d)
 		}
-		if err := sizer.Close(); err != nil {
-			return err
-		}
-		name := fmt.Sprintf("layers/%d/layer.tar", len(layerPaths))
-		if err := entry(name, int64(size)); err != nil {
-			return err
-		}
-		h := sha256.New()
-		lw := tar.NewWriter(io.MultiWriter(tw, h))
-		if err := writeTree(ctx, lw, root, layout, layer, rel, fileBytes); err != nil {
-			return changed(err)
-		}
-		if err := lw.Close(); err != nil {
-			return changed(err)
-		}
-		diffIDs = append(diffIDs, digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))))
-		layerPaths = append(layerPaths, name)
-		return nil
+		return err
 	}
 	if layout.Essentials != "" {
-		if err := writeLayer(layout.Essentials, Layout{ModTime: layout.ModTime}, 0); err != nil {
-			return "", err
+		if err := add(layout.Essentials, Layout{ModTime: layout.ModTime}, 0); err != nil {
+			return Made{}, err
 		}
 	}
 	for layer := 0; layer < layout.Layers(); layer++ {
-		if err := writeLayer(root, layout, layer); err != nil {
-			return "", err
+		if err := add(root, layout, layer); err != nil {
+			return Made{}, err
 		}
 	}
 	config, err := ImageConfig(spec, platform, layout.ModTime, diffIDs, layout.Essentials != "")
 	if err != nil {
+		return Made{}, err
+	}
+	return a.finish(config, platform)
+}
+
+// archiveWriter is what the two formats do differently: how a layer goes
+// in, and what names the image at the end.
+type archiveWriter interface {
+	// layer writes one layer, whose tar write produces (twice, with zeros
+	// then with the files, or once), and returns its diff ID.
+	layer(write func(*tar.Writer, contents) error) (digest.Digest, error)
+	finish(config []byte, platform Platform) (Made, error)
+}
+
+type dockerSave struct {
+	tw     *tar.Writer
+	layout Layout
+	layers []string // the archive's paths of the layers, bottom first
+}
+
+func (d *dockerSave) entry(name string, body []byte) error {
+	if err := writeHeader(d.tw, d.layout.stamp(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(body)), Mode: 0o644})); err != nil {
+		return err
+	}
+	if _, err := d.tw.Write(body); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return nil
+}
+
+func (d *dockerSave) layer(write func(*tar.Writer, contents) error) (digest.Digest, error) {
+	var size countingWriter
+	sizer := tar.NewWriter(&size)
+	if err := write(sizer, zeros); err != nil {
 		return "", err
 	}
-	id := digest.FromBytes(config)
-	manifest, err := json.Marshal([]struct {
+	if err := sizer.Close(); err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("layers/%d/layer.tar", len(d.layers))
+	if err := writeHeader(d.tw, d.layout.stamp(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(size), Mode: 0o644})); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	lw := tar.NewWriter(io.MultiWriter(d.tw, h))
+	if err := write(lw, fileBytes); err != nil {
+		return "", changed(err)
+	}
+	if err := lw.Close(); err != nil {
+		return "", changed(err)
+	}
+	d.layers = append(d.layers, name)
+	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))), nil
+}
+
+// manifestJSON is docker save's manifest.json for the config and layers at
+// those paths, untagged.
+func manifestJSON(config string, layers []string) ([]byte, error) {
+	return json.Marshal([]struct {
 		Config   string
 		RepoTags []string
 		Layers   []string
-	}{{Config: id.Encoded() + ".json", Layers: layerPaths}})
+	}{{Config: config, Layers: layers}})
+}
+
+func (d *dockerSave) finish(config []byte, _ Platform) (Made, error) {
+	id := digest.FromBytes(config)
+	manifest, err := manifestJSON(id.Encoded()+".json", d.layers)
+	if err != nil {
+		return Made{}, err
+	}
+	if err := d.entry(id.Encoded()+".json", config); err != nil {
+		return Made{}, err
+	}
+	if err := d.entry("manifest.json", manifest); err != nil {
+		return Made{}, err
+	}
+	if err := d.tw.Close(); err != nil {
+		return Made{}, fmt.Errorf("writing the image archive: %w", err)
+	}
+	return Made{Config: id}, nil
+}
+
+// ociLayout compresses each layer to a file in tmp, hashing the tar and the
+// gzip stream in the same pass, then copies it into the archive as a blob.
+type ociLayout struct {
+	dockerSave
+	tmp   string
+	descs []ocispec.Descriptor
+}
+
+func blobPath(d digest.Digest) string { return "blobs/" + d.Algorithm().String() + "/" + d.Encoded() }
+
+func (o *ociLayout) layer(write func(*tar.Writer, contents) error) (digest.Digest, error) {
+	f, err := os.CreateTemp(o.tmp, "layer-")
+	if err != nil {
+		return "", fmt.Errorf("making a temporary file for a layer: %w", err)
+	}
+	defer f.Close()
+	packed, plain := sha256.New(), sha256.New()
+	var size countingWriter
+	gz, err := gzip.NewWriterLevel(io.MultiWriter(f, packed, &size), gzip.DefaultCompression)
 	if err != nil {
 		return "", err
 	}
-	for _, f := range []struct {
+	lw := tar.NewWriter(io.MultiWriter(gz, plain))
+	if err := write(lw, fileBytes); err != nil {
+		return "", changed(err)
+	}
+	if err := lw.Close(); err != nil {
+		return "", changed(err)
+	}
+	if err := gz.Close(); err != nil {
+		return "", fmt.Errorf("compressing a layer: %w", err)
+	}
+	desc := ocispec.Descriptor{
+		MediaType: ocispec.MediaTypeImageLayerGzip,
+		Digest:    digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(packed.Sum(nil))),
+		Size:      int64(size),
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", fmt.Errorf("reading back a compressed layer: %w", err)
+	}
+	name := blobPath(desc.Digest)
+	if err := writeHeader(o.tw, o.layout.stamp(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: desc.Size, Mode: 0o644})); err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(o.tw, f); err != nil {
+		return "", fmt.Errorf("writing %s: %w", name, err)
+	}
+	o.descs = append(o.descs, desc)
+	o.layers = append(o.layers, name)
+	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(plain.Sum(nil))), nil
+}
+
+func (o *ociLayout) finish(config []byte, platform Platform) (Made, error) {
+	cfg := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(config), Size: int64(len(config))}
+	manifest, err := json.Marshal(ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    cfg,
+		Layers:    o.descs,
+	})
+	if err != nil {
+		return Made{}, err
+	}
+	man := ocispec.Descriptor{
+		MediaType: ocispec.MediaTypeImageManifest,
+		Digest:    digest.FromBytes(manifest),
+		Size:      int64(len(manifest)),
+		Platform:  &ocispec.Platform{OS: platform.OS, Architecture: platform.Architecture, Variant: platform.Variant},
+	}
+	index, err := json.Marshal(ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: []ocispec.Descriptor{man},
+	})
+	if err != nil {
+		return Made{}, err
+	}
+	saved, err := manifestJSON(blobPath(cfg.Digest), o.layers)
+	if err != nil {
+		return Made{}, err
+	}
+	layoutFile, err := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
+	if err != nil {
+		return Made{}, err
+	}
+	for _, e := range []struct {
 		name string
 		body []byte
-	}{{id.Encoded() + ".json", config}, {"manifest.json", manifest}} {
-		if err := entry(f.name, int64(len(f.body))); err != nil {
-			return "", err
-		}
-		if _, err := tw.Write(f.body); err != nil {
-			return "", fmt.Errorf("writing %s: %w", f.name, err)
+	}{
+		{blobPath(cfg.Digest), config},
+		{blobPath(man.Digest), manifest},
+		{ocispec.ImageIndexFile, index},
+		{ocispec.ImageLayoutFile, layoutFile},
+		{"manifest.json", saved},
+	} {
+		if err := o.entry(e.name, e.body); err != nil {
+			return Made{}, err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return "", fmt.Errorf("writing the image archive: %w", err)
+	if err := o.tw.Close(); err != nil {
+		return Made{}, fmt.Errorf("writing the image archive: %w", err)
 	}
-	return id.String(), nil
+	return Made{Config: cfg.Digest, Manifest: man.Digest}, nil
 }
 
 // changed words a layer that came out another size than measured.
@@ -198,12 +377,12 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // Image returns WriteImage's archive as a stream produced while it is read,
-// and a function that reports the image ID once the stream has ended.
-func Image(ctx context.Context, dir string, spec Spec, layout Layout, platform Platform) (io.ReadCloser, func() string) {
-	var id string
+// and a function that reports what was made once the stream has ended.
+func Image(ctx context.Context, dir string, spec Spec, layout Layout, platform Platform, format Format) (io.ReadCloser, func() Made) {
+	var made Made
 	r, done := stream(func(w io.Writer) (err error) {
-		id, err = WriteImage(ctx, w, dir, spec, layout, platform)
+		made, err = WriteImage(ctx, w, dir, spec, layout, platform, format)
 		return err
 	})
-	return r, func() string { <-done; return id }
+	return r, func() Made { <-done; return made }
 }

@@ -3,10 +3,12 @@ package builder
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,26 +26,16 @@ func TestWriteImage(t *testing.T) {
 	layout := Layout{ModTime: time.Unix(1700000000, 0), Workdir: "/srv", Splits: []int{3}}
 	platform := Platform{OS: "linux", Architecture: "arm64"}
 	var a, b bytes.Buffer
-	idA, err := WriteImage(context.Background(), &a, dir, spec, layout, platform)
+	madeA, err := WriteImage(context.Background(), &a, dir, spec, layout, platform, DockerSave)
 	must(t, err)
-	idB, err := WriteImage(context.Background(), &b, dir, spec, layout, platform)
+	madeB, err := WriteImage(context.Background(), &b, dir, spec, layout, platform, DockerSave)
 	must(t, err)
-	if idA != idB || !bytes.Equal(a.Bytes(), b.Bytes()) {
+	idA := madeA.Config.String()
+	if madeA != madeB || !bytes.Equal(a.Bytes(), b.Bytes()) || madeA.Manifest != "" {
 		t.Fatal("the same folder and options gave two archives")
 	}
 
-	files := map[string][]byte{}
-	tr := tar.NewReader(&a)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		must(t, err)
-		body, err := io.ReadAll(tr)
-		must(t, err)
-		files[h.Name] = body
-	}
+	files := archiveFiles(t, a.Bytes())
 	var manifest []struct {
 		Config   string
 		RepoTags []string
@@ -88,6 +80,97 @@ func TestWriteImage(t *testing.T) {
 	}
 }
 
+// archiveFiles reads an archive's files by name.
+func archiveFiles(t *testing.T, archive []byte) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(archive))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		must(t, err)
+		body, err := io.ReadAll(tr)
+		must(t, err)
+		files[h.Name] = body
+	}
+}
+
+// The containerd store's archive: an OCI layout whose index names one
+// manifest for the platform, gzip layers that unpack to the config's diff
+// IDs, every blob named by its digest, and docker save's manifest.json
+// beside it pointing at the same blobs. The same input gives the same
+// bytes, and the config is the one DockerSave writes.
+func TestWriteImageOCILayout(t *testing.T) {
+	dir := makeFolder(t)
+	spec := Spec{Cmd: []string{"./app"}}
+	layout := Layout{ModTime: time.Unix(1700000000, 0), Splits: []int{3}}
+	platform := Platform{OS: "linux", Architecture: "arm", Variant: "v7"}
+	var a, b, saved bytes.Buffer
+	made, err := WriteImage(context.Background(), &a, dir, spec, layout, platform, OCILayout)
+	must(t, err)
+	again, err := WriteImage(context.Background(), &b, dir, spec, layout, platform, OCILayout)
+	must(t, err)
+	classic, err := WriteImage(context.Background(), &saved, dir, spec, layout, platform, DockerSave)
+	must(t, err)
+	if made != again || !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("the same folder and options gave two archives")
+	}
+	if made.Config != classic.Config || made.Manifest == "" {
+		t.Errorf("made %+v, the classic format's config %s", made, classic.Config)
+	}
+	if !made.Is(made.Manifest.String()) || !made.Is(made.Config.String()) || made.Is("") || made.Is("sha256:0") {
+		t.Errorf("Is does not tell this image's IDs from others")
+	}
+
+	files := archiveFiles(t, a.Bytes())
+	for name, body := range files {
+		if hex, ok := strings.CutPrefix(name, "blobs/sha256/"); ok {
+			if sum := sha256.Sum256(body); hex != fmt.Sprintf("%x", sum) {
+				t.Errorf("blob %s holds bytes of digest %x", name, sum)
+			}
+		}
+	}
+	if string(files["oci-layout"]) != `{"imageLayoutVersion":"1.0.0"}` {
+		t.Errorf("oci-layout: %s", files["oci-layout"])
+	}
+	var index ocispec.Index
+	must(t, json.Unmarshal(files["index.json"], &index))
+	if len(index.Manifests) != 1 || index.Manifests[0].Digest != made.Manifest || index.Manifests[0].MediaType != ocispec.MediaTypeImageManifest ||
+		index.Manifests[0].Platform == nil || index.Manifests[0].Platform.Variant != "v7" {
+		t.Fatalf("index.json: %s", files["index.json"])
+	}
+	var m ocispec.Manifest
+	must(t, json.Unmarshal(files["blobs/sha256/"+made.Manifest.Encoded()], &m))
+	if m.Config.Digest != made.Config || m.Config.MediaType != ocispec.MediaTypeImageConfig || len(m.Layers) != 2 {
+		t.Fatalf("manifest: %+v", m)
+	}
+	var img ocispec.Image
+	must(t, json.Unmarshal(files["blobs/sha256/"+made.Config.Encoded()], &img))
+	for i, l := range m.Layers {
+		blob := files["blobs/sha256/"+l.Digest.Encoded()]
+		if l.MediaType != ocispec.MediaTypeImageLayerGzip || l.Size != int64(len(blob)) {
+			t.Errorf("layer %d: %+v, %d bytes", i, l, len(blob))
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(blob))
+		must(t, err)
+		plain, err := io.ReadAll(zr)
+		must(t, err)
+		if sum := sha256.Sum256(plain); img.RootFS.DiffIDs[i].Encoded() != hex.EncodeToString(sum[:]) {
+			t.Errorf("layer %d does not unpack to its diff ID", i)
+		}
+	}
+	var saves []struct {
+		Config string
+		Layers []string
+	}
+	must(t, json.Unmarshal(files["manifest.json"], &saves))
+	if len(saves) != 1 || saves[0].Config != "blobs/sha256/"+made.Config.Encoded() || len(saves[0].Layers) != 2 || saves[0].Layers[1] != "blobs/sha256/"+m.Layers[1].Digest.Encoded() {
+		t.Errorf("manifest.json: %s", files["manifest.json"])
+	}
+}
+
 func names(t *testing.T, layer []byte) []string {
 	t.Helper()
 	entries, _ := readTar(t, layer)
@@ -103,7 +186,7 @@ func TestWriteImageNoticesAChangingFolder(t *testing.T) {
 	p := filepath.Join(dir, "grows")
 	must(t, os.WriteFile(p, []byte("small"), 0o644))
 	w := &growingWriter{path: p}
-	_, err := WriteImage(context.Background(), w, dir, Spec{}, Layout{}, Platform{OS: "linux", Architecture: "amd64"})
+	_, err := WriteImage(context.Background(), w, dir, Spec{}, Layout{}, Platform{OS: "linux", Architecture: "amd64"}, DockerSave)
 	if err == nil || !strings.Contains(err.Error(), "changed while it was being read") {
 		t.Errorf("error = %v", err)
 	}

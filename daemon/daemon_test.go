@@ -14,6 +14,8 @@ import (
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
+
+	"github.com/scratchpush/scratchpush/auth"
 )
 
 func buildReturning(stream string, got *client.ImageBuildOptions) *fakeAPI {
@@ -314,8 +316,8 @@ func TestPush(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 					t.Fatalf("error = %v, want %q", err, c.wantErr)
 				}
-				if errors.Is(err, ErrAuth) != c.authErr {
-					t.Errorf("errors.Is(err, ErrAuth) = %v, want %v", !c.authErr, c.authErr)
+				if errors.Is(err, auth.ErrAuth) != c.authErr {
+					t.Errorf("errors.Is(err, auth.ErrAuth) = %v, want %v", !c.authErr, c.authErr)
 				}
 				return
 			}
@@ -405,7 +407,7 @@ func TestLogin(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), c.wantErr) || errors.Is(err, ErrAuth) != c.authErr {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) || errors.Is(err, auth.ErrAuth) != c.authErr {
 				t.Fatalf("error = %v, want %q (auth %v)", err, c.wantErr, c.authErr)
 			}
 			if c.authErr && n != 1 {

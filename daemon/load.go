@@ -65,6 +65,24 @@ func Platform(ctx context.Context, api API) (os, arch string, err error) {
 	return v.Os, v.Arch, nil
 }
 
+// ContainerdStore reports whether the daemon keeps its images in
+// containerd's image store (the default of new Docker 29 installs), as
+// docker info says with its driver-type. There an image's ID is the digest
+// of its manifest or index, not of its config, and it pushes the blobs it
+// holds as they are.
+func ContainerdStore(ctx context.Context, api API) (bool, error) {
+	info, err := api.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return false, fmt.Errorf("asking the daemon how it stores images: %w", err)
+	}
+	for _, kv := range info.Info.DriverStatus {
+		if kv[0] == "driver-type" && kv[1] == "io.containerd.snapshotter.v1" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // CPUs is how many processors the daemon has: how many layers it compresses
 // at full speed at once when it pushes; 0 when the daemon does not say.
 func CPUs(ctx context.Context, api API) int {

@@ -8,6 +8,8 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+
+	"github.com/scratchpush/scratchpush/auth"
 )
 
 // Login has the daemon log in to the registry at host with the credentials,
@@ -26,7 +28,7 @@ func Login(ctx context.Context, api API, host string, creds client.RegistryLogin
 		}
 		rerr := &registryError{msg: err.Error()}
 		if cerrdefs.IsUnauthorized(err) || rerr.auth() {
-			return fmt.Errorf("logging in to %s: %w: %w", host, ErrAuth, rerr)
+			return fmt.Errorf("logging in to %s: %w: %w", host, auth.ErrAuth, rerr)
 		}
 		return fmt.Errorf("logging in to %s: %w", host, rerr)
 	})
@@ -35,8 +37,8 @@ func Login(ctx context.Context, api API, host string, creds client.RegistryLogin
 // ErrLoginUnchecked says the daemon could not check the credentials before
 // the push. Podman's Docker-compatible login endpoint tries HTTPS even for a
 // registry its registries.conf marks insecure, while its push honours the
-// mark; the push then checks the credentials itself.
-var ErrLoginUnchecked = errors.New("Podman's login endpoint cannot reach a plain-HTTP registry, so the credentials are checked by the push instead")
+// mark; the caller then checks them with the registry itself (auth.Check).
+var ErrLoginUnchecked = errors.New("Podman's login endpoint cannot reach a plain-HTTP registry")
 
 // PlainHTTP reports whether err is the daemon saying it found plain HTTP
 // where it expected a registry to speak HTTPS.

@@ -12,6 +12,8 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
+
+	"github.com/scratchpush/scratchpush/auth"
 )
 
 // Tag gives the image every tag of target and returns an undo that puts
@@ -120,14 +122,14 @@ func pushEvent(m jsonstream.Message) Event {
 }
 
 // classifyPushError words the daemon's push failure for the user, marking
-// authentication and access failures with ErrAuth and ErrDenied.
+// authentication and access failures with auth.ErrAuth and auth.ErrDenied.
 func classifyPushError(ref reference.Named, err *registryError) error {
 	name := reference.FamiliarString(ref)
 	switch {
 	case err.denied():
-		return fmt.Errorf("pushing %s: %w: %w", name, ErrDenied, err)
+		return fmt.Errorf("pushing %s: %w: %w", name, auth.ErrDenied, err)
 	case err.auth():
-		return fmt.Errorf("pushing %s: %w at %s: %w", name, ErrAuth, reference.Domain(ref), err)
+		return fmt.Errorf("pushing %s: %w at %s: %w", name, auth.ErrAuth, reference.Domain(ref), err)
 	}
 	return fmt.Errorf("pushing %s: %w", name, err)
 }

@@ -9,13 +9,6 @@ import (
 	"time"
 )
 
-// ErrAuth marks a login or push the registry refused for its credentials.
-var ErrAuth = errors.New("registry authentication failed")
-
-// ErrDenied marks a push the registry refused to these credentials: they
-// are valid, but lack access to the repository.
-var ErrDenied = errors.New("the registry denied access")
-
 // RegistryOptions tune the calls that reach a registry through the daemon:
 // Login and Push. The zero value tries once.
 type RegistryOptions struct {

@@ -167,6 +167,23 @@ func (p *daemonProxy) buildRequests() []string {
 	return out
 }
 
+// requests counts the requests the clients sent whose request line holds
+// part ("/push?", "/images/load").
+func (p *daemonProxy) requests(part string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, r := range p.recordings {
+		s := r.String()
+		for _, m := range requestLine.FindAllStringIndex(s, -1) {
+			if line, _, _ := strings.Cut(s[m[0]:], "\r\n"); strings.Contains(line, part) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 func (p *daemonProxy) cutCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

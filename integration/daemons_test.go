@@ -23,7 +23,7 @@ func startSecondDaemon(t *testing.T) string {
 	return startDockerd(t)
 }
 
-// startDockerd starts a second Docker daemon of the installed version for
+// startDockerd starts a second Docker daemon of the version under test for
 // one test, on its own socket, data and exec roots and bridge, and stops it
 // when the test ends. It returns the DOCKER_HOST setting.
 func startDockerd(t *testing.T) string {
@@ -41,6 +41,16 @@ func startDockerdWith(t *testing.T, extraArgs []string, clientEnv []string) []st
 	dockerd, err := exec.LookPath("dockerd")
 	if err != nil {
 		t.Fatalf("a second daemon needs dockerd: %v", err)
+	}
+	if onContainerdStore() {
+		// The Docker 29 that scripts/dev-env built, as it starts it: the
+		// containerd image store, runc 1.5, no userland proxy.
+		if env.docker29Bin == "" {
+			t.Fatal("a second containerd-store daemon needs SCRATCHPUSH_TEST_DOCKER29_BIN: run scripts/dev-env --docker29")
+		}
+		dockerd = filepath.Join(env.docker29Bin, "dockerd")
+		extraArgs = append([]string{"--feature", "containerd-snapshotter=true", "--add-runtime", "runc-1.5=" + filepath.Join(env.docker29Bin, "runc"),
+			"--default-runtime", "runc-1.5", "--userland-proxy=false", "--ip6tables=false"}, extraArgs...)
 	}
 	dir := daemonDir(t, "d2")
 	sock := filepath.Join(dir, "docker.sock")
@@ -147,7 +157,7 @@ func runDaemon(t *testing.T, dir string, cmd *exec.Cmd, clientEnv []string) []st
 		}
 		log.Close()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for ctx.Err() == nil {
 		if _, err := dockerErr(clientEnv, "version", "--format", "{{.Server.Version}}"); err == nil {

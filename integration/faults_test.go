@@ -22,19 +22,24 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
+// hangBound tells a run that ended from one that hung until the helpers'
+// three-minute limit: far above any run's time on a loaded machine, far
+// below that limit.
+const hangBound = 90 * time.Second
+
 func TestNoDaemon(t *testing.T) {
 	requireEnv(t)
 	t.Parallel()
 	dir, _ := seedFolder(t, "no daemon")
 	for _, host := range []string{"unix://" + filepath.Join(t.TempDir(), "none.sock"), "tcp://" + closedPort(t)} {
-		start := time.Now()
 		res := scratchPush(t, "", []string{"DOCKER_HOST=" + host}, "--no-push", "--cmd", "./app", dir)
-		took := time.Since(start)
 		if res.code != 1 || !strings.Contains(res.stderr, "no Docker daemon answers at "+host) {
 			t.Errorf("%s: exit %d, stderr %q", host, res.code, res.stderr)
 		}
-		if took > 2*time.Second {
-			t.Errorf("%s: took %s to say so, want under 2s", host, took)
+		// Said at once, from the refused connection, not after the ping's
+		// time-out: the reason names which.
+		if strings.Contains(res.stderr, "no answer within") || !strings.Contains(res.stderr, map[bool]string{true: "no such file", false: "connection refused"}[strings.HasPrefix(host, "unix")]) {
+			t.Errorf("%s: the reason is not the refused connection: %q", host, res.stderr)
 		}
 	}
 }
@@ -44,16 +49,12 @@ func TestRegistryDown(t *testing.T) {
 	t.Parallel()
 	dir, _ := seedFolder(t, "registry down")
 	addr := closedPort(t)
-	start := time.Now()
 	res := scratchPush(t, env.password, nil, "--registry", addr, "--repository", "it/down", "--username", env.username, "--password-stdin", "--retries", "2", "--cmd", "./app", dir)
 	if res.code != 1 || res.stdout != "" {
 		t.Errorf("exit %d, stdout %q", res.code, res.stdout)
 	}
 	if !strings.Contains(res.stderr, "connection refused") || strings.Count(res.stderr, "retrying in") != 2 {
 		t.Errorf("want two retries then a refused connection named:\n%s", res.stderr)
-	}
-	if took := time.Since(start); took > 20*time.Second {
-		t.Errorf("took %s", took)
 	}
 }
 
@@ -147,10 +148,22 @@ func TestPermanentFailuresNotRetried(t *testing.T) {
 			t.Errorf("%d: the repository's tags answer %d, want 404", c.status, s)
 		}
 	}
-	start := time.Now()
-	res := scratchPush(t, "not-the-password", nil, append(pushArgs(uniqueRepo(t, "permanent"), "v1"), "--cmd", "./app", dir)...)
-	if res.code != 1 || strings.Contains(res.stderr, "retrying") || time.Since(start) > 2*time.Second {
-		t.Errorf("wrong password: exit %d after %s, stderr:\n%s", res.code, time.Since(start), res.stderr)
+	// A wrong password fails before anything is built, on every engine:
+	// counted at the daemon's socket, not timed.
+	dp := newDaemonProxy(t, func(p *daemonProxy) { p.record = true })
+	repo := uniqueRepo(t, "permanent")
+	res := scratchPush(t, "not-the-password", []string{dp.host()}, append(pushArgs(repo, "v1"), "--cmd", "./app", dir)...)
+	if res.code != 1 || strings.Contains(res.stderr, "retrying") || !strings.Contains(res.stderr, "registry authentication failed") {
+		t.Errorf("wrong password: exit %d, stderr:\n%s", res.code, res.stderr)
+	}
+	if n := len(dp.buildRequests()); n != 0 {
+		t.Errorf("wrong password: %d build requests reached the daemon, want none", n)
+	}
+	if n := dp.requests("/push?"); n != 0 {
+		t.Errorf("wrong password: %d push requests reached the daemon, want none", n)
+	}
+	if s := (registryClient{t}).tagsStatus(repo); s != http.StatusNotFound {
+		t.Errorf("wrong password: the repository's tags answer %d, want 404", s)
 	}
 }
 
@@ -170,7 +183,7 @@ func TestRegistryStallsTimeout(t *testing.T) {
 	if res.code != 1 || !strings.Contains(res.stderr, "--timeout of 6s reached") {
 		t.Errorf("exit %d, stderr:\n%s", res.code, res.stderr)
 	}
-	if took := time.Since(start); took > 20*time.Second {
+	if took := time.Since(start); took > hangBound {
 		t.Errorf("took %s with --timeout 6s", took)
 	}
 	checkLeftAsFound(t, before, repo, ref)
@@ -182,10 +195,10 @@ func TestSignalDuringBuild(t *testing.T) {
 	repo := uniqueRepo(t, "sigbuild")
 	before := daemonState(t)
 	r := startScratchPush(t, "", nil, "--no-push", "--repository", repo, "--tag", "v1", "--cmd", "./app", dir)
-	r.waitLine(t, "sending", 30*time.Second)
+	r.waitLine(t, "sending", hangBound)
 	time.Sleep(300 * time.Millisecond)
 	r.cmd.Process.Signal(syscall.SIGINT)
-	if code := r.wait(t, 30*time.Second); code != 130 {
+	if code := r.wait(t, hangBound); code != 130 {
 		t.Errorf("exit %d, want 130", code)
 	}
 	if !strings.Contains(r.stderr.String(), "interrupted by SIGINT") {
@@ -202,9 +215,9 @@ func TestSignalDuringPush(t *testing.T) {
 	repo := uniqueRepo(t, "sigpush")
 	before := daemonState(t)
 	r := startScratchPush(t, env.password, nil, "--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin", "--tag", "v1", "--cmd", "./app", dir)
-	p.waitStalled(t, 30*time.Second)
+	p.waitStalled(t, hangBound)
 	r.cmd.Process.Signal(syscall.SIGTERM)
-	if code := r.wait(t, 30*time.Second); code != 143 {
+	if code := r.wait(t, hangBound); code != 143 {
 		t.Errorf("exit %d, want 143", code)
 	}
 	checkLeftAsFound(t, before, repo, p.addr+"/"+repo+":v1")
@@ -221,7 +234,7 @@ func TestDaemonGoesAwayMidBuild(t *testing.T) {
 	if res.code != 1 || dp.cutCount() == 0 {
 		t.Errorf("exit %d after %d cuts, stderr:\n%s", res.code, dp.cutCount(), res.stderr)
 	}
-	if took := time.Since(start); took > 30*time.Second {
+	if took := time.Since(start); took > hangBound {
 		t.Errorf("took %s", took)
 	}
 	checkLeftAsFound(t, before, "", repo+":v1")
@@ -240,7 +253,7 @@ func TestDaemonGoesAwayMidPush(t *testing.T) {
 	if res.code != 1 || dp.cutCount() == 0 || !strings.Contains(res.stderr, "reading the daemon's response") {
 		t.Errorf("exit %d after %d cuts, stderr:\n%s", res.code, dp.cutCount(), res.stderr)
 	}
-	if took := time.Since(start); took > 30*time.Second {
+	if took := time.Since(start); took > hangBound {
 		t.Errorf("took %s", took)
 	}
 	checkLeftAsFound(t, before, repo, p.addr+"/"+repo+":v1")

@@ -3,10 +3,13 @@
 // sets them up, and reads every result back independently: from the
 // registry's HTTP API and with docker run.
 //
-// The daemon is the one DOCKER_HOST names. `make test` runs the suite twice:
-// against Docker, then against Podman's Docker-compatible service with
-// SCRATCHPUSH_TEST_DAEMON=podman, which the suite checks. The few places
-// where Podman answers otherwise ask onPodman, and the README lists them.
+// The daemon is the one DOCKER_HOST names. `make test` runs the suite three
+// times: against Debian's Docker 20.10 (the classic image store), against
+// Docker 29 with the containerd image store (SCRATCHPUSH_TEST_DAEMON=
+// docker-containerd) and against Podman's Docker-compatible service
+// (SCRATCHPUSH_TEST_DAEMON=podman); the suite checks that the daemon is the
+// one named. The few places where an engine answers otherwise ask onPodman
+// or onContainerdStore, and the README lists them.
 //
 // Under CI=true a missing daemon or registry fails the run; elsewhere the
 // tests skip with a note saying how to set the machine up.
@@ -27,7 +30,7 @@ var (
 	appPath  string // a static Go program for the images
 	env      testEnv
 	skipWhy  string
-	engine   string // "docker" or "podman": what answers at DOCKER_HOST
+	engine   string // "docker", "docker-containerd" or "podman": what answers at DOCKER_HOST
 )
 
 type testEnv struct {
@@ -35,10 +38,18 @@ type testEnv struct {
 	// podmanConfig holds the containers.conf and registries.conf that
 	// scripts/dev-env starts Podman's service with.
 	podmanConfig string
+	// docker29Bin holds the dockerd and runc of the Docker 29 line that
+	// scripts/dev-env built, for a second containerd-store daemon.
+	docker29Bin string
 }
 
 // onPodman reports whether the daemon under test is Podman's service.
 func onPodman() bool { return engine == "podman" }
+
+// onContainerdStore reports whether the daemon under test is a Docker that
+// keeps images in containerd's image store, where an image's ID is its
+// manifest's or index's digest.
+func onContainerdStore() bool { return engine == "docker-containerd" }
 
 func TestMain(m *testing.M) {
 	os.Exit(setup(m))
@@ -67,6 +78,12 @@ func setup(m *testing.M) int {
 			engine = "podman"
 		default:
 			engine = "docker"
+			info, err := exec.Command("docker", "info", "--format", "{{range .DriverStatus}}{{index . 0}}={{index . 1}};{{end}}").CombinedOutput()
+			if err != nil {
+				skipWhy = fmt.Sprintf("docker info: %v: %s", err, strings.TrimSpace(string(info)))
+			} else if strings.Contains(string(info), "driver-type=io.containerd.snapshotter.v1") {
+				engine = "docker-containerd"
+			}
 		}
 		if want := os.Getenv("SCRATCHPUSH_TEST_DAEMON"); want != "" && engine != "" && want != engine {
 			fmt.Fprintf(os.Stderr, "integration: SCRATCHPUSH_TEST_DAEMON=%s, but the daemon at DOCKER_HOST=%s is %s (%s)\n", want, os.Getenv("DOCKER_HOST"), engine, strings.TrimSpace(string(out)))
@@ -106,6 +123,7 @@ func loadEnv() string {
 		password: os.Getenv("SCRATCHPUSH_TEST_PASSWORD"),
 
 		podmanConfig: os.Getenv("SCRATCHPUSH_TEST_PODMAN_CONFIG"),
+		docker29Bin:  os.Getenv("SCRATCHPUSH_TEST_DOCKER29_BIN"),
 	}
 	if env.registry != "" {
 		return ""
@@ -131,6 +149,8 @@ func loadEnv() string {
 			env.password = v
 		case "SCRATCHPUSH_TEST_PODMAN_CONFIG":
 			env.podmanConfig = v
+		case "SCRATCHPUSH_TEST_DOCKER29_BIN":
+			env.docker29Bin = v
 		}
 	}
 	if env.registry == "" {

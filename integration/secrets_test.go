@@ -5,7 +5,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/scratchpush/scratchpush/auth"
 )
@@ -52,9 +51,9 @@ func TestSecretsNeverShow(t *testing.T) {
 	p := newFaultProxy(t)
 	p.stallOn(blobUpload)
 	r := startScratchPush(t, env.password, viaProxy, "--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin", "--cmd", "./app", dir)
-	p.waitStalled(t, 30*time.Second)
+	p.waitStalled(t, hangBound)
 	r.cmd.Process.Signal(syscall.SIGTERM)
-	if code := r.wait(t, 30*time.Second); code != 143 {
+	if code := r.wait(t, hangBound); code != 143 {
 		t.Errorf("cancelled push: exit %d, want 143", code)
 	}
 	outputs = append(outputs, "cancelled push\n"+r.stdout.String()+r.stderr.String())

@@ -57,7 +57,7 @@ PidFile %s
 	cmd.Stdout, cmd.Stderr = &log, &log
 	must(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if c, err := net.Dial("tcp", addr.String()); err == nil {
 			c.Close()
 			break

@@ -93,9 +93,13 @@ func runPush(ctx context.Context, s *streams, o options) error {
 			IdentityToken: p.creds.IdentityToken,
 			ServerAddress: auth.ServerAddress(p.target.Host()),
 		}, registryOpts)
+		if errors.Is(err, daemon.ErrLoginUnchecked) {
+			// The daemon cannot check them: ask the registry from here.
+			err = auth.Check(ctx, p.target.Host(), reference.Path(p.target.Repository), p.creds)
+		}
 		switch {
-		case errors.Is(err, daemon.ErrLoginUnchecked):
-			progress.note("%s", err)
+		case errors.Is(err, auth.ErrUnchecked):
+			progress.note("%s; the push checks them", err)
 		case err != nil:
 			return explainRegistry(ctx, api, err, p)
 		default:
@@ -209,16 +213,22 @@ func makeImage(ctx context.Context, api daemon.API, p plan, dockerfile []byte, o
 	if err != nil {
 		return daemon.Built{}, err
 	}
-	stream, madeID := builder.Image(ctx, p.dir, p.spec, p.layout, platform)
+	format := builder.DockerSave
+	if containerd, err := daemon.ContainerdStore(ctx, api); err != nil {
+		return daemon.Built{}, err
+	} else if containerd {
+		format = builder.OCILayout
+	}
+	stream, made := builder.Image(ctx, p.dir, p.spec, p.layout, platform, format)
 	archive := newSending(stream, "image", "the image", p.bytes, progress.event)
 	built, err := daemon.Load(ctx, api, archive, progress.event)
 	archive.Close()
 	if err != nil {
 		return built, err
 	}
-	if id := madeID(); built.ID != id {
+	if m := made(); !m.Is(built.ID) {
 		built.Discard(ctx, api)
-		return daemon.Built{}, fmt.Errorf("the daemon loaded the image as %s, but it was made as %s", built.ID, id)
+		return daemon.Built{}, fmt.Errorf("the daemon loaded the image as %s, but it was made as %s (manifest %s)", built.ID, m.Config, m.Manifest)
 	}
 	return built, nil
 }
@@ -244,10 +254,10 @@ func explainRegistry(ctx context.Context, api daemon.API, err error, p plan) err
 	if daemon.PlainHTTP(err) {
 		return plainHTTPAdvice(err, p.target.Host(), daemon.IsPodman(ctx, api))
 	}
-	if errors.Is(err, daemon.ErrDenied) {
+	if errors.Is(err, auth.ErrDenied) {
 		return fmt.Errorf("%w: check that %s may push to %s", err, p.creds, reference.FamiliarName(p.target.Repository))
 	}
-	if !errors.Is(err, daemon.ErrAuth) {
+	if !errors.Is(err, auth.ErrAuth) {
 		return err
 	}
 	if p.creds.Empty() {
