@@ -202,7 +202,11 @@ func removeImages(t *testing.T, refs ...string) {
 // registryClient reads what a push left, through the registry's HTTP API.
 type registryClient struct{ t *testing.T }
 
-const manifestTypes = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+// manifestTypes are what a push may leave under a tag: an image manifest,
+// Docker's or OCI's, or an index of them (a Docker manifest list or an OCI
+// image index), as the containerd image store may push.
+const manifestTypes = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, " +
+	"application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json"
 
 func (r registryClient) get(path, accept string) (*http.Response, []byte) {
 	r.t.Helper()
@@ -228,8 +232,43 @@ func (r registryClient) get(path, accept string) (*http.Response, []byte) {
 }
 
 // manifest fetches repo:ref and checks that the registry's digest header
-// matches the bytes it served.
+// matches the bytes it served. It returns the image manifest and the digest
+// ref names: when that is an index, the manifest of its one image (entries
+// for attestations, platform unknown/unknown, aside) and the index's digest,
+// which is what a push of ref reports.
 func (r registryClient) manifest(repo, ref string) (ocispec.Manifest, string) {
+	r.t.Helper()
+	body, digest := r.manifestBytes(repo, ref)
+	var m struct {
+		ocispec.Manifest
+		Manifests []ocispec.Descriptor `json:"manifests"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		r.t.Fatalf("manifest %s:%s: %v", repo, ref, err)
+	}
+	switch m.MediaType {
+	case ocispec.MediaTypeImageManifest, "application/vnd.docker.distribution.manifest.v2+json":
+		return m.Manifest, digest
+	case ocispec.MediaTypeImageIndex, "application/vnd.docker.distribution.manifest.list.v2+json":
+		var images []ocispec.Descriptor
+		for _, d := range m.Manifests {
+			if d.Platform == nil || d.Platform.OS != "unknown" {
+				images = append(images, d)
+			}
+		}
+		if len(images) != 1 {
+			r.t.Fatalf("index %s:%s names %d images, want one: %s", repo, ref, len(images), body)
+		}
+		inner, _ := r.manifest(repo, images[0].Digest.String())
+		return inner, digest
+	}
+	r.t.Fatalf("manifest %s:%s: media type %q: %s", repo, ref, m.MediaType, body)
+	return ocispec.Manifest{}, ""
+}
+
+// manifestBytes fetches repo:ref as the registry serves it, checking its
+// digest header against the bytes.
+func (r registryClient) manifestBytes(repo, ref string) ([]byte, string) {
 	r.t.Helper()
 	resp, body := r.get("/v2/"+repo+"/manifests/"+ref, manifestTypes)
 	if resp.StatusCode != http.StatusOK {
@@ -240,11 +279,7 @@ func (r registryClient) manifest(repo, ref string) (ocispec.Manifest, string) {
 	if h := resp.Header.Get("Docker-Content-Digest"); h != digest {
 		r.t.Fatalf("manifest digest header %q, body hashes to %q", h, digest)
 	}
-	var m ocispec.Manifest
-	if err := json.Unmarshal(body, &m); err != nil {
-		r.t.Fatalf("manifest %s:%s: %v", repo, ref, err)
-	}
-	return m, digest
+	return body, digest
 }
 
 func (r registryClient) blob(repo, digest string) []byte {

@@ -31,11 +31,12 @@ func TestProgressModes(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("json: a stderr line is not JSON: %q", line)
 		}
-		// Docker reports the digest in an aux message, Podman only in its
+		// Docker 20.10 reports the digest in an aux message and its status
+		// line, Docker 29 on the containerd store and Podman only in the
 		// status line; the build as BuildKit's trace, or as the classic
 		// builder's or Podman's lines ("Step 1/3 : …", "STEP 1/3: …").
 		var pushed struct{ Digest string }
-		if json.Unmarshal(m.Aux, &pushed) == nil && pushed.Digest == digest || onPodman() && strings.Contains(m.Status, "digest: "+digest) {
+		if json.Unmarshal(m.Aux, &pushed) == nil && pushed.Digest == digest || strings.HasSuffix(m.Status, "json: digest: "+digest+" size: "+sizeOf(m.Status)) {
 			sawDigest = true
 		}
 		sawBuild = sawBuild || m.ID == "moby.buildkit.trace" && m.Aux != nil || strings.HasPrefix(m.Stream, "Step ") || onPodman() && strings.HasPrefix(m.Stream, "STEP ")
@@ -57,4 +58,11 @@ func TestProgressModes(t *testing.T) {
 	if !strings.Contains(res.stderr, "context: sent ") {
 		t.Errorf("plain: no word on the build context sent:\n%s", res.stderr)
 	}
+}
+
+// sizeOf is the size at the end of a push's status line ("v1: digest:
+// sha256:… size: 479").
+func sizeOf(status string) string {
+	_, size, _ := strings.Cut(status, " size: ")
+	return size
 }

@@ -14,7 +14,9 @@ import (
 
 // --reproducible on two daemons of the same version, for the same folder,
 // options and SOURCE_DATE_EPOCH: the same image ID and the same pushed
-// manifest digest; and, in the Podman run, the same image ID on Docker.
+// manifest digest, with --no-cache too; on the containerd store that image
+// ID is the manifest's digest; and, in the Podman run, the same image ID on
+// Docker.
 func TestReproducibleAcrossDaemons(t *testing.T) {
 	requireEnv(t)
 	second := startSecondDaemon(t)
@@ -45,6 +47,16 @@ func TestReproducibleAcrossDaemons(t *testing.T) {
 	id2 := strings.TrimSpace(docker(t, []string{second}, "image", "inspect", "--format", "{{.Id}}", env.registry+"/"+repo+":second"))
 	if id1 != id2 {
 		t.Errorf("image IDs %s and %s", id1, id2)
+	}
+	// Again with --no-cache, on the first daemon: the same manifest.
+	again := scratchPush(t, env.password, epoch, append(append(pushArgs(repo, "again"), append(opts, "--no-cache")...), dir)...)
+	if _, d3 := reg.manifest(repo, "again"); again.code != 0 || d3 != d1 {
+		t.Errorf("--no-cache: exit %d, manifest %s, want %s", again.code, d3, d1)
+	}
+	if onContainerdStore() && id1 != d1 {
+		// That store names an image by its manifest, which it pushes as
+		// it was loaded: the one made here.
+		t.Errorf("on the containerd store the image ID is %s, the pushed manifest %s", id1, d1)
 	}
 	if onPodman() {
 		// Docker gives the same image ID (the config's digest), though not
