@@ -13,6 +13,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
 
 	"github.com/scratchpush/scratchpush/auth"
@@ -494,5 +495,26 @@ func TestLoadReportsTheImageID(t *testing.T) {
 				t.Fatalf("Load = %q, %v; want %q", b.ID, err, c.want)
 			}
 		})
+	}
+}
+
+// The containerd image store is told by docker info's driver-type, as the
+// docker CLI tells it; the classic store's drivers say nothing of the kind.
+func TestContainerdStore(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		info   *system.Info
+		want   bool
+		failed bool
+	}{
+		{"Docker 29, containerd store", &system.Info{Driver: "overlayfs", DriverStatus: [][2]string{{"driver-type", "io.containerd.snapshotter.v1"}}}, true, false},
+		{"Docker 20.10, overlay2", &system.Info{Driver: "overlay2", DriverStatus: [][2]string{{"Backing Filesystem", "extfs"}, {"Supports d_type", "true"}}}, false, false},
+		{"Podman", &system.Info{Driver: "overlay", DriverStatus: [][2]string{{"Native Overlay Diff", "true"}}}, false, false},
+		{"no answer", nil, false, true},
+	} {
+		got, err := ContainerdStore(context.Background(), &fakeAPI{info: c.info})
+		if got != c.want || (err != nil) != c.failed {
+			t.Errorf("%s: %t, %v; want %t, failed %t", c.name, got, err, c.want, c.failed)
+		}
 	}
 }

@@ -24,6 +24,7 @@ type fakeAPI struct {
 	remove  func(ctx context.Context, image string, o client.ImageRemoveOptions) (client.ImageRemoveResult, error)
 	login   func(ctx context.Context, o client.RegistryLoginOptions) (client.RegistryLoginResult, error)
 	load    func(ctx context.Context, r io.Reader) (client.ImageLoadResult, error)
+	info    *system.Info // nil: the info call fails
 	cancels []string
 	podman  bool // answer the version call as Podman's service does
 }
@@ -69,7 +70,10 @@ func (f *fakeAPI) ImageLoad(ctx context.Context, r io.Reader, _ ...client.ImageL
 }
 
 func (f *fakeAPI) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
-	return client.SystemInfoResult{}, errors.New("fake: no info")
+	if f.info == nil {
+		return client.SystemInfoResult{}, errors.New("fake: no info")
+	}
+	return client.SystemInfoResult{Info: *f.info}, nil
 }
 
 func (f *fakeAPI) ServerVersion(context.Context, client.ServerVersionOptions) (client.ServerVersionResult, error) {

@@ -265,11 +265,12 @@ func TestDaemonGoesAwayMidPush(t *testing.T) {
 func checkLeftAsFound(t *testing.T, before, repo, localRef string) {
 	t.Helper()
 	var after string
-	for i := 0; i < 20; i++ { // the daemon finishes cancelling in its own time
-		if after = daemonState(t); after == before {
+	// The daemon finishes cancelling in its own time, slower on a loaded
+	// machine: wait for it up to half a minute.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		if after = daemonState(t); after == before || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(250 * time.Millisecond)
 	}
 	if after != before {
 		t.Errorf("the daemon's images or containers changed:\nbefore %s\nafter  %s", before, after)
