@@ -167,6 +167,25 @@ func TestNoPush(t *testing.T) {
 	}
 }
 
+// --allow-no-command makes the base image it names: no command and no
+// entrypoint in its config, and docker run of it alone refused.
+func TestBaseImageWithoutCommand(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	dir, _ := seedFolder(t, "a base")
+	ref := uniqueRepo(t, "base") + ":v1"
+	removeImages(t, ref)
+	if res := scratchPush(t, "", nil, "-q", "--no-push", "--allow-no-command", "--repository", strings.TrimSuffix(ref, ":v1"), "--tag", "v1", dir); res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if got := strings.TrimSpace(docker(t, nil, "image", "inspect", "--format", "cmd={{json .Config.Cmd}} entrypoint={{json .Config.Entrypoint}}", ref)); got != "cmd=null entrypoint=null" && got != "cmd=[] entrypoint=[]" {
+		t.Errorf("the base image's config has %s", got)
+	}
+	if out, err := dockerErr(nil, "run", "--rm", ref); err == nil {
+		t.Errorf("docker run of a base image without a command started: %s", out)
+	}
+}
+
 // Every image setting, with values that a naive Dockerfile would mangle,
 // read back from the config the registry serves and seen by the program.
 func TestImageConfig(t *testing.T) {

@@ -88,6 +88,8 @@ func TestUsageErrors(t *testing.T) {
 		{"CA bundle without certificates", []string{"--no-push", "--ca-certs=" + file, dir}, nil, "holds no PEM certificate"},
 		{"not a zoneinfo folder", []string{"--no-push", "--tzdata=" + empty, dir}, nil, "is not a zoneinfo folder"},
 		{"bad platform", []string{"--no-push", "--platform", "arm64", dir}, nil, "--platform \"arm64\": give linux/ARCH"},
+		{"no command", []string{"--no-push", dir}, nil, "neither --cmd nor --entrypoint is given, so the image could not start"},
+		{"unknown flag names --help", []string{"--frobnicate", dir}, nil, "see scratch-push --help"},
 		{"missing wercker.yml", []string{"--wercker-yml", filepath.Join(dir, "wercker.yml")}, nil, "wercker.yml\": no such file"},
 	}
 	for _, c := range cases {
@@ -113,7 +115,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestNoDaemon(t *testing.T) {
-	stdout, stderr, code := runCLI(t, "", "--no-push", folder(t))
+	stdout, stderr, code := runCLI(t, "", "--no-push", "--allow-no-command", folder(t))
 	if code != 1 || stdout != "" || !strings.Contains(stderr, "no Docker daemon answers at unix://") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
@@ -156,12 +158,13 @@ func TestRedactor(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	stdout, stderr, code := runCLI(t, "", "version")
-	for _, want := range []string{"scratch-push:  ", "go:            go1.", "engine API:    up to 1.", "daemon:        none: no Docker daemon answers"} {
+	for _, want := range []string{"scratch-push:  ", "go:            go1.", "engine API:    up to 1.", "daemon:        none\n"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("version output lacks %q:\n%s", want, stdout)
 		}
 	}
-	if code != 0 || stderr != "" {
+	// No daemon is a failure, as with docker version: exit 1 and why.
+	if code != 1 || !strings.HasPrefix(stderr, "scratch-push: no Docker daemon answers") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
@@ -170,6 +173,18 @@ func TestCompletion(t *testing.T) {
 	stdout, _, code := runCLI(t, "", "completion", "bash")
 	if code != 0 || !strings.Contains(stdout, "__start_scratch-push") {
 		t.Errorf("exit %d, completion script %.200q", code, stdout)
+	}
+	// A shell cobra cannot write for is a usage error, not help and 0.
+	stdout, stderr, code := runCLI(t, "", "completion", "tcsh")
+	if code != 2 || stdout != "" || !strings.Contains(stderr, `"tcsh"`) || !strings.Contains(stderr, "bash, zsh, fish or powershell") {
+		t.Errorf("completion tcsh: exit %d, stdout %.80q, stderr %q", code, stdout, stderr)
+	}
+	// The flags with a fixed set of values offer them.
+	for flag, want := range map[string]string{"progress": "plain", "builder": "buildkit"} {
+		stdout, _, code = runCLI(t, "", "__complete", "--"+flag, "")
+		if code != 0 || !strings.Contains(stdout, want+"\n") || strings.Contains(stdout, "app\n") {
+			t.Errorf("completing --%s: exit %d, %q; want %s among the values and no files", flag, code, stdout, want)
+		}
 	}
 }
 

@@ -254,8 +254,12 @@ func explainRegistry(ctx context.Context, api daemon.API, err error, p plan) err
 	if daemon.PlainHTTP(err) {
 		return plainHTTPAdvice(err, p.target.Host(), daemon.IsPodman(ctx, api))
 	}
+	who := "these credentials" // an identity token names no user
+	if p.creds.Username != "" {
+		who = fmt.Sprintf("user %q", p.creds.Username)
+	}
 	if errors.Is(err, auth.ErrDenied) {
-		return fmt.Errorf("%w: check that %s may push to %s", err, p.creds, reference.FamiliarName(p.target.Repository))
+		return fmt.Errorf("%w: check that %s may push to %s", err, who, reference.FamiliarName(p.target.Repository))
 	}
 	if !errors.Is(err, auth.ErrAuth) {
 		return err
@@ -263,7 +267,7 @@ func explainRegistry(ctx context.Context, api daemon.API, err error, p plan) err
 	if p.creds.Empty() {
 		return fmt.Errorf("%w: no credentials were found for %s: give --username and --password-stdin, or docker login", err, p.target.Host())
 	}
-	return fmt.Errorf("%w: check the user name and password for %s (%s)", err, p.target.Host(), p.creds)
+	return fmt.Errorf("%w: check the user name and password for %s (%s was refused)", err, p.target.Host(), who)
 }
 
 // plainHTTPAdvice says how to let the daemon use a plain-HTTP registry:
@@ -355,11 +359,15 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 	if err := p.files.prepare(); err != nil {
 		return p, err
 	}
-	if !p.push {
-		return p, nil
+	if p.push {
+		if p.creds, err = credentials(ctx, s, o, p.target.Host()); err != nil {
+			return p, err
+		}
 	}
-	p.creds, err = credentials(ctx, s, o, p.target.Host())
-	return p, err
+	if len(spec.Cmd) == 0 && len(spec.Entrypoint) == 0 && !o.allowNoCommand {
+		return p, usagef("neither --cmd nor --entrypoint is given, so the image could not start (docker run: \"No command specified\"): name the program, e.g. --cmd ./app, or give --allow-no-command for an image meant as a base for others")
+	}
+	return p, nil
 }
 
 func makeSpec(o options) (builder.Spec, error) {

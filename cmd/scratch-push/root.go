@@ -59,16 +59,19 @@ type options struct {
 	werckerStep  string
 	metadataFile string
 	allowDynamic bool
-	progress     string
-	context      string
-	caCerts      string
-	tzdata       string
-	nonroot      string
-	tmp          bool
-	platform     string
-	iidFile      string
-	digestFile   string
-	pipeline     string
+	// allowNoCommand: an image with neither command nor entrypoint is
+	// meant, as a base for others.
+	allowNoCommand bool
+	progress       string
+	context        string
+	caCerts        string
+	tzdata         string
+	nonroot        string
+	tmp            bool
+	platform       string
+	iidFile        string
+	digestFile     string
+	pipeline       string
 	// maxLayersGiven: --max-layers was on the command line, so the
 	// daemon's processor count does not lower it.
 	maxLayersGiven bool
@@ -137,7 +140,7 @@ like one of these commands is given as ./version.`,
 				return err
 			}
 			if len(args) != 1 {
-				return usagef("want exactly one folder argument (DIR), got %d", len(args))
+				return usagef("want exactly one folder argument (DIR), got %d: see scratch-push --help", len(args))
 			}
 			o.dir = args[0]
 			passwordFlag := cmd.Flags().Changed("password")
@@ -182,9 +185,23 @@ like one of these commands is given as ./version.`,
 		},
 	}
 	cmd.AddCommand(newVersionCommand(s))
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usagef("%v: see %s --help", err, c.CommandPath()) })
 	cmd.SetOut(s.out)
 	cmd.SetErr(s.err)
+	cmd.InitDefaultCompletionCmd() // after SetOut: its scripts go where it points
+	for _, c := range cmd.Commands() {
+		if c.Name() == "completion" {
+			// Cobra's completion command prints its help, exit 0, for a
+			// shell it does not know.
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = func(c *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return usagef("completion %q: give bash, zsh, fish or powershell", args[0])
+				}
+				return c.Help()
+			}
+		}
+	}
 
 	f := cmd.Flags()
 	f.SortFlags = false
@@ -220,6 +237,7 @@ like one of these commands is given as ./version.`,
 	f.StringVar(&o.nonroot, "nonroot", "", "add /etc/passwd and /etc/group with a user, and run as it: "+builder.DefaultNonRoot+" with --nonroot, or --nonroot=NAME:UID")
 	f.Lookup("nonroot").NoOptDefVal = builder.DefaultNonRoot
 	f.BoolVar(&o.tmp, "tmp", false, "add an empty /tmp, mode 1777")
+	f.BoolVar(&o.allowNoCommand, "allow-no-command", false, "accept neither --cmd nor --entrypoint: an image meant as a base for others, which cannot start by itself")
 	f.BoolVar(&o.allowDynamic, "allow-dynamic", false, "accept a dynamically linked program whose loader the folder lacks (it will not start unless the loader and libraries come another way)")
 	f.StringVar(&o.platform, "platform", "", "the image's platform, linux/ARCH[/VARIANT] (default: the program's architecture, else the daemon's)")
 	f.StringVar(&o.metadataFile, "metadata-file", "", "write the results as JSON to this file: image ID, each tag's reference and digest, layers, size, daemon version")
@@ -227,6 +245,13 @@ like one of these commands is given as ./version.`,
 	f.StringVar(&o.digestFile, "digest-file", "", "write the pushed manifest digest to this file")
 	f.StringVar(&o.werckerYML, "wercker-yml", "", "run the internal/docker-scratch-push step of this wercker.yml; flags given here override its keys, and DIR defaults to $WERCKER_OUTPUT_DIR")
 	f.StringVar(&o.pipeline, "pipeline", "", "with --wercker-yml: the pipeline whose step to run (default: the one that has it)")
+	for flag, values := range map[string][]string{
+		"progress": {progressAuto, progressTTY, progressPlain, progressJSON, progressQuiet},
+		"builder":  {"auto", "buildkit", "classic"},
+		"platform": {"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64"},
+	} {
+		_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
+	}
 	return cmd
 }
 

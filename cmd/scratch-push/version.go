@@ -28,36 +28,37 @@ func newVersionCommand(s *streams) *cobra.Command {
 				return err
 			}
 			contextName, _ := cmd.Flags().GetString("context")
-			printVersion(cmd.Context(), s, contextName)
-			return nil
+			return printVersion(cmd.Context(), s, contextName)
 		},
 	}
 }
 
-// printVersion prints what a bug report needs. The daemon line says so
-// when no daemon answers; that is not a failure of this command.
-func printVersion(ctx context.Context, s *streams, contextName string) {
+// printVersion prints what a bug report needs. When no daemon answers, the
+// daemon line says none and the error says why: exit status 1, as docker
+// version gives.
+func printVersion(ctx context.Context, s *streams, contextName string) error {
 	fmt.Fprintf(s.out, "scratch-push:  %s\n", toolVersion())
 	fmt.Fprintf(s.out, "go:            %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(s.out, "engine API:    up to %s (down to 1.40 by negotiation)\n", client.MaxAPIVersion)
 	opts, err := clientOpts(contextName)
 	if err != nil {
-		fmt.Fprintf(s.out, "daemon:        none: %s\n", oneLine(err.Error()))
-		return
+		fmt.Fprintln(s.out, "daemon:        none")
+		return usageError{err}
 	}
 	api, err := daemon.Connect(ctx, opts...)
 	if err != nil {
-		fmt.Fprintf(s.out, "daemon:        none: %s\n", oneLine(err.Error()))
-		return
+		fmt.Fprintln(s.out, "daemon:        none")
+		return err
 	}
 	defer api.Close()
 	v, err := api.ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
-		fmt.Fprintf(s.out, "daemon:        at %s, version unknown: %s\n", api.DaemonHost(), oneLine(err.Error()))
-		return
+		fmt.Fprintf(s.out, "daemon:        at %s, version unknown\n", api.DaemonHost())
+		return fmt.Errorf("asking the daemon at %s for its version: %w", api.DaemonHost(), err)
 	}
 	name := strings.TrimSpace(daemon.EngineName(v) + " " + v.Version)
 	fmt.Fprintf(s.out, "daemon:        %s (%s/%s) at %s, speaking API %s\n", name, v.Os, v.Arch, api.DaemonHost(), api.ClientVersion())
+	return nil
 }
 
 func toolVersion() string {
