@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/scratchpush/scratchpush/daemon"
 )
@@ -202,6 +203,29 @@ func TestPlainHTTPAdvice(t *testing.T) {
 		err := plainHTTPAdvice(cause, "localhost:5000", c.podman)
 		if !errors.Is(err, cause) || !strings.Contains(err.Error(), c.want) || !daemon.PlainHTTP(cause) {
 			t.Errorf("podman %t: %v; want it to wrap the cause and say %q", c.podman, err, c.want)
+		}
+	}
+}
+
+// --help fits in 80 columns, descriptions wrapped under their flags, and
+// the flags whose value is optional show its name.
+func TestHelpFitsEightyColumns(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"version", "--help"}} {
+		stdout, _, code := runCLI(t, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		for _, line := range strings.Split(stdout, "\n") {
+			if n := utf8.RuneCountInString(line); n > usageWidth {
+				t.Errorf("%v: a line of %d columns: %q", args, n, line)
+			}
+		}
+		if args[0] == "--help" {
+			for _, want := range []string{"\n      --ca-certs[=FILE]", "\n      --nonroot[=NAME:UID]", "\n  -q, --quiet ", "(default 4)"} {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("--help lacks %q", want)
+				}
+			}
 		}
 	}
 }

@@ -82,7 +82,8 @@ const example = `  # Build ./out into the local daemon only (docker images shows
   scratch-push --no-push --repository myapp --tag dev --cmd ./app ./out
 
   # Push to a registry, the password on stdin, and run ./app --port 5000:
-  echo "$QUAY_PASSWORD" | scratch-push --username "$QUAY_USERNAME" --password-stdin \
+  echo "$QUAY_PASSWORD" | scratch-push \
+      --username "$QUAY_USERNAME" --password-stdin \
       --repository quay.io/team/app --tag "$(git rev-parse --short HEAD)" \
       --cmd "./app --port 5000" --ports 5000 ./out
 
@@ -91,13 +92,15 @@ const example = `  # Build ./out into the local daemon only (docker images shows
       --cmd ./app --digest-file digest --metadata-file metadata.json ./out
 
   # A byte-for-byte reproducible image, stamped with the last commit's time:
-  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) scratch-push --repository quay.io/team/app --cmd ./app ./out
+  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) scratch-push \
+      --repository quay.io/team/app --cmd ./app ./out
 
   # The internal/docker-scratch-push step of a wercker.yml, as it is:
   scratch-push --wercker-yml wercker.yml --pipeline deploy
 
-  # A daemon elsewhere: DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, as for docker:
-  DOCKER_HOST=tcp://build-host:2376 DOCKER_TLS_VERIFY=1 scratch-push --no-push --repository app --cmd ./app ./out`
+  # A daemon elsewhere, reached as docker reaches it (DOCKER_CERT_PATH too):
+  DOCKER_HOST=tcp://build-host:2376 DOCKER_TLS_VERIFY=1 \
+      scratch-push --no-push --repository app --cmd ./app ./out`
 
 func newRootCommand(s *streams) *cobra.Command {
 	var o options
@@ -188,6 +191,7 @@ like one of these commands is given as ./version.`,
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usagef("%v: see %s --help", err, c.CommandPath()) })
 	cmd.SetOut(s.out)
 	cmd.SetErr(s.err)
+	wrapUsage(cmd)
 	cmd.InitDefaultCompletionCmd() // after SetOut: its scripts go where it points
 	for _, c := range cmd.Commands() {
 		if c.Name() == "completion" {
@@ -230,11 +234,11 @@ like one of these commands is given as ./version.`,
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors (--progress=quiet)")
 	cmd.PersistentFlags().StringVar(&o.context, "context", "", "the docker CLI context to use (as docker --context; DOCKER_CONTEXT works too); default: DOCKER_HOST, else the docker config's current context")
 	f.StringVar(&o.progress, "progress", progressAuto, "how to show progress on stderr: auto (tty on a terminal, else plain), tty, plain (timestamped lines), json (the daemon's messages as JSON lines), quiet")
-	f.StringVar(&o.caCerts, "ca-certs", "", "add a CA bundle as /etc/ssl/certs/ca-certificates.crt: the host's with --ca-certs, or --ca-certs=FILE")
+	f.StringVar(&o.caCerts, "ca-certs", "", "add a CA bundle as /etc/ssl/certs/ca-certificates.crt: the host's with --ca-certs, or --ca-certs=`FILE`")
 	f.Lookup("ca-certs").NoOptDefVal = builder.DefaultCACerts
-	f.StringVar(&o.tzdata, "tzdata", "", "add time zone data as /usr/share/zoneinfo: the host's with --tzdata, or --tzdata=DIR")
+	f.StringVar(&o.tzdata, "tzdata", "", "add time zone data as /usr/share/zoneinfo: the host's with --tzdata, or --tzdata=`DIR`")
 	f.Lookup("tzdata").NoOptDefVal = builder.DefaultTZData
-	f.StringVar(&o.nonroot, "nonroot", "", "add /etc/passwd and /etc/group with a user, and run as it: "+builder.DefaultNonRoot+" with --nonroot, or --nonroot=NAME:UID")
+	f.StringVar(&o.nonroot, "nonroot", "", "add /etc/passwd and /etc/group with a user, and run as it: "+builder.DefaultNonRoot+" with --nonroot, or --nonroot=`NAME:UID`")
 	f.Lookup("nonroot").NoOptDefVal = builder.DefaultNonRoot
 	f.BoolVar(&o.tmp, "tmp", false, "add an empty /tmp, mode 1777")
 	f.BoolVar(&o.allowNoCommand, "allow-no-command", false, "accept neither --cmd nor --entrypoint: an image meant as a base for others, which cannot start by itself")

@@ -21,7 +21,7 @@ var version = ""
 func newVersionCommand(s *streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the versions of scratch-push, Go and the Engine API, and the daemon's",
+		Short: "Print the versions of this tool, Go, the Engine API and the daemon",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := flagsFromEnv(cmd.Flags()); err != nil {
