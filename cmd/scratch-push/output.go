@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/jsonstream"
-	"github.com/moby/moby/client/pkg/jsonmessage"
+	"github.com/moby/term"
 
 	"github.com/scratchpush/scratchpush/daemon"
 )
@@ -64,7 +64,7 @@ func (rw redactingWriter) Write(p []byte) (int, error) {
 // Progress modes (--progress).
 const (
 	progressAuto  = "auto"  // tty on a terminal, else plain
-	progressTTY   = "tty"   // docker's live display: a line per layer, rewritten in place
+	progressTTY   = "tty"   // a line per layer, rewritten in place, as docker push draws it
 	progressPlain = "plain" // one timestamped line per change
 	progressJSON  = "json"  // the daemon's messages as they came, one JSON object per line
 	progressQuiet = "quiet" // nothing
@@ -79,10 +79,7 @@ type printer struct {
 	mode   string
 	start  time.Time
 	status map[string]string
-	// tty mode: messages for jsonmessage's display, which runs on its own
-	// goroutine until close.
-	tty    chan jsonstream.Message
-	done   chan struct{}
+	live   *liveDisplay // tty mode
 	closed bool
 }
 
@@ -91,21 +88,11 @@ type printer struct {
 func newPrinter(w io.Writer, mode string, fd uintptr) *printer {
 	p := &printer{w: w, mode: mode, start: time.Now(), status: map[string]string{}}
 	if mode == progressTTY {
-		ch := make(chan jsonstream.Message, 64)
-		p.tty, p.done = ch, make(chan struct{})
-		go func() {
-			defer close(p.done)
-			seq := func(yield func(jsonstream.Message, error) bool) {
-				for m := range ch {
-					if !yield(m, nil) {
-						for range ch { // keep senders from blocking
-						}
-						return
-					}
-				}
-			}
-			_ = jsonmessage.DisplayJSONMessages(seq, w, fd, true, nil)
-		}()
+		width := 80
+		if ws, err := term.GetWinsize(fd); err == nil && ws.Width > 0 {
+			width = int(ws.Width)
+		}
+		p.live = newLiveDisplay(w, width)
 	}
 	return p
 }
@@ -114,13 +101,8 @@ func newPrinter(w io.Writer, mode string, fd uintptr) *printer {
 // last read racing the end of a failed run) are dropped.
 func (p *printer) close() {
 	p.mu.Lock()
-	tty := p.tty
-	p.tty, p.closed = nil, true
-	p.mu.Unlock()
-	if tty != nil {
-		close(tty)
-		<-p.done
-	}
+	defer p.mu.Unlock()
+	p.closed = true
 }
 
 // note prints a message of scratch-push's own.
@@ -138,7 +120,7 @@ func (p *printer) line(text string) {
 	case progressPlain:
 		fmt.Fprintf(p.w, "[%6.1fs] %s\n", time.Since(p.start).Seconds(), text)
 	case progressTTY:
-		p.tty <- jsonstream.Message{Stream: text + "\n"}
+		p.live.text(text)
 	case progressJSON:
 		b, _ := json.Marshal(jsonstream.Message{Stream: text + "\n"})
 		fmt.Fprintf(p.w, "%s\n", b)
@@ -172,11 +154,7 @@ func (p *printer) event(e daemon.Event) {
 		return
 	}
 	if p.mode == progressTTY {
-		m := jsonstream.Message{ID: e.ID, Status: e.Text}
-		if e.Total > 0 || e.Current > 0 {
-			m.Progress = &jsonstream.Progress{Current: e.Current, Total: e.Total, Start: p.start.Unix()}
-		}
-		p.tty <- m
+		p.live.update(e.ID, e.Text, &jsonstream.Progress{Current: e.Current, Total: e.Total, Start: p.start.Unix()})
 		return
 	}
 	if p.status[e.ID] == e.Text {

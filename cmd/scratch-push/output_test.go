@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/moby/moby/api/types/jsonstream"
 
@@ -81,11 +84,102 @@ func TestProgressJSON(t *testing.T) {
 
 func TestProgressTTY(t *testing.T) {
 	got := render(progressTTY)
-	for _, want := range []string{"sending the folder\n", "a1b2: Pushed", "\x1b[2K", "a1b2: Pushing [="} {
-		if !strings.Contains(got, want) {
-			t.Errorf("tty progress lacks %q:\n%q", want, got)
+	want := []string{"sending the folder", "Step 1/2 : FROM scratch", "a1b2: Pushed", "push failed: 503; retrying in 1s (retry 1 of 3)"}
+	if screen := terminal(got); !slices.Equal(screen, want) {
+		t.Errorf("tty progress leaves\n%s\nwant\n%s\n(written: %q)", strings.Join(screen, "\n"), strings.Join(want, "\n"), got)
+	}
+	if !strings.Contains(got, "a1b2: Pushing  1.024kB/1.024kB") {
+		t.Errorf("tty progress never showed the layer's bytes: %q", got)
+	}
+}
+
+// The live lines of several layers and the build context, with other
+// lines between their updates: a line per layer, rewritten in place, the
+// finished ones in their final words only, none left half-done.
+func TestLiveDisplay(t *testing.T) {
+	var b bytes.Buffer
+	d := newLiveDisplay(&b, 100)
+	progress := func(cur, total int64) *jsonstream.Progress {
+		return &jsonstream.Progress{Current: cur, Total: total}
+	}
+	d.update("context", "sending the build context", progress(10, 100))
+	d.text("[internal] load remote build context")
+	d.update("context", "sending the build context", progress(90, 100))
+	d.text("copy /context /")
+	d.update("context", "sent 100 B in 0.1s (1000 B/s)", nil)
+	d.text("The push refers to repository [r/app]")
+	d.update("aaaa", "Preparing", nil)
+	d.update("bbbb", "Preparing", nil)
+	d.update("aaaa", "Pushing", progress(1, 4))
+	d.update("bbbb", "Pushing", progress(3, 4))
+	d.update("bbbb", "Pushed", nil)
+	mid := terminal(b.String())
+	d.update("aaaa", "Pushing", progress(2, 4))
+	d.update("aaaa", "Layer already exists", nil)
+	d.text("v1: digest: sha256:00 size: 1")
+	want := []string{
+		"[internal] load remote build context", "copy /context /", "context: sent 100 B in 0.1s (1000 B/s)",
+		"The push refers to repository [r/app]", "bbbb: Pushed", "aaaa: Layer already exists", "v1: digest: sha256:00 size: 1",
+	}
+	if got := terminal(b.String()); !slices.Equal(got, want) {
+		t.Errorf("the screen shows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if last := mid[len(mid)-1]; !strings.HasPrefix(last, "aaaa: Pushing") || mid[len(mid)-2] != "bbbb: Pushed" {
+		t.Errorf("while aaaa pushes, the screen ends\n%s", strings.Join(mid[len(mid)-2:], "\n"))
+	}
+}
+
+// terminal plays what was written on a screen, as a terminal would, for
+// the escapes the live display writes (cursor up, carriage return, erase to
+// the end of the screen), and returns the lines left on it.
+func terminal(out string) []string {
+	var screen []string
+	row, col := 0, 0
+	put := func(r rune) {
+		for len(screen) <= row {
+			screen = append(screen, "")
+		}
+		line := []rune(screen[row])
+		for len(line) < col {
+			line = append(line, ' ')
+		}
+		if col < len(line) {
+			line[col] = r
+		} else {
+			line = append(line, r)
+		}
+		screen[row] = string(line)
+		col++
+	}
+	up := regexp.MustCompile(`^\x1b\[(\d+)A`)
+	for i := 0; i < len(out); {
+		switch {
+		case strings.HasPrefix(out[i:], "\x1b[J"):
+			if row < len(screen) {
+				screen = append(screen[:row], string([]rune(screen[row])[:min(col, len([]rune(screen[row])))]))
+			}
+			i += 3
+		case up.MatchString(out[i:]):
+			m := up.FindStringSubmatch(out[i:])
+			n, _ := strconv.Atoi(m[1])
+			row = max(row-n, 0)
+			i += len(m[0])
+		case out[i] == '\r':
+			col = 0
+			i++
+		case out[i] == '\n':
+			row, col = row+1, 0
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(out[i:])
+			put(r)
+			i += size
 		}
 	}
+	for len(screen) > 0 && screen[len(screen)-1] == "" {
+		screen = screen[:len(screen)-1]
+	}
+	return screen
 }
 
 func TestProgressQuiet(t *testing.T) {
