@@ -10,7 +10,7 @@ GO ?= go
 # What `scratch-push version` says: the git description of this tree.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build test unit integration integration-docker29 integration-podman demo lint env env-test fuzz bench
+.PHONY: build test unit integration integration-docker29 integration-podman demo lint env env-test fuzz bench docs
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/scratch-push ./cmd/scratch-push
@@ -48,6 +48,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# docs/flags.md, from the command itself; a unit test fails when it drifts.
+docs:
+	$(GO) test ./cmd/scratch-push -run '^TestFlagReference$$' -update
+
 # Fuzzing runs here, not in CI; `make test` runs the committed seed corpora.
 FUZZTIME ?= 30s
 FUZZ_TARGETS = builder:FuzzDockerfile builder:FuzzParseCommand builder:FuzzParsePorts daemon:FuzzParseTarget auth:FuzzHeaderRoundTrip wercker:FuzzFind
@@ -60,6 +64,6 @@ fuzz:
 	done
 
 # Benchmarks against docker build + docker push on this machine's daemon and
-# registry; results go in BENCHMARKS.md by hand. Never part of make test.
+# registry; results go in docs/benchmarks.md by hand. Never part of make test.
 bench: env build
 	set -a && . $(ENV_DIR)/env && set +a && $(GO) run ./bench -tool bin/scratch-push

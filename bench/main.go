@@ -1,7 +1,7 @@
 // Command bench times scratch-push against plain `docker build` (classic
 // builder, FROM scratch, COPY . /) + `docker push` on the same daemon and
 // registry, in one run, and prints wall-time ratios and scratch-push's peak
-// RSS. `make bench` runs it after scripts/dev-env; BENCHMARKS.md holds its
+// RSS. `make bench` runs it after scripts/dev-env; docs/benchmarks.md holds its
 // results. It is a benchmark, never a test: nothing here asserts a time.
 package main
 
@@ -165,7 +165,7 @@ var workloads = []workload{
 	{name: "medium", random: 100 << 20, textFiles: 2000, textSize: 50 << 10, textFolder: 40, touched: true},
 	// Half incompressible, half text, like the issue's own gigabyte, whose
 	// push ran at about 50 MB/s. Touched runs of it take a minute the
-	// ten-minute budget lacks; BENCHMARKS.md gives their ratio from
+	// ten-minute budget lacks; docs/benchmarks.md gives their ratio from
 	// -touched-large runs.
 	{name: "large", random: 512 << 20, textFiles: 8000, textSize: 64 << 10, textFolder: 80},
 }

@@ -516,7 +516,7 @@ func pushedDigest(t *testing.T, res result, repo, tag string) string {
 
 // ownLabels is an image's labels without the one Podman's builder, Buildah,
 // stamps on every image it builds (io.buildah.version), which scratch-push
-// cannot keep out; the README says so.
+// cannot keep out; docs/engines.md says so.
 func ownLabels(labels map[string]string) map[string]string {
 	if !onPodman() || labels["io.buildah.version"] == "" {
 		return labels

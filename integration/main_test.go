@@ -9,7 +9,7 @@
 // docker-containerd) and against Podman's Docker-compatible service
 // (SCRATCHPUSH_TEST_DAEMON=podman); the suite checks that the daemon is the
 // one named. The few places where an engine answers otherwise ask onPodman
-// or onContainerdStore, and the README lists them.
+// or onContainerdStore, and docs/engines.md lists them.
 //
 // Under CI=true a missing daemon or registry fails the run; elsewhere the
 // tests skip with a note saying how to set the machine up.
