@@ -11,33 +11,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/push"
 )
 
-// plan is a validated command line: everything checked before any work.
-type plan struct {
-	dir     string
-	builder daemon.Builder
-	spec    builder.Spec
-	layout  builder.Layout
-	target  daemon.Target // zero Repository with --no-push and no --repository
-	creds   auth.Credentials
-	push    bool
-	files   resultFiles
-	// platform is the image's, when the program or --platform says.
-	platform   *builder.Platform
-	essentials builder.Essentials
-	bytes      int64 // the folder's, for showing progress
-}
-
 func runPush(ctx context.Context, s *streams, o options) error {
-	p, err := makePlan(ctx, s, o)
+	opts, err := makeOptions(ctx, s, o)
 	if err != nil {
 		return err
 	}
@@ -46,130 +29,60 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	if o.werckerStep != "" {
 		progress.note("%s", o.werckerStep)
 	}
-	done := false // the run succeeded
-
-	scanned := time.Now()
-	sum, err := builder.Scan(ctx, p.dir)
-	if err != nil {
-		return err
-	}
-	if p.essentials.Any() {
-		dir, err := os.MkdirTemp("", "scratch-push-essentials-")
-		if err != nil {
-			return fmt.Errorf("making the essentials: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		if err := builder.WriteEssentials(ctx, dir, p.essentials); err != nil {
-			return err
-		}
-		p.layout.Essentials = dir
-	}
-	limitMemory(sum)
-	p.bytes = sum.Bytes
-
-	opts, err := clientOpts(o.context)
-	if err != nil {
-		return usageError{err}
-	}
-	api, err := daemon.Connect(ctx, opts...)
-	if err != nil {
-		return err
-	}
-	defer api.Close()
-
-	p.layout.Splits = sum.Split(o.maxLayers, daemonCores(ctx, api, sum, o))
-	p.layout.Climb = sum.Climb
-	dockerfile, err := builder.Dockerfile(p.spec, p.layout)
-	if err != nil {
-		return err
-	}
-
-	registryOpts := daemon.RegistryOptions{Retries: o.retries, Progress: progress.event}
-	if p.push && !p.creds.Empty() {
-		// A wrong password fails here, before anything is built.
-		err := daemon.Login(ctx, api, p.target.Host(), client.RegistryLoginOptions{
-			Username:      p.creds.Username,
-			Password:      p.creds.Password,
-			IdentityToken: p.creds.IdentityToken,
-			ServerAddress: auth.ServerAddress(p.target.Host()),
-		}, registryOpts)
-		if errors.Is(err, daemon.ErrLoginUnchecked) {
-			// The daemon cannot check them: ask the registry from here.
-			err = auth.Check(ctx, p.target.Host(), reference.Path(p.target.Repository), p.creds)
-		}
-		switch {
-		case errors.Is(err, auth.ErrUnchecked):
-			progress.note("%s; the push checks them", err)
-		case err != nil:
-			return explainRegistry(ctx, api, err, p)
-		default:
-			registryOpts.CredentialsChecked = true
-		}
-	}
-
-	built, reused, remember, err := reuseOrMake(ctx, api, p, o, sum, scanned, dockerfile, progress)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if done {
-			remember()
-		}
-	}()
-	// From here a failure puts the tags back and removes what this run
-	// built, so that a failed run leaves the daemon as it found it. Tags
-	// pushed before a failure stay pushed and printed: each is complete.
-	undo := func(context.Context) {}
-	defer func() {
-		if !done {
-			undo(ctx)
-			built.Discard(ctx, api)
-		}
-	}()
-	if p.target.Repository != nil {
-		u, err := daemon.Tag(ctx, api, built.ID, p.target) // a failed Tag undoes itself
-		if err != nil {
-			return err
-		}
-		undo = u
-	}
-	var tags []tagResult
-	if !p.push {
-		for _, ref := range p.target.Tags {
-			progress.note("tagged %s", reference.FamiliarString(ref))
-			tags = append(tags, tagResult{Reference: reference.FamiliarString(ref)})
-		}
-		fmt.Fprintln(s.out, built.ID)
-	} else {
-		header, err := auth.Header(p.creds, p.target.Host())
+	opts.Progress = progress.event
+	opts.Scanned = limitMemory
+	if opts.Push {
+		header, err := auth.Header(opts.Credentials, opts.Target.Host())
 		if err != nil {
 			return err
 		}
 		s.redact.add(header)
-		for _, ref := range p.target.Tags {
-			digest, err := daemon.Push(ctx, api, ref, header, registryOpts)
-			if err != nil {
-				return explainRegistry(ctx, api, err, p)
-			}
-			fmt.Fprintf(s.out, "%s@%s\n", reference.FamiliarString(ref), digest)
-			tags = append(tags, tagResult{reference.FamiliarString(ref), digest, reference.FamiliarName(ref) + "@" + digest})
+	}
+
+	copts, err := clientOpts(o.context)
+	if err != nil {
+		return usageError{err}
+	}
+	var api *client.Client
+	defer func() {
+		if api != nil {
+			api.Close()
+		}
+	}()
+	engine := func(ctx context.Context) (daemon.API, error) {
+		var err error
+		api, err = daemon.Connect(ctx, copts...)
+		return api, err
+	}
+
+	res, err := push.Run(ctx, engine, opts)
+	progress.close() // results after the progress, never inside it
+	if !opts.Push && err == nil {
+		fmt.Fprintln(s.out, res.ImageID)
+	}
+	for _, t := range res.Tags {
+		if t.Digest != "" {
+			fmt.Fprintf(s.out, "%s@%s\n", t.Reference, t.Digest)
 		}
 	}
-	if err := p.files.write(ctx, api, built, reused, tags); err != nil {
-		return err
-	}
-	done = true
-	return nil
+	return flagError(err)
 }
 
-// daemonCores is what the layer split weighs: the daemon's processors,
-// unless --max-layers was given, which then says exactly how far to split.
-// It asks the daemon only for a folder big enough to split.
-func daemonCores(ctx context.Context, api daemon.API, sum builder.Summary, o options) int {
-	if o.maxLayersGiven || len(sum.Split(o.maxLayers, 0)) == 0 {
-		return 0
+// fieldFlags names the flag behind each field of push.Options that an
+// error of the run can be about.
+var fieldFlags = map[string]string{
+	"Files.IID":      "--iidfile",
+	"Files.Digest":   "--digest-file",
+	"Files.Metadata": "--metadata-file",
+}
+
+// flagError puts the flag that gave a field's value in front of an error
+// the run reports about it.
+func flagError(err error) error {
+	if flag := fieldFlags[push.FieldOf(err)]; flag != "" {
+		return fmt.Errorf("%s: %w", flag, err)
 	}
-	return daemon.CPUs(ctx, api)
+	return err
 }
 
 // limitMemory sets a soft memory limit that keeps the heap from growing
@@ -185,105 +98,12 @@ func limitMemory(sum builder.Summary) {
 	debug.SetMemoryLimit(8<<20 + 512*entries)
 }
 
-// makeImage builds the image through the build endpoint, or with
-// --reproducible makes it here and loads it.
-func makeImage(ctx context.Context, api daemon.API, p plan, dockerfile []byte, o options, progress *printer) (daemon.Built, error) {
-	if !o.reproducible {
-		opts := daemon.BuildOptions{
-			Dockerfile: builder.DockerfileName,
-			NoCache:    o.noCache,
-			Builder:    p.builder,
-			Progress:   progress.event,
-		}
-		if p.platform != nil {
-			platform, daemonPlatform, err := imagePlatform(ctx, api, p)
-			if err != nil {
-				return daemon.Built{}, err
-			}
-			if platform != daemonPlatform {
-				opts.Platform = &ocispec.Platform{OS: platform.OS, Architecture: platform.Architecture, Variant: platform.Variant}
-			}
-		}
-		newContext := func() io.ReadCloser {
-			return newSending(builder.Context(ctx, p.dir, dockerfile, p.layout), "context", "the build context", p.bytes, progress.event)
-		}
-		return daemon.Build(ctx, api, newContext, opts)
-	}
-	platform, _, err := imagePlatform(ctx, api, p)
-	if err != nil {
-		return daemon.Built{}, err
-	}
-	format := builder.DockerSave
-	if containerd, err := daemon.ContainerdStore(ctx, api); err != nil {
-		return daemon.Built{}, err
-	} else if containerd {
-		format = builder.OCILayout
-	}
-	stream, made := builder.Image(ctx, p.dir, p.spec, p.layout, platform, format)
-	archive := newSending(stream, "image", "the image", p.bytes, progress.event)
-	built, err := daemon.Load(ctx, api, archive, progress.event)
-	archive.Close()
-	if err != nil {
-		return built, err
-	}
-	if m := made(); !m.Is(built.ID) {
-		built.Discard(ctx, api)
-		return daemon.Built{}, fmt.Errorf("the daemon loaded the image as %s, but it was made as %s (manifest %s)", built.ID, m.Config, m.Manifest)
-	}
-	return built, nil
-}
-
-// imagePlatform is the platform the image is for, the program's or
-// --platform's when either says, else the daemon's; and the daemon's.
-func imagePlatform(ctx context.Context, api daemon.API, p plan) (image, daemonPlatform builder.Platform, err error) {
-	osName, arch, err := daemon.Platform(ctx, api)
-	if err != nil {
-		return builder.Platform{}, builder.Platform{}, err
-	}
-	daemonPlatform = builder.Platform{OS: osName, Architecture: arch}
-	if p.platform != nil {
-		return *p.platform, daemonPlatform, nil
-	}
-	return daemonPlatform, daemonPlatform, nil
-}
-
-// explainRegistry says what to check when the daemon could not use the
-// registry: the credentials it refused, or the plain HTTP it got where it
-// expected HTTPS.
-func explainRegistry(ctx context.Context, api daemon.API, err error, p plan) error {
-	if daemon.PlainHTTP(err) {
-		return plainHTTPAdvice(err, p.target.Host(), daemon.IsPodman(ctx, api))
-	}
-	who := "these credentials" // an identity token names no user
-	if p.creds.Username != "" {
-		who = fmt.Sprintf("user %q", p.creds.Username)
-	}
-	if errors.Is(err, auth.ErrDenied) {
-		return fmt.Errorf("%w: check that %s may push to %s", err, who, reference.FamiliarName(p.target.Repository))
-	}
-	if !errors.Is(err, auth.ErrAuth) {
-		return err
-	}
-	if p.creds.Empty() {
-		return fmt.Errorf("%w: no credentials were found for %s: give --username and --password-stdin, or docker login", err, p.target.Host())
-	}
-	return fmt.Errorf("%w: check the user name and password for %s (%s was refused)", err, p.target.Host(), who)
-}
-
-// plainHTTPAdvice says how to let the daemon use a plain-HTTP registry:
-// Docker and Podman keep the list of such registries in their own
-// configuration, read when they start.
-func plainHTTPAdvice(err error, host string, podman bool) error {
-	if podman {
-		return fmt.Errorf("%w: Podman expects HTTPS of %s; if it serves plain HTTP, mark it insecure in registries.conf ([[registry]] location = %q, insecure = true) and restart podman system service", err, host, host)
-	}
-	return fmt.Errorf("%w: the daemon expects HTTPS of %s; if it serves plain HTTP, add it to \"insecure-registries\" in the daemon's daemon.json and restart the daemon", err, host)
-}
-
-// makePlan validates the command line and gathers credentials, so that every
-// mistake in it surfaces before the daemon is contacted.
-func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
-	p := plan{dir: o.dir, push: !o.noPush}
+// makeOptions validates the command line and gathers credentials into the
+// run's options, so that every mistake in it surfaces before the daemon is
+// contacted.
+func makeOptions(ctx context.Context, s *streams, o options) (push.Options, error) {
+	p := push.Options{Dir: o.dir, Push: !o.noPush, Reproducible: o.reproducible, NoCache: o.noCache,
+		MaxLayers: o.maxLayers, MaxLayersExact: o.maxLayersGiven, Retries: o.retries}
 	fi, err := os.Stat(o.dir)
 	switch {
 	case err != nil:
@@ -294,20 +114,20 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 		return p, usageError{fmt.Errorf("%q: %w: put the files for the image in it", o.dir, builder.ErrEmptyFolder)}
 	}
 
-	if p.builder, err = daemon.ParseBuilder(o.builder); err != nil {
+	if p.Builder, err = daemon.ParseBuilder(o.builder); err != nil {
 		return p, usageError{err}
 	}
 	spec, err := makeSpec(o)
 	if err != nil {
 		return p, usageError{err}
 	}
-	if p.builder == daemon.BuilderAuto && builder.NormalizeWorkdir(spec.Workdir) != "" && builder.NormalizeWorkdir(spec.Workdir) != "/" {
+	if p.Builder == daemon.BuilderAuto && builder.NormalizeWorkdir(spec.Workdir) != "" && builder.NormalizeWorkdir(spec.Workdir) != "/" {
 		// BuildKit's WORKDIR always adds a layer, if only an empty one; the
 		// classic builder adds none when the folder holds the directory,
 		// which the build context sees to.
-		p.builder = daemon.BuilderClassic
+		p.Builder = daemon.BuilderClassic
 	}
-	p.spec = spec
+	p.Spec = spec
 	if _, err = builder.Dockerfile(spec, builder.Layout{}); err != nil { // every value checked before any work
 		return p, usageError{err}
 	}
@@ -315,22 +135,22 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 	if err != nil {
 		return p, usageError{err}
 	}
-	if p.platform, err = choosePlatform(o.platform, prog); err != nil {
+	if p.Platform, err = choosePlatform(o.platform, prog); err != nil {
 		return p, usageError{err}
 	}
-	p.essentials = builder.Essentials{CACerts: o.caCerts, TZData: o.tzdata, Tmp: o.tmp}
+	p.Essentials = builder.Essentials{CACerts: o.caCerts, TZData: o.tzdata, Tmp: o.tmp}
 	if o.nonroot != "" {
 		u, _ := builder.ParseUser(o.nonroot) // checked by makeSpec
-		p.essentials.NonRoot = &u
+		p.Essentials.NonRoot = &u
 	}
-	if err := p.essentials.Check(); err != nil {
+	if err := p.Essentials.Check(); err != nil {
 		return p, usageError{err}
 	}
-	if p.essentials.NonRoot != nil && prog.Path != "" && prog.Mode.Perm()&0o001 == 0 {
-		return p, usagef("--nonroot: %s is not executable by others (mode %04o), and in the image root owns it while %s runs it: chmod o+x it in the folder", prog.Path, prog.Mode.Perm(), p.essentials.NonRoot.Name)
+	if p.Essentials.NonRoot != nil && prog.Path != "" && prog.Mode.Perm()&0o001 == 0 {
+		return p, usagef("--nonroot: %s is not executable by others (mode %04o), and in the image root owns it while %s runs it: chmod o+x it in the folder", prog.Path, prog.Mode.Perm(), p.Essentials.NonRoot.Name)
 	}
-	p.layout.Workdir = spec.Workdir
-	if p.layout.ModTime, err = sourceDateEpoch(); err != nil {
+	p.Layout.Workdir = spec.Workdir
+	if p.Layout.ModTime, err = sourceDateEpoch(); err != nil {
 		return p, usageError{err}
 	}
 
@@ -346,21 +166,21 @@ func makePlan(ctx context.Context, s *streams, o options) (plan, error) {
 	}
 	switch {
 	case o.repository != "":
-		if p.target, err = daemon.ParseTarget(o.registry, o.repository, tags); err != nil {
+		if p.Target, err = daemon.ParseTarget(o.registry, o.repository, tags); err != nil {
 			return p, usageError{err}
 		}
-	case p.push:
+	case p.Push:
 		return p, usagef("--repository is required to push: name it, e.g. --repository quay.io/team/app, or use --no-push")
 	}
-	p.files = resultFiles{metadata: o.metadataFile, iid: o.iidFile, digest: o.digestFile}
-	if !p.push && p.files.digest != "" {
+	p.Files = push.Files{Metadata: o.metadataFile, IID: o.iidFile, Digest: o.digestFile}
+	if !p.Push && p.Files.Digest != "" {
 		return p, usagef("--digest-file needs a push: drop --no-push or use --iidfile")
 	}
-	if err := p.files.prepare(); err != nil {
+	if err := prepareFiles(p.Files); err != nil {
 		return p, err
 	}
-	if p.push {
-		if p.creds, err = credentials(ctx, s, o, p.target.Host()); err != nil {
+	if p.Push {
+		if p.Credentials, err = credentials(ctx, s, o, p.Target.Host()); err != nil {
 			return p, err
 		}
 	}

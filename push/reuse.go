@@ -1,4 +1,4 @@
-package main
+package push
 
 import (
 	"context"
@@ -58,11 +58,11 @@ func openReuse() (reuseStore, bool) {
 // option and the layer split), the file stamp, how the image is made, the
 // essentials' contents, and this binary, whose changes may change the bytes
 // it sends. false: no key could be made, so nothing is reused or recorded.
-func reuseKey(ctx context.Context, sum builder.Summary, dockerfile []byte, p plan, o options) (string, bool) {
+func reuseKey(ctx context.Context, sum builder.Summary, dockerfile []byte, o Options) (string, bool) {
 	h := sha256.New()
-	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t %q\n", sum.Fingerprint, dockerfile, p.layout.ModTime.Unix(), p.builder, o.reproducible, o.platform)
-	if p.layout.Essentials != "" {
-		d, err := builder.TreeDigest(ctx, p.layout.Essentials)
+	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t %q\n", sum.Fingerprint, dockerfile, o.Layout.ModTime.Unix(), o.Builder, o.Reproducible, platformString(o.Platform))
+	if o.Layout.Essentials != "" {
+		d, err := builder.TreeDigest(ctx, o.Layout.Essentials)
 		if err != nil {
 			return "", false
 		}
@@ -76,33 +76,43 @@ func reuseKey(ctx context.Context, sum builder.Summary, dockerfile []byte, p pla
 	return hex.EncodeToString(h.Sum(nil)), true
 }
 
+// made is an image the run has: made now, or reused.
+type made struct {
+	built  daemon.Built
+	reused bool
+	// remember records a made image; called once the run has succeeded.
+	remember func()
+}
+
 // reuseOrMake returns the image recorded for this folder and options when
-// the daemon still has it (reused), else makes one. remember records a made
-// image; the caller calls it once the run has succeeded.
-func reuseOrMake(ctx context.Context, api daemon.API, p plan, o options, sum builder.Summary, scanned time.Time, dockerfile []byte, progress *printer) (built daemon.Built, reused bool, remember func(), err error) {
-	remember = func() {}
+// the daemon still has it, else makes one.
+func reuseOrMake(ctx context.Context, api daemon.API, o Options, sum builder.Summary, scanned time.Time, dockerfile []byte) (made, error) {
+	m := made{remember: func() {}}
 	store, ok := openReuse()
-	key, keyed := reuseKey(ctx, sum, dockerfile, p, o)
+	key, keyed := reuseKey(ctx, sum, dockerfile, o)
 	ok = ok && keyed
-	if ok && !o.noCache {
+	if ok && !o.NoCache {
 		if id, found := store.lookup(ctx, api, key); found {
-			progress.note("reusing image %s: nothing in %s changed since it was built (--no-cache builds again)", id, p.dir)
-			return daemon.Built{ID: id}, true, remember, nil
+			o.note("reusing image %s: nothing in %s changed since it was built (--no-cache builds again)", id, o.Dir)
+			m.built, m.reused = daemon.Built{ID: id}, true
+			return m, nil
 		}
 	}
 	layers := "1 layer"
-	if n := p.layout.Layers(); n > 1 {
+	if n := o.Layout.Layers(); n > 1 {
 		layers = fmt.Sprintf("%d layers", n)
 	}
-	progress.note("sending %s: %d files, %d folders, %d links, %s, as %s", p.dir, sum.Files, sum.Dirs, sum.Symlinks, humanBytes(sum.Bytes), layers)
-	if built, err = makeImage(ctx, api, p, dockerfile, o, progress); err != nil {
-		return built, false, remember, err
+	o.note("sending %s: %d files, %d folders, %d links, %s, as %s", o.Dir, sum.Files, sum.Dirs, sum.Symlinks, HumanBytes(sum.Bytes), layers)
+	built, err := makeImage(ctx, api, o, dockerfile, sum.Bytes)
+	if err != nil {
+		return m, err
 	}
+	m.built = built
 	// Recorded only if the folder was the same after the build read it.
-	if after, err := builder.Scan(ctx, p.dir); ok && err == nil && after.Fingerprint == sum.Fingerprint {
-		remember = func() { store.record(ctx, key, built.ID, sum, scanned) }
+	if after, err := builder.Scan(ctx, o.Dir); ok && err == nil && after.Fingerprint == sum.Fingerprint {
+		m.remember = func() { store.record(ctx, key, built.ID, sum, scanned) }
 	}
-	return built, false, remember, nil
+	return m, nil
 }
 
 // lookup returns the image recorded for key when the daemon still has it.

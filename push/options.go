@@ -1,0 +1,69 @@
+// Package push is the run behind scratch-push: a folder made into a
+// FROM-scratch image in the daemon (built through the Engine API's build
+// endpoint, or made here and loaded), tagged, and pushed, with every failure
+// undone. The command line turns its input into Options once; Run does the
+// rest and returns a Result, reporting progress as data and printing
+// nothing.
+package push
+
+import (
+	"github.com/scratchpush/scratchpush/auth"
+	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/daemon"
+)
+
+// Options is a checked run: every value parsed and validated, nothing
+// left to read from the command line.
+type Options struct {
+	// Dir is the folder whose files make the image.
+	Dir string
+	// Spec is the image's settings; Layout the deterministic stamps and the
+	// working directory. Run fills in the layer split and the essentials.
+	Spec   builder.Spec
+	Layout builder.Layout
+	// Essentials are added in a layer of their own.
+	Essentials builder.Essentials
+	// Builder is the daemon's builder for the build endpoint.
+	Builder daemon.Builder
+	// Platform is the image's, when the program or the user says; nil
+	// leaves it to the daemon.
+	Platform *builder.Platform
+	// Reproducible makes the image here and loads it, instead of building.
+	Reproducible bool
+	// NoCache builds again: no reuse of an unchanged folder's image, no
+	// build cache.
+	NoCache bool
+	// MaxLayers caps the layer split; unless MaxLayersExact, the daemon's
+	// processors may lower it.
+	MaxLayers      int
+	MaxLayersExact bool
+
+	// Target is where the image goes; a zero Repository tags nothing.
+	Target daemon.Target
+	// Push pushes every tag of Target; false only tags in the daemon.
+	Push bool
+	// Credentials for Target's registry; empty pushes anonymously.
+	Credentials auth.Credentials
+	// Retries is how often a transient login or push failure is retried.
+	Retries int
+
+	// Files are written when the run succeeds.
+	Files Files
+	// Progress receives events as the run goes: the daemon's, and the
+	// run's own words (Phase "note").
+	Progress daemon.Progress
+	// Scanned, when set, is told what the folder holds before any work:
+	// the command line sizes its memory limit by it.
+	Scanned func(builder.Summary)
+}
+
+// Result is what a run did. On failure it holds the tags pushed before it,
+// which stay pushed: each is complete.
+type Result struct {
+	// ImageID is the daemon's ID of the image (see Engines in the docs).
+	ImageID string
+	// Reused says an unchanged folder's image was taken without a build.
+	Reused bool
+	// Tags are the tags pushed, or with Push false, set in the daemon.
+	Tags []Tag
+}

@@ -1,0 +1,257 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/scratchpush/scratchpush/auth"
+	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/daemon"
+)
+
+// Engine opens the daemon a run works with. Run opens it once the folder
+// has been scanned, so that a folder it cannot use is reported before any
+// daemon is contacted; the caller closes it.
+type Engine func(context.Context) (daemon.API, error)
+
+// Run makes the image and pushes it: scan the folder, add the essentials,
+// split it into layers, check the credentials, reuse an unchanged folder's
+// image or make one, tag it, push each tag, write the result files. A
+// failure after the tags are set puts them back and removes what the run
+// built, so the daemon is left as it was found; tags pushed before a
+// failure stay pushed, and the Result names them.
+func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
+	var res Result
+	scanned := time.Now()
+	sum, err := builder.Scan(ctx, o.Dir)
+	if err != nil {
+		return res, err
+	}
+	if o.Scanned != nil {
+		o.Scanned(sum)
+	}
+	api, err := engine(ctx)
+	if err != nil {
+		return res, err
+	}
+	if o.Essentials.Any() {
+		dir, err := os.MkdirTemp("", "scratch-push-essentials-")
+		if err != nil {
+			return res, fmt.Errorf("making the essentials: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		if err := builder.WriteEssentials(ctx, dir, o.Essentials); err != nil {
+			return res, err
+		}
+		o.Layout.Essentials = dir
+	}
+	o.Layout.Splits = sum.Split(o.MaxLayers, daemonCores(ctx, api, sum, o))
+	o.Layout.Climb = sum.Climb
+	dockerfile, err := builder.Dockerfile(o.Spec, o.Layout)
+	if err != nil {
+		return res, err
+	}
+
+	registryOpts := daemon.RegistryOptions{Retries: o.Retries, Progress: o.Progress}
+	if o.Push && !o.Credentials.Empty() {
+		if err := checkCredentials(ctx, api, o, &registryOpts); err != nil {
+			return res, err
+		}
+	}
+
+	m, err := reuseOrMake(ctx, api, o, sum, scanned, dockerfile)
+	if err != nil {
+		return res, err
+	}
+	res.ImageID, res.Reused = m.built.ID, m.reused
+	done := false
+	undo := func(context.Context) {}
+	defer func() {
+		if done {
+			m.remember()
+			return
+		}
+		undo(ctx)
+		m.built.Discard(ctx, api)
+	}()
+	if o.Target.Repository != nil {
+		u, err := daemon.Tag(ctx, api, m.built.ID, o.Target) // a failed Tag undoes itself
+		if err != nil {
+			return res, err
+		}
+		undo = u
+	}
+	if !o.Push {
+		for _, ref := range o.Target.Tags {
+			o.note("tagged %s", reference.FamiliarString(ref))
+			res.Tags = append(res.Tags, Tag{Reference: reference.FamiliarString(ref)})
+		}
+	} else {
+		header, err := auth.Header(o.Credentials, o.Target.Host())
+		if err != nil {
+			return res, err
+		}
+		for _, ref := range o.Target.Tags {
+			digest, err := daemon.Push(ctx, api, ref, header, registryOpts)
+			if err != nil {
+				return res, explainRegistry(ctx, api, err, o)
+			}
+			name := reference.FamiliarString(ref)
+			res.Tags = append(res.Tags, Tag{name, digest, reference.FamiliarName(ref) + "@" + digest})
+		}
+	}
+	if err := o.Files.write(ctx, api, res); err != nil {
+		return res, err
+	}
+	done = true
+	return res, nil
+}
+
+// checkCredentials has the daemon log in, so that a wrong password fails
+// before anything is built; where the daemon cannot check them, the
+// registry is asked from here.
+func checkCredentials(ctx context.Context, api daemon.API, o Options, opts *daemon.RegistryOptions) error {
+	err := daemon.Login(ctx, api, o.Target.Host(), client.RegistryLoginOptions{
+		Username:      o.Credentials.Username,
+		Password:      o.Credentials.Password,
+		IdentityToken: o.Credentials.IdentityToken,
+		ServerAddress: auth.ServerAddress(o.Target.Host()),
+	}, *opts)
+	if errors.Is(err, daemon.ErrLoginUnchecked) {
+		err = auth.Check(ctx, o.Target.Host(), reference.Path(o.Target.Repository), o.Credentials)
+	}
+	switch {
+	case errors.Is(err, auth.ErrUnchecked):
+		o.note("%s; the push checks them", err)
+	case err != nil:
+		return explainRegistry(ctx, api, err, o)
+	default:
+		opts.CredentialsChecked = true
+	}
+	return nil
+}
+
+// daemonCores is what the layer split weighs: the daemon's processors,
+// unless MaxLayersExact. It asks the daemon only for a folder big enough
+// to split.
+func daemonCores(ctx context.Context, api daemon.API, sum builder.Summary, o Options) int {
+	if o.MaxLayersExact || len(sum.Split(o.MaxLayers, 0)) == 0 {
+		return 0
+	}
+	return daemon.CPUs(ctx, api)
+}
+
+// makeImage builds the image through the build endpoint, or when
+// Reproducible makes it here and loads it. size is the folder's, for
+// showing progress.
+func makeImage(ctx context.Context, api daemon.API, o Options, dockerfile []byte, size int64) (daemon.Built, error) {
+	if !o.Reproducible {
+		opts := daemon.BuildOptions{
+			Dockerfile: builder.DockerfileName,
+			NoCache:    o.NoCache,
+			Builder:    o.Builder,
+			Progress:   o.Progress,
+		}
+		if o.Platform != nil {
+			platform, daemonPlatform, err := imagePlatform(ctx, api, o)
+			if err != nil {
+				return daemon.Built{}, err
+			}
+			if platform != daemonPlatform {
+				opts.Platform = &ocispec.Platform{OS: platform.OS, Architecture: platform.Architecture, Variant: platform.Variant}
+			}
+		}
+		newContext := func() io.ReadCloser {
+			return newSending(builder.Context(ctx, o.Dir, dockerfile, o.Layout), "context", "the build context", size, o.Progress)
+		}
+		return daemon.Build(ctx, api, newContext, opts)
+	}
+	platform, _, err := imagePlatform(ctx, api, o)
+	if err != nil {
+		return daemon.Built{}, err
+	}
+	format := builder.DockerSave
+	if containerd, err := daemon.ContainerdStore(ctx, api); err != nil {
+		return daemon.Built{}, err
+	} else if containerd {
+		format = builder.OCILayout
+	}
+	stream, made := builder.Image(ctx, o.Dir, o.Spec, o.Layout, platform, format)
+	archive := newSending(stream, "image", "the image", size, o.Progress)
+	built, err := daemon.Load(ctx, api, archive, o.Progress)
+	archive.Close()
+	if err != nil {
+		return built, err
+	}
+	if m := made(); !m.Is(built.ID) {
+		built.Discard(ctx, api)
+		return daemon.Built{}, fmt.Errorf("the daemon loaded the image as %s, but it was made as %s (manifest %s)", built.ID, m.Config, m.Manifest)
+	}
+	return built, nil
+}
+
+// imagePlatform is the platform the image is for, the one Options name,
+// else the daemon's; and the daemon's.
+func imagePlatform(ctx context.Context, api daemon.API, o Options) (image, daemonPlatform builder.Platform, err error) {
+	osName, arch, err := daemon.Platform(ctx, api)
+	if err != nil {
+		return builder.Platform{}, builder.Platform{}, err
+	}
+	daemonPlatform = builder.Platform{OS: osName, Architecture: arch}
+	if o.Platform != nil {
+		return *o.Platform, daemonPlatform, nil
+	}
+	return daemonPlatform, daemonPlatform, nil
+}
+
+func platformString(p *builder.Platform) string {
+	if p == nil {
+		return ""
+	}
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+// explainRegistry says what to check when the daemon could not use the
+// registry: the credentials it refused, or the plain HTTP it got where it
+// expected HTTPS.
+func explainRegistry(ctx context.Context, api daemon.API, err error, o Options) error {
+	if daemon.PlainHTTP(err) {
+		return plainHTTPAdvice(err, o.Target.Host(), daemon.IsPodman(ctx, api))
+	}
+	who := "these credentials" // an identity token names no user
+	if o.Credentials.Username != "" {
+		who = fmt.Sprintf("user %q", o.Credentials.Username)
+	}
+	if errors.Is(err, auth.ErrDenied) {
+		return fmt.Errorf("%w: check that %s may push to %s", err, who, reference.FamiliarName(o.Target.Repository))
+	}
+	if !errors.Is(err, auth.ErrAuth) {
+		return err
+	}
+	if o.Credentials.Empty() {
+		return fieldError{"Credentials", fmt.Errorf("%w: no credentials were found for %s: give a user name and password, or docker login", err, o.Target.Host())}
+	}
+	return fieldError{"Credentials", fmt.Errorf("%w: check the user name and password for %s (%s was refused)", err, o.Target.Host(), who)}
+}
+
+// plainHTTPAdvice says how to let the daemon use a plain-HTTP registry:
+// Docker and Podman keep the list of such registries in their own
+// configuration, read when they start.
+func plainHTTPAdvice(err error, host string, podman bool) error {
+	if podman {
+		return fmt.Errorf("%w: Podman expects HTTPS of %s; if it serves plain HTTP, mark it insecure in registries.conf ([[registry]] location = %q, insecure = true) and restart podman system service", err, host, host)
+	}
+	return fmt.Errorf("%w: the daemon expects HTTPS of %s; if it serves plain HTTP, add it to \"insecure-registries\" in the daemon's daemon.json and restart the daemon", err, host)
+}
