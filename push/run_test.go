@@ -1,11 +1,22 @@
 package push
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/scratchpush/scratchpush/auth"
+	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/daemon/daemontest"
 )
 
 // A daemon that found plain HTTP where it expected HTTPS gets advice for
@@ -23,5 +34,111 @@ func TestPlainHTTPAdvice(t *testing.T) {
 		if !errors.Is(err, cause) || !strings.Contains(err.Error(), c.want) || !daemon.PlainHTTP(cause) {
 			t.Errorf("podman %t: %v; want it to wrap the cause and say %q", c.podman, err, c.want)
 		}
+	}
+}
+
+// options is a reproducible run of a small folder to app:v1 on a registry
+// named r.example, as the command line would make it.
+func options(t *testing.T, push bool) Options {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app"), []byte("#!/bin/true\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target, err := daemon.ParseTarget("r.example", "team/app", []string{"v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SCRATCH_PUSH_CACHE_DIR", t.TempDir())
+	return Options{
+		Dir: dir, Spec: builder.Spec{Cmd: []string{"./app"}}, Layout: builder.Layout{ModTime: time.Unix(1700000000, 0)},
+		Builder: daemon.BuilderAuto, Reproducible: true, MaxLayers: 1, Target: target, Push: push,
+		Credentials: auth.Credentials{Username: "bob", Password: "right"},
+	}
+}
+
+// A push that fails puts the tag back where it was, removes the image the
+// run made, and writes no result file.
+func TestRunUndoesAFailedPush(t *testing.T) {
+	fake := daemontest.New()
+	fake.AddImage("sha256:old", "r.example/team/app:v1")
+	fake.PushError = "unknown: the registry is read-only"
+	o := options(t, true)
+	o.Files.IID = filepath.Join(t.TempDir(), "iid")
+	res, err := Run(context.Background(), fake.Engine, o)
+	if err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Fatalf("error %v, want the push's", err)
+	}
+	if got := fake.ImageOf("r.example/team/app:v1"); got != "sha256:old" {
+		t.Errorf("the tag names %q after the failure, want sha256:old back", got)
+	}
+	if !slices.Equal(fake.Images(), []string{"sha256:old"}) || len(fake.Removed) != 1 || fake.Removed[0] != res.ImageID {
+		t.Errorf("the daemon holds %q, removed %q; want only the old image, the made one %s removed", fake.Images(), fake.Removed, res.ImageID)
+	}
+	if _, err := os.Stat(o.Files.IID); !os.IsNotExist(err) || len(res.Tags) != 0 {
+		t.Errorf("a failed run left an iid file (%v) or reports tags %v", err, res.Tags)
+	}
+}
+
+// A wrong password stops the run before anything is made.
+func TestRunChecksCredentialsFirst(t *testing.T) {
+	fake := daemontest.New()
+	fake.LoginError = errors.New("Error response from daemon: login attempt failed with status: 401 Unauthorized")
+	_, err := Run(context.Background(), fake.Engine, options(t, true))
+	if !errors.Is(err, auth.ErrAuth) || FieldOf(err) != "Credentials" {
+		t.Errorf("error %v (field %q), want an authentication failure about Credentials", err, FieldOf(err))
+	}
+	if fake.Loads != 0 || fake.Pushes != 0 || len(fake.Images()) != 0 {
+		t.Errorf("%d loads, %d pushes, images %q after a refused login; want none", fake.Loads, fake.Pushes, fake.Images())
+	}
+}
+
+// The same folder and options, again: the image is reused, not made, and
+// the result says so; the files are written on success.
+func TestRunReusesAndWritesResults(t *testing.T) {
+	fake := daemontest.New()
+	o := options(t, true)
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(o.Dir, "app"), past, past); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the settle time: the folder's ctime is now
+	first, err := Run(context.Background(), fake.Engine, o)
+	if err != nil || first.Reused || len(first.Tags) != 1 || !strings.HasPrefix(first.Tags[0].Pinned, "r.example/team/app@sha256:") {
+		t.Fatalf("first run: %+v, %v", first, err)
+	}
+	o.Files = Files{IID: filepath.Join(t.TempDir(), "iid"), Metadata: filepath.Join(t.TempDir(), "metadata.json")}
+	second, err := Run(context.Background(), fake.Engine, o)
+	if err != nil || !second.Reused || second.ImageID != first.ImageID || fake.Loads != 1 {
+		t.Fatalf("second run: %+v, %v after %d loads; want the first image reused", second, err, fake.Loads)
+	}
+	if b, err := os.ReadFile(o.Files.IID); err != nil || string(b) != first.ImageID {
+		t.Errorf("iid file %q, %v; want %s", b, err, first.ImageID)
+	}
+	var meta struct {
+		ImageID string
+		Reused  bool
+		Tags    []Tag
+	}
+	if b, err := os.ReadFile(o.Files.Metadata); err != nil || json.Unmarshal(b, &meta) != nil || meta.ImageID != first.ImageID || !meta.Reused || len(meta.Tags) != 1 {
+		t.Errorf("metadata file %+v, %v", meta, err)
+	}
+}
+
+// The platform the options name is the image's, whatever the daemon's.
+func TestRunPlatform(t *testing.T) {
+	fake := daemontest.New()
+	o := options(t, false)
+	o.Platform = &builder.Platform{OS: "linux", Architecture: "arm64"}
+	res, err := Run(context.Background(), fake.Engine, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var img ocispec.Image
+	if err := json.Unmarshal(fake.Config(res.ImageID), &img); err != nil || img.Architecture != "arm64" {
+		t.Errorf("the loaded config is for %q (%v), want arm64", img.Architecture, err)
+	}
+	if len(res.Tags) != 1 || res.Tags[0].Digest != "" || fake.Pushes != 0 || fake.ImageOf("r.example/team/app:v1") != res.ImageID {
+		t.Errorf("without a push: tags %+v, %d pushes", res.Tags, fake.Pushes)
 	}
 }

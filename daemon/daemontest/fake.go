@@ -1,0 +1,277 @@
+// Package daemontest is a fake Engine API, named so, for unit tests of the
+// code above package daemon: an in-memory daemon that loads image archives,
+// tags, inspects, removes and "pushes" images, and counts what it was
+// asked. It builds nothing (a run with Reproducible loads instead) and its
+// pushes reach no registry; the integration suite runs the real engines.
+package daemontest
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"slices"
+	"strings"
+	"sync"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/client"
+
+	"github.com/scratchpush/scratchpush/daemon"
+)
+
+// Fake is the in-memory daemon. Set its fields before a run; read them
+// after.
+type Fake struct {
+	// PushError, when set, fails every push with this errorDetail.
+	PushError string
+	// LoginError, when set, is what the login endpoint returns.
+	LoginError error
+
+	mu     sync.Mutex
+	images map[string]*fakeImage // by ID
+	// Loads, Pushes and Logins count the calls; Removed lists the image IDs
+	// removed, in order.
+	Loads, Pushes, Logins int
+	Removed               []string
+}
+
+type fakeImage struct {
+	id     string
+	tags   []string
+	config []byte
+}
+
+var _ daemon.API = (*Fake)(nil)
+
+// New returns an empty fake daemon.
+func New() *Fake { return &Fake{images: map[string]*fakeImage{}} }
+
+// Engine is the fake as a run opens it.
+func (f *Fake) Engine(context.Context) (daemon.API, error) { return f, nil }
+
+// AddImage puts an image with the given tags in the daemon, as an earlier
+// build would have.
+func (f *Fake) AddImage(id string, tags ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.images[id] = &fakeImage{id: id}
+	for _, t := range tags {
+		f.tagLocked(id, t)
+	}
+}
+
+// ImageOf is the ID the tag names, or "".
+func (f *Fake) ImageOf(tag string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if img := f.findLocked(tag); img != nil {
+		return img.id
+	}
+	return ""
+}
+
+// Config is the loaded image's config, or nil.
+func (f *Fake) Config(id string) []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if img := f.images[id]; img != nil {
+		return img.config
+	}
+	return nil
+}
+
+// Images lists the image IDs the daemon holds.
+func (f *Fake) Images() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for id := range f.images {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (f *Fake) findLocked(ref string) *fakeImage {
+	if img := f.images[ref]; img != nil {
+		return img
+	}
+	for _, img := range f.images {
+		if slices.Contains(img.tags, ref) {
+			return img
+		}
+	}
+	return nil
+}
+
+func (f *Fake) tagLocked(id, tag string) {
+	for _, img := range f.images {
+		img.tags = slices.DeleteFunc(img.tags, func(t string) bool { return t == tag })
+	}
+	f.images[id].tags = append(f.images[id].tags, tag)
+}
+
+func notFound(ref string) error {
+	return fmt.Errorf("fake daemon: no such image: %s: %w", ref, cerrdefs.ErrNotFound)
+}
+
+func (f *Fake) Ping(context.Context, client.PingOptions) (client.PingResult, error) {
+	return client.PingResult{}, nil
+}
+
+func (f *Fake) ImageBuild(context.Context, io.Reader, client.ImageBuildOptions) (client.ImageBuildResult, error) {
+	return client.ImageBuildResult{}, errors.New("the fake daemon builds nothing: make the image with Reproducible")
+}
+
+func (f *Fake) ImageTag(_ context.Context, o client.ImageTagOptions) (client.ImageTagResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	img := f.findLocked(o.Source)
+	if img == nil {
+		return client.ImageTagResult{}, notFound(o.Source)
+	}
+	f.tagLocked(img.id, o.Target)
+	return client.ImageTagResult{}, nil
+}
+
+func (f *Fake) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (client.ImageInspectResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	img := f.findLocked(ref)
+	if img == nil {
+		return client.ImageInspectResult{}, notFound(ref)
+	}
+	var r client.ImageInspectResult
+	r.ID, r.RepoTags, r.Os, r.Architecture = img.id, slices.Clone(img.tags), "linux", "amd64"
+	return r, nil
+}
+
+func (f *Fake) ImageRemove(_ context.Context, ref string, _ client.ImageRemoveOptions) (client.ImageRemoveResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	img := f.findLocked(ref)
+	if img == nil {
+		return client.ImageRemoveResult{}, notFound(ref)
+	}
+	if ref != img.id && len(img.tags) > 1 {
+		img.tags = slices.DeleteFunc(img.tags, func(t string) bool { return t == ref })
+		return client.ImageRemoveResult{}, nil
+	}
+	delete(f.images, img.id)
+	f.Removed = append(f.Removed, img.id)
+	return client.ImageRemoveResult{}, nil
+}
+
+func (f *Fake) RegistryLogin(context.Context, client.RegistryLoginOptions) (client.RegistryLoginResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Logins++
+	return client.RegistryLoginResult{}, f.LoginError
+}
+
+func (f *Fake) BuildCancel(context.Context, string, client.BuildCancelOptions) (client.BuildCancelResult, error) {
+	return client.BuildCancelResult{}, nil
+}
+
+// ImageLoad reads a docker save archive (as builder.WriteImage writes it)
+// and holds the image under its config's digest, as the classic store does.
+func (f *Fake) ImageLoad(_ context.Context, r io.Reader, _ ...client.ImageLoadOption) (client.ImageLoadResult, error) {
+	files := map[string][]byte{}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fake daemon: reading the archive: %w", err)
+		}
+		if h.Name == "manifest.json" || strings.HasSuffix(h.Name, ".json") || strings.HasPrefix(h.Name, "blobs/") && h.Size < 1<<20 {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				return nil, err
+			}
+			files[h.Name] = b
+		}
+	}
+	var manifest []struct{ Config string }
+	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil || len(manifest) != 1 {
+		return nil, fmt.Errorf("fake daemon: the archive's manifest.json: %v", err)
+	}
+	config := files[manifest[0].Config]
+	id := fmt.Sprintf("sha256:%x", sha256.Sum256(config))
+	f.mu.Lock()
+	f.Loads++
+	f.images[id] = &fakeImage{id: id, config: config}
+	f.mu.Unlock()
+	return stream(jsonstream.Message{Stream: "Loaded image ID: " + id + "\n"}), nil
+}
+
+func (f *Fake) ImagePush(_ context.Context, ref string, _ client.ImagePushOptions) (client.ImagePushResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Pushes++
+	img := f.findLocked(ref)
+	if img == nil {
+		return nil, notFound(ref)
+	}
+	if f.PushError != "" {
+		return stream(jsonstream.Message{Error: &jsonstream.Error{Message: f.PushError}}), nil
+	}
+	tag := ref[strings.LastIndex(ref, ":")+1:]
+	digest := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(img.id)))
+	return stream(jsonstream.Message{Status: fmt.Sprintf("%s: digest: %s size: 1", tag, digest)}), nil
+}
+
+func (f *Fake) ServerVersion(context.Context, client.ServerVersionOptions) (client.ServerVersionResult, error) {
+	return client.ServerVersionResult{Os: "linux", Arch: "amd64", Version: "fake", APIVersion: "1.41"}, nil
+}
+
+func (f *Fake) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
+	return client.SystemInfoResult{Info: system.Info{NCPU: 2, Driver: "fake"}}, nil
+}
+
+// messages is a canned JSON message stream, readable as the client's
+// load and push answers are.
+type messages struct{ io.ReadCloser }
+
+func stream(ms ...jsonstream.Message) messages {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	for _, m := range ms {
+		_ = enc.Encode(m)
+	}
+	return messages{io.NopCloser(strings.NewReader(b.String()))}
+}
+
+func (m messages) JSONMessages(context.Context) iter.Seq2[jsonstream.Message, error] {
+	return func(yield func(jsonstream.Message, error) bool) {
+		dec := json.NewDecoder(m)
+		for {
+			var msg jsonstream.Message
+			err := dec.Decode(&msg)
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if !yield(msg, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (m messages) Wait(ctx context.Context) error {
+	for _, err := range m.JSONMessages(ctx) {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
