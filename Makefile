@@ -54,7 +54,7 @@ docs:
 
 # Fuzzing runs here, not in CI; `make test` runs the committed seed corpora.
 FUZZTIME ?= 30s
-FUZZ_TARGETS = builder:FuzzDockerfile builder:FuzzParseCommand builder:FuzzParsePorts daemon:FuzzParseTarget auth:FuzzHeaderRoundTrip wercker:FuzzFind
+FUZZ_TARGETS = builder:FuzzDockerfile builder:FuzzParseCommand builder:FuzzParsePorts target:FuzzParseTarget auth:FuzzHeaderRoundTrip wercker:FuzzFind
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -59,6 +59,11 @@ type BuildOptions struct {
 	// Platform, when set, is the image's platform, for a program built for
 	// another architecture than the daemon's.
 	Platform *ocispec.Platform
+	// Workdir says the Dockerfile sets a working directory other than /.
+	// BuilderAuto then uses the classic builder: BuildKit's WORKDIR always
+	// adds a layer, if only an empty one, and the classic builder adds none
+	// when the folder holds the directory, which the build context sees to.
+	Workdir bool
 }
 
 // Built is a finished build: the image ID, the builder that made it, and the
@@ -94,7 +99,10 @@ func Build(ctx context.Context, api API, newContext func() io.ReadCloser, opts B
 		want = BuilderAuto
 	}
 	use := want
-	if use == BuilderAuto {
+	switch {
+	case use == BuilderAuto && opts.Workdir:
+		use, want = BuilderClassic, BuilderClassic
+	case use == BuilderAuto:
 		use = BuilderBuildKit
 	}
 	for attempt := 0; ; attempt++ {

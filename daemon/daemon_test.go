@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/scratchpush/scratchpush/auth"
+	"github.com/scratchpush/scratchpush/target"
 )
 
 func buildReturning(stream string, got *client.ImageBuildOptions) *fakeAPI {
@@ -172,7 +173,7 @@ func TestDiscardKeepsTaggedImages(t *testing.T) {
 }
 
 func TestTagAndUndo(t *testing.T) {
-	target, err := ParseTarget("", "user/app", []string{"a", "b", "c"})
+	dest, err := target.Parse("", "user/app", []string{"a", "b", "c"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestTagAndUndo(t *testing.T) {
 			return client.ImageRemoveResult{}, nil
 		},
 	}
-	undo, err := Tag(context.Background(), api, "sha256:new", target)
+	undo, err := Tag(context.Background(), api, "sha256:new", dest.Tags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func TestTagAndUndo(t *testing.T) {
 }
 
 func TestTagFailureUndoesEarlierTags(t *testing.T) {
-	target, err := ParseTarget("", "user/app", []string{"a", "b"})
+	dest, err := target.Parse("", "user/app", []string{"a", "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func TestTagFailureUndoesEarlierTags(t *testing.T) {
 			return client.ImageRemoveResult{}, nil
 		},
 	}
-	_, err = Tag(context.Background(), api, "sha256:0123456789abcdef", target)
+	_, err = Tag(context.Background(), api, "sha256:0123456789abcdef", dest.Tags)
 	if err == nil || !strings.Contains(err.Error(), "tagging 0123456789ab as user/app:b: no such image") {
 		t.Errorf("error = %v", err)
 	}
@@ -294,14 +295,14 @@ func TestPush(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tries := 0
 			api := &fakeAPI{push: func(_ context.Context, image string, o client.ImagePushOptions) (client.ImagePushResponse, error) {
-				if image != "127.0.0.1:5000/demo/app:v1" || o.RegistryAuth != "HEADER" {
+				if want, _ := auth.Header(testCreds, "127.0.0.1:5000"); image != "127.0.0.1:5000/demo/app:v1" || o.RegistryAuth != want {
 					t.Errorf("pushed %q with auth %q", image, o.RegistryAuth)
 				}
 				tries++
 				return newFakePushResponse(c.streams[tries-1]), nil
 			}}
 			var notes []string
-			d, err := Push(context.Background(), api, testRef(t), "HEADER", RegistryOptions{
+			d, err := Push(context.Background(), api, testRef(t), testCreds, RegistryOptions{
 				Retries: 3,
 				Backoff: func(int) time.Duration { return time.Millisecond },
 				Progress: func(e Event) {
@@ -353,7 +354,7 @@ func TestPushCancelledWhileWaiting(t *testing.T) {
 		return newFakePushResponse(errStream("503 Service Unavailable")), nil
 	}}
 	start := time.Now()
-	_, err := Push(ctx, api, testRef(t), "", RegistryOptions{Retries: 5, Backoff: func(int) time.Duration { return time.Hour }})
+	_, err := Push(ctx, api, testRef(t), auth.Credentials{}, RegistryOptions{Retries: 5, Backoff: func(int) time.Duration { return time.Hour }})
 	if err == nil || !strings.Contains(err.Error(), "cancelled") || time.Since(start) > 5*time.Second {
 		t.Errorf("error = %v after %s", err, time.Since(start))
 	}
@@ -397,7 +398,7 @@ func TestLogin(t *testing.T) {
 				n++
 				return client.RegistryLoginResult{}, c.answers[n-1]
 			}}
-			err := Login(context.Background(), api, "r", client.RegistryLoginOptions{Username: "u", Password: "p", ServerAddress: "r"},
+			err := Login(context.Background(), api, "r", auth.Credentials{Username: "u", Password: "p"},
 				RegistryOptions{Retries: 3, Backoff: func(int) time.Duration { return time.Millisecond }})
 			if c.wantErr == "" {
 				if err != nil {
@@ -428,7 +429,7 @@ func TestPushRetriesUnauthorizedOnlyAfterLogin(t *testing.T) {
 			}
 			return newFakePushResponse(pushOK), nil
 		}}
-		_, err := Push(context.Background(), api, testRef(t), "", RegistryOptions{Retries: 2, CredentialsChecked: checked, Backoff: func(int) time.Duration { return 0 }})
+		_, err := Push(context.Background(), api, testRef(t), auth.Credentials{}, RegistryOptions{Retries: 2, CredentialsChecked: checked, Backoff: func(int) time.Duration { return 0 }})
 		if (err == nil) != checked {
 			t.Errorf("credentials checked %v: error %v after %d tries", checked, err, tries)
 		}
@@ -443,7 +444,7 @@ func TestLoginPodmanHTTPRegistry(t *testing.T) {
 		api := &fakeAPI{podman: podman, login: func(context.Context, client.RegistryLoginOptions) (client.RegistryLoginResult, error) {
 			return client.RegistryLoginResult{}, httpsErr
 		}}
-		err := Login(context.Background(), api, "127.0.0.1:5000", client.RegistryLoginOptions{}, RegistryOptions{Backoff: func(int) time.Duration { return 0 }})
+		err := Login(context.Background(), api, "127.0.0.1:5000", auth.Credentials{}, RegistryOptions{Backoff: func(int) time.Duration { return 0 }})
 		if got := errors.Is(err, ErrLoginUnchecked); got != podman {
 			t.Errorf("podman %t: error %v; unchecked %t", podman, err, got)
 		}
@@ -460,7 +461,7 @@ func TestPushDigestFromStatusLine(t *testing.T) {
 		api := &fakeAPI{push: func(context.Context, string, client.ImagePushOptions) (client.ImagePushResponse, error) {
 			return newFakePushResponse(c.stream), nil
 		}}
-		d, err := Push(context.Background(), api, testRef(t), "HEADER", RegistryOptions{})
+		d, err := Push(context.Background(), api, testRef(t), testCreds, RegistryOptions{})
 		if d != c.want || (c.want == "" && err == nil) {
 			t.Errorf("stream %s: digest %q, error %v; want %q", c.stream, d, err, c.want)
 		}
@@ -515,6 +516,26 @@ func TestContainerdStore(t *testing.T) {
 		got, err := ContainerdStore(context.Background(), &fakeAPI{info: c.info})
 		if got != c.want || (err != nil) != c.failed {
 			t.Errorf("%s: %t, %v; want %t, failed %t", c.name, got, err, c.want, c.failed)
+		}
+	}
+}
+
+// testCreds are what the push tests send.
+var testCreds = auth.Credentials{Username: "u", Password: "pw"}
+
+// BuilderAuto with a working directory asks for the classic builder:
+// BuildKit's WORKDIR would add a layer; without one it asks for BuildKit.
+func TestAutoBuilderWithWorkdir(t *testing.T) {
+	const classic = `{"aux":{"ID":"sha256:253c12f83a63aa"}}
+{"stream":"Successfully built 253c12f83a63\n"}
+`
+	for _, workdir := range []bool{true, false} {
+		var got client.ImageBuildOptions
+		api := buildReturning(classic, &got)
+		newContext := func() io.ReadCloser { return io.NopCloser(strings.NewReader("")) }
+		_, _ = Build(context.Background(), api, newContext, BuildOptions{Builder: BuilderAuto, Workdir: workdir})
+		if wantClassic := got.Version == build.BuilderV1; wantClassic != workdir {
+			t.Errorf("workdir %t: the build asked for builder version %q", workdir, got.Version)
 		}
 	}
 }

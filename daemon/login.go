@@ -17,9 +17,15 @@ import (
 // so that a later "unauthorized" in a push can be told from a registry that
 // was briefly unwell. Transient failures are retried as opts say. The daemon
 // keeps nothing: the push sends the credentials again.
-func Login(ctx context.Context, api API, host string, creds client.RegistryLoginOptions, opts RegistryOptions) error {
+func Login(ctx context.Context, api API, host string, creds auth.Credentials, opts RegistryOptions) error {
+	login := client.RegistryLoginOptions{
+		Username:      creds.Username,
+		Password:      creds.Password,
+		IdentityToken: creds.IdentityToken,
+		ServerAddress: auth.ServerAddress(host),
+	}
 	return retry(ctx, opts, "login to "+host, func() error {
-		_, err := api.RegistryLogin(ctx, creds)
+		_, err := api.RegistryLogin(ctx, login)
 		if err == nil {
 			return nil
 		}

@@ -16,11 +16,11 @@ import (
 	"github.com/scratchpush/scratchpush/auth"
 )
 
-// Tag gives the image every tag of target and returns an undo that puts
-// each tag back where it was before, or removes it where there was none. Run
-// Tag only after a complete build; run undo when what follows fails, so that
-// a failed run moves no tag.
-func Tag(ctx context.Context, api API, imageID string, target Target) (undo func(context.Context), err error) {
+// Tag gives the image every tag and returns an undo that puts each tag
+// back where it was before, or removes it where there was none. Run Tag
+// only after a complete build; run undo when what follows fails, so that a
+// failed run moves no tag.
+func Tag(ctx context.Context, api API, imageID string, tags []reference.NamedTagged) (undo func(context.Context), err error) {
 	type previous struct{ ref, id string }
 	var done []previous
 	undo = func(ctx context.Context) {
@@ -34,7 +34,7 @@ func Tag(ctx context.Context, api API, imageID string, target Target) (undo func
 			}
 		}
 	}
-	for _, ref := range target.Tags {
+	for _, ref := range tags {
 		prev := previous{ref: ref.String()}
 		if img, err := api.ImageInspect(ctx, prev.ref); err == nil {
 			prev.id = img.ID
@@ -63,14 +63,18 @@ type pushResult struct {
 	Size   int
 }
 
-// Push pushes one tag with authHeader as X-Registry-Auth and returns the
-// manifest digest the registry accepted. The push counts only when the
+// Push pushes one tag with the credentials (sent as X-Registry-Auth) and
+// returns the manifest digest the registry accepted. The push counts only when the
 // daemon's stream reports that digest: a stream that ends without one is an
 // error, whatever the HTTP status said. Layers a failed attempt uploaded are
 // not sent again: the registry reports them as already there.
-func Push(ctx context.Context, api API, ref reference.NamedTagged, authHeader string, opts RegistryOptions) (string, error) {
+func Push(ctx context.Context, api API, ref reference.NamedTagged, creds auth.Credentials, opts RegistryOptions) (string, error) {
+	authHeader, err := auth.Header(creds, reference.Domain(ref))
+	if err != nil {
+		return "", err
+	}
 	var digest string
-	err := retry(ctx, opts, "push of "+reference.FamiliarString(ref), func() error {
+	err = retry(ctx, opts, "push of "+reference.FamiliarString(ref), func() error {
 		var err error
 		digest, err = pushOnce(ctx, api, ref, authHeader, opts.Progress)
 		return err

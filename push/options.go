@@ -10,6 +10,7 @@ import (
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/target"
 )
 
 // Options is a checked run: every value parsed and validated, nothing
@@ -39,7 +40,7 @@ type Options struct {
 	MaxLayersExact bool
 
 	// Target is where the image goes; a zero Repository tags nothing.
-	Target daemon.Target
+	Target target.Target
 	// Push pushes every tag of Target; false only tags in the daemon.
 	Push bool
 	// Credentials for Target's registry; empty pushes anonymously.

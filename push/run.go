@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
-	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/scratchpush/scratchpush/auth"
@@ -83,7 +82,7 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 		m.built.Discard(ctx, api)
 	}()
 	if o.Target.Repository != nil {
-		u, err := daemon.Tag(ctx, api, m.built.ID, o.Target) // a failed Tag undoes itself
+		u, err := daemon.Tag(ctx, api, m.built.ID, o.Target.Tags) // a failed Tag undoes itself
 		if err != nil {
 			return res, err
 		}
@@ -95,12 +94,8 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 			res.Tags = append(res.Tags, Tag{Reference: reference.FamiliarString(ref)})
 		}
 	} else {
-		header, err := auth.Header(o.Credentials, o.Target.Host())
-		if err != nil {
-			return res, err
-		}
 		for _, ref := range o.Target.Tags {
-			digest, err := daemon.Push(ctx, api, ref, header, registryOpts)
+			digest, err := daemon.Push(ctx, api, ref, o.Credentials, registryOpts)
 			if err != nil {
 				return res, explainRegistry(ctx, api, err, o)
 			}
@@ -119,12 +114,7 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 // before anything is built; where the daemon cannot check them, the
 // registry is asked from here.
 func checkCredentials(ctx context.Context, api daemon.API, o Options, opts *daemon.RegistryOptions) error {
-	err := daemon.Login(ctx, api, o.Target.Host(), client.RegistryLoginOptions{
-		Username:      o.Credentials.Username,
-		Password:      o.Credentials.Password,
-		IdentityToken: o.Credentials.IdentityToken,
-		ServerAddress: auth.ServerAddress(o.Target.Host()),
-	}, *opts)
+	err := daemon.Login(ctx, api, o.Target.Host(), o.Credentials, *opts)
 	if errors.Is(err, daemon.ErrLoginUnchecked) {
 		err = auth.Check(ctx, o.Target.Host(), reference.Path(o.Target.Repository), o.Credentials)
 	}
@@ -154,11 +144,13 @@ func daemonCores(ctx context.Context, api daemon.API, sum builder.Summary, o Opt
 // showing progress.
 func makeImage(ctx context.Context, api daemon.API, o Options, dockerfile []byte, size int64) (daemon.Built, error) {
 	if !o.Reproducible {
+		workdir := builder.NormalizeWorkdir(o.Spec.Workdir)
 		opts := daemon.BuildOptions{
 			Dockerfile: builder.DockerfileName,
 			NoCache:    o.NoCache,
 			Builder:    o.Builder,
 			Progress:   o.Progress,
+			Workdir:    workdir != "" && workdir != "/",
 		}
 		if o.Platform != nil {
 			platform, daemonPlatform, err := imagePlatform(ctx, api, o)

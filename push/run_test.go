@@ -17,6 +17,7 @@ import (
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/daemon/daemontest"
+	"github.com/scratchpush/scratchpush/target"
 )
 
 // A daemon that found plain HTTP where it expected HTTPS gets advice for
@@ -45,14 +46,14 @@ func options(t *testing.T, push bool) Options {
 	if err := os.WriteFile(filepath.Join(dir, "app"), []byte("#!/bin/true\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	target, err := daemon.ParseTarget("r.example", "team/app", []string{"v1"})
+	dest, err := target.Parse("r.example", "team/app", []string{"v1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("SCRATCH_PUSH_CACHE_DIR", t.TempDir())
 	return Options{
 		Dir: dir, Spec: builder.Spec{Cmd: []string{"./app"}}, Layout: builder.Layout{ModTime: time.Unix(1700000000, 0)},
-		Builder: daemon.BuilderAuto, Reproducible: true, MaxLayers: 1, Target: target, Push: push,
+		Builder: daemon.BuilderAuto, Reproducible: true, MaxLayers: 1, Target: dest, Push: push,
 		Credentials: auth.Credentials{Username: "bob", Password: "right"},
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/push"
+	"github.com/scratchpush/scratchpush/target"
 )
 
 func runPush(ctx context.Context, s *streams, o options) error {
@@ -121,12 +122,6 @@ func makeOptions(ctx context.Context, s *streams, o options) (push.Options, erro
 	if err != nil {
 		return p, usageError{err}
 	}
-	if p.Builder == daemon.BuilderAuto && builder.NormalizeWorkdir(spec.Workdir) != "" && builder.NormalizeWorkdir(spec.Workdir) != "/" {
-		// BuildKit's WORKDIR always adds a layer, if only an empty one; the
-		// classic builder adds none when the folder holds the directory,
-		// which the build context sees to.
-		p.Builder = daemon.BuilderClassic
-	}
 	p.Spec = spec
 	if _, err = builder.Dockerfile(spec, builder.Layout{}); err != nil { // every value checked before any work
 		return p, usageError{err}
@@ -166,7 +161,7 @@ func makeOptions(ctx context.Context, s *streams, o options) (push.Options, erro
 	}
 	switch {
 	case o.repository != "":
-		if p.Target, err = daemon.ParseTarget(o.registry, o.repository, tags); err != nil {
+		if p.Target, err = target.Parse(o.registry, o.repository, tags); err != nil {
 			return p, usageError{err}
 		}
 	case p.Push:

@@ -1,4 +1,4 @@
-package daemon
+package target
 
 import (
 	"strings"
@@ -41,15 +41,15 @@ func TestParseTarget(t *testing.T) {
 		{"not a host", "app", []string{"a"}, nil, "", "not a valid registry host"},
 	}
 	for _, c := range cases {
-		got, err := ParseTarget(c.registry, c.repository, c.tags)
+		got, err := Parse(c.registry, c.repository, c.tags)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
-				t.Errorf("ParseTarget(%q, %q, %q) error = %v, want %q", c.registry, c.repository, c.tags, err, c.err)
+				t.Errorf("Parse(%q, %q, %q) error = %v, want %q", c.registry, c.repository, c.tags, err, c.err)
 			}
 			continue
 		}
 		if err != nil {
-			t.Errorf("ParseTarget(%q, %q, %q): %v", c.registry, c.repository, c.tags, err)
+			t.Errorf("Parse(%q, %q, %q): %v", c.registry, c.repository, c.tags, err)
 			continue
 		}
 		var refs []string
@@ -57,7 +57,7 @@ func TestParseTarget(t *testing.T) {
 			refs = append(refs, r.String())
 		}
 		if strings.Join(refs, " ") != strings.Join(c.want, " ") || got.Host() != c.host {
-			t.Errorf("ParseTarget(%q, %q, %q) = %q on %s, want %q on %s", c.registry, c.repository, c.tags, refs, got.Host(), c.want, c.host)
+			t.Errorf("Parse(%q, %q, %q) = %q on %s, want %q on %s", c.registry, c.repository, c.tags, refs, got.Host(), c.want, c.host)
 		}
 	}
 }

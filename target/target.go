@@ -1,4 +1,7 @@
-package daemon
+// Package target names where an image goes as docker push names it: a
+// registry host, a repository and its tags, from the user's --registry,
+// --repository and --tag. It parses references; it speaks to nothing.
+package target
 
 import (
 	"errors"
@@ -21,13 +24,13 @@ type Target struct {
 // Docker Hub).
 func (t Target) Host() string { return reference.Domain(t.Repository) }
 
-// ParseTarget builds a Target from the user's --registry, --repository and
+// Parse builds a Target from the user's --registry, --repository and
 // --tag values. registry may be a URL (https://quay.io) or a host (quay.io);
 // a repository without a registry host gets that host in front; without a
 // registry, names go to Docker Hub as with docker push (user/app,
 // docker.io/user/app). The repository must not carry a tag or digest: tags
 // come from tags, which must not be empty.
-func ParseTarget(registry, repository string, tags []string) (Target, error) {
+func Parse(registry, repository string, tags []string) (Target, error) {
 	host, err := NormalizeRegistry(registry)
 	if err != nil {
 		return Target{}, err

@@ -1,4 +1,4 @@
-package daemon
+package target
 
 import (
 	"strings"
@@ -24,7 +24,7 @@ func FuzzParseTarget(f *testing.F) {
 		f.Add(s[0], s[1], s[2])
 	}
 	f.Fuzz(func(t *testing.T, registry, repository, tag string) {
-		target, err := ParseTarget(registry, repository, []string{tag})
+		target, err := Parse(registry, repository, []string{tag})
 		if err != nil {
 			if strings.Contains(err.Error(), "\n") {
 				t.Fatalf("a multi-line error: %q", err)
@@ -34,7 +34,7 @@ func FuzzParseTarget(f *testing.F) {
 		if len(target.Tags) != 1 || target.Tags[0].Tag() != tag {
 			t.Fatalf("tags %v for %q", target.Tags, tag)
 		}
-		again, err := ParseTarget("", target.Repository.String(), []string{tag})
+		again, err := Parse("", target.Repository.String(), []string{tag})
 		if err != nil || again.Tags[0].String() != target.Tags[0].String() || again.Host() != target.Host() {
 			t.Fatalf("%q %q %q gave %s, which parses again as %v, %v", registry, repository, tag, target.Tags[0], again.Tags, err)
 		}
