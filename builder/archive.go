@@ -69,7 +69,7 @@ func manifestJSON(config string, layers []string) ([]byte, error) {
 	}{{Config: config, Layers: layers}})
 }
 
-func (d *dockerSave) finish(config []byte, _ Platform) (Made, error) {
+func (d *dockerSave) finish(config []byte, _ ocispec.Platform) (Made, error) {
 	id := digest.FromBytes(config)
 	manifest, err := manifestJSON(id.Encoded()+".json", d.layers)
 	if err != nil {
@@ -139,7 +139,7 @@ func (o *ociLayout) layer(write func(*tar.Writer, contents) error) (digest.Diges
 	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(plain.Sum(nil))), nil
 }
 
-func (o *ociLayout) finish(config []byte, platform Platform) (Made, error) {
+func (o *ociLayout) finish(config []byte, platform ocispec.Platform) (Made, error) {
 	cfg := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(config), Size: int64(len(config))}
 	manifest, err := json.Marshal(ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},

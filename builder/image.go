@@ -14,16 +14,11 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Platform is what the image runs on: the daemon's OS and architecture.
-type Platform struct {
-	OS, Architecture, Variant string
-}
-
 // ImageConfig is the image config for spec over layers with the given diff
 // IDs, the first of them the essentials' when essentials: the same settings
 // the build endpoint gives for the same options, and nothing that depends
 // on when or where it is made except created.
-func ImageConfig(spec Spec, platform Platform, created time.Time, diffIDs []digest.Digest, essentials bool) ([]byte, error) {
+func ImageConfig(spec Spec, platform ocispec.Platform, created time.Time, diffIDs []digest.Digest, essentials bool) ([]byte, error) {
 	ports, err := ParsePorts(spec.Ports)
 	if err != nil {
 		return nil, fmt.Errorf("--ports: %w", err)
@@ -133,7 +128,7 @@ func (m Made) Is(id string) bool {
 // name it. Nothing depends on the clock: the same folder, options,
 // platform and layout.ModTime give the same bytes and the same digests on
 // any machine. A file that changes while it is read fails the write.
-func WriteImage(ctx context.Context, w io.Writer, dir string, spec Spec, layout Layout, platform Platform, format Format) (Made, error) {
+func WriteImage(ctx context.Context, w io.Writer, dir string, spec Spec, layout Layout, platform ocispec.Platform, format Format) (Made, error) {
 	root, err := resolveRoot(dir)
 	if err != nil {
 		return Made{}, err
@@ -180,7 +175,7 @@ type archiveWriter interface {
 	// layer writes one layer, whose tar write produces (twice, with zeros
 	// then with the files, or once), and returns its diff ID.
 	layer(write func(*tar.Writer, contents) error) (digest.Digest, error)
-	finish(config []byte, platform Platform) (Made, error)
+	finish(config []byte, platform ocispec.Platform) (Made, error)
 }
 
 // changed words a layer that came out another size than measured.
@@ -200,7 +195,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // Image returns WriteImage's archive as a stream produced while it is read,
 // and a function that reports what was made once the stream has ended.
-func Image(ctx context.Context, dir string, spec Spec, layout Layout, platform Platform, format Format) (io.ReadCloser, func() Made) {
+func Image(ctx context.Context, dir string, spec Spec, layout Layout, platform ocispec.Platform, format Format) (io.ReadCloser, func() Made) {
 	var made Made
 	r, done := stream(func(w io.Writer) (err error) {
 		made, err = WriteImage(ctx, w, dir, spec, layout, platform, format)

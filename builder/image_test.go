@@ -24,7 +24,7 @@ func TestWriteImage(t *testing.T) {
 	dir := makeFolder(t)
 	spec := Spec{Cmd: []string{"./app"}, Ports: []string{"7000-7001/tcp"}, Env: []KeyValue{{"A", "1"}, {"A", "2"}}, Workdir: "/srv", Labels: []KeyValue{{"l", "v"}}}
 	layout := Layout{ModTime: time.Unix(1700000000, 0), Workdir: "/srv", Splits: []int{3}}
-	platform := Platform{OS: "linux", Architecture: "arm64"}
+	platform := ocispec.Platform{OS: "linux", Architecture: "arm64"}
 	var a, b bytes.Buffer
 	madeA, err := WriteImage(context.Background(), &a, dir, spec, layout, platform, DockerSave)
 	must(t, err)
@@ -106,7 +106,7 @@ func TestWriteImageOCILayout(t *testing.T) {
 	dir := makeFolder(t)
 	spec := Spec{Cmd: []string{"./app"}}
 	layout := Layout{ModTime: time.Unix(1700000000, 0), Splits: []int{3}}
-	platform := Platform{OS: "linux", Architecture: "arm", Variant: "v7"}
+	platform := ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}
 	var a, b, saved bytes.Buffer
 	made, err := WriteImage(context.Background(), &a, dir, spec, layout, platform, OCILayout)
 	must(t, err)
@@ -186,7 +186,7 @@ func TestWriteImageNoticesAChangingFolder(t *testing.T) {
 	p := filepath.Join(dir, "grows")
 	must(t, os.WriteFile(p, []byte("small"), 0o644))
 	w := &growingWriter{path: p}
-	_, err := WriteImage(context.Background(), w, dir, Spec{}, Layout{}, Platform{OS: "linux", Architecture: "amd64"}, DockerSave)
+	_, err := WriteImage(context.Background(), w, dir, Spec{}, Layout{}, ocispec.Platform{OS: "linux", Architecture: "amd64"}, DockerSave)
 	if err == nil || !strings.Contains(err.Error(), "changed while it was being read") {
 		t.Errorf("error = %v", err)
 	}

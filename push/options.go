@@ -7,6 +7,8 @@
 package push
 
 import (
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
@@ -28,7 +30,7 @@ type Options struct {
 	Builder daemon.Builder
 	// Platform is the image's, when the program or the user says; nil
 	// leaves it to the daemon.
-	Platform *builder.Platform
+	Platform *ocispec.Platform
 	// Reproducible makes the image here and loads it, instead of building.
 	Reproducible bool
 	// NoCache builds again: no reuse of an unchanged folder's image, no

@@ -157,8 +157,8 @@ func makeImage(ctx context.Context, api daemon.API, o Options, dockerfile []byte
 			if err != nil {
 				return daemon.Built{}, err
 			}
-			if platform != daemonPlatform {
-				opts.Platform = &ocispec.Platform{OS: platform.OS, Architecture: platform.Architecture, Variant: platform.Variant}
+			if !samePlatform(platform, daemonPlatform) {
+				opts.Platform = &platform
 			}
 		}
 		newContext := func() io.ReadCloser {
@@ -192,19 +192,24 @@ func makeImage(ctx context.Context, api daemon.API, o Options, dockerfile []byte
 
 // imagePlatform is the platform the image is for, the one Options name,
 // else the daemon's; and the daemon's.
-func imagePlatform(ctx context.Context, api daemon.API, o Options) (image, daemonPlatform builder.Platform, err error) {
+func imagePlatform(ctx context.Context, api daemon.API, o Options) (image, daemonPlatform ocispec.Platform, err error) {
 	osName, arch, err := daemon.Platform(ctx, api)
 	if err != nil {
-		return builder.Platform{}, builder.Platform{}, err
+		return ocispec.Platform{}, ocispec.Platform{}, err
 	}
-	daemonPlatform = builder.Platform{OS: osName, Architecture: arch}
+	daemonPlatform = ocispec.Platform{OS: osName, Architecture: arch}
 	if o.Platform != nil {
 		return *o.Platform, daemonPlatform, nil
 	}
 	return daemonPlatform, daemonPlatform, nil
 }
 
-func platformString(p *builder.Platform) string {
+// samePlatform compares what names a platform: OS, architecture, variant.
+func samePlatform(a, b ocispec.Platform) bool {
+	return a.OS == b.OS && a.Architecture == b.Architecture && a.Variant == b.Variant
+}
+
+func platformString(p *ocispec.Platform) string {
 	if p == nil {
 		return ""
 	}

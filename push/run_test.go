@@ -130,7 +130,7 @@ func TestRunReusesAndWritesResults(t *testing.T) {
 func TestRunPlatform(t *testing.T) {
 	fake := daemontest.New()
 	o := options(t, false)
-	o.Platform = &builder.Platform{OS: "linux", Architecture: "arm64"}
+	o.Platform = &ocispec.Platform{OS: "linux", Architecture: "arm64"}
 	res, err := Run(context.Background(), fake.Engine, o)
 	if err != nil {
 		t.Fatal(err)

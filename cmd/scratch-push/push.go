@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
@@ -311,10 +312,10 @@ func osReason(err error) string {
 // choosePlatform is the image's platform from --platform (os/arch[/variant])
 // and the architecture the program is built for: the one or the other, and
 // an error when they disagree. nil leaves it to the daemon.
-func choosePlatform(flag string, prog builder.Program) (*builder.Platform, error) {
-	var pl *builder.Platform
+func choosePlatform(flag string, prog builder.Program) (*ocispec.Platform, error) {
+	var pl *ocispec.Platform
 	if prog.Arch != "" {
-		pl = &builder.Platform{OS: "linux", Architecture: prog.Arch, Variant: prog.Variant}
+		pl = &ocispec.Platform{OS: "linux", Architecture: prog.Arch, Variant: prog.Variant}
 	}
 	if flag == "" {
 		return pl, nil
@@ -323,7 +324,7 @@ func choosePlatform(flag string, prog builder.Program) (*builder.Platform, error
 	if len(parts) < 2 || len(parts) > 3 || parts[0] != "linux" || parts[1] == "" {
 		return nil, fmt.Errorf("--platform %q: give linux/ARCH or linux/ARCH/VARIANT, e.g. linux/arm64", flag)
 	}
-	want := builder.Platform{OS: parts[0], Architecture: parts[1]}
+	want := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
 	if len(parts) == 3 {
 		want.Variant = parts[2]
 	}
