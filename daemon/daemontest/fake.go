@@ -193,7 +193,7 @@ func (f *Fake) ImageLoad(_ context.Context, r io.Reader, _ ...client.ImageLoadOp
 		if err != nil {
 			return nil, fmt.Errorf("fake daemon: reading the archive: %w", err)
 		}
-		if h.Name == "manifest.json" || strings.HasSuffix(h.Name, ".json") || strings.HasPrefix(h.Name, "blobs/") && h.Size < 1<<20 {
+		if strings.HasSuffix(h.Name, ".json") || strings.HasPrefix(h.Name, "blobs/") && h.Size < 1<<20 {
 			b, err := io.ReadAll(tr)
 			if err != nil {
 				return nil, err
