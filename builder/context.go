@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scratchpush/scratchpush/field"
 )
 
 // ErrEmptyFolder is returned by Scan for a folder with nothing in it: an
@@ -299,7 +301,7 @@ func missingDirs(root, workdir string) ([]string, error) {
 		case err != nil:
 			return nil, fmt.Errorf("checking working directory %q: %w", cur, err)
 		case !fi.IsDir():
-			return nil, fmt.Errorf("--workdir %q: %q in the folder is a file or link, not a directory", wd, cur)
+			return nil, field.Errorf("Workdir", "%q: %q in the folder is a file or link, not a directory", wd, cur)
 		}
 	}
 	return missing, nil

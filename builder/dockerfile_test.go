@@ -13,7 +13,7 @@ func TestDockerfileGolden(t *testing.T) {
 	spec := Spec{
 		Entrypoint: []string{"/app", "--log", "json"},
 		Cmd:        []string{"serve", "--port", "5000"},
-		Ports:      []string{"5000", "53/udp", "7000-7002"},
+		Ports:      []Port{{5000, 5000, "tcp"}, {7000, 7002, "tcp"}, {53, 53, "udp"}},
 		Env:        []KeyValue{{"PATH", "/bin"}, {"GREETING", `say "hi" for $5 \o/`}},
 		Labels:     []KeyValue{{"org.example.query", "a=b&c=d"}},
 		Workdir:    "srv/app/",
@@ -70,7 +70,7 @@ func TestDockerfileValuesCannotAddInstructions(t *testing.T) {
 			Volumes:    []string{"/v" + v},
 			StopSignal: "SIGTERM",
 		}
-		got, err := Dockerfile(spec, Layout{})
+		got, err := render(spec)
 		if err != nil {
 			t.Errorf("%q: %v", v, err)
 			continue
@@ -93,24 +93,24 @@ func TestDockerfileRefuses(t *testing.T) {
 		spec Spec
 		want string
 	}{
-		{"newline in env", Spec{Env: []KeyValue{{"K", "a\nRUN x"}}}, "--env K"},
-		{"carriage return in label", Spec{Labels: []KeyValue{{"k", "a\rb"}}}, "--label k"},
-		{"newline in workdir", Spec{Workdir: "/a\nb"}, "--workdir"},
-		{"newline in user", Spec{User: "a\nb"}, "--user"},
-		{"newline in volume", Spec{Volumes: []string{"/a\nb"}}, "--volume"},
-		{"empty volume", Spec{Volumes: []string{""}}, "--volume: empty path"},
-		{"bad stop signal", Spec{StopSignal: "SIGNOPE"}, "--stop-signal"},
+		{"newline in env", Spec{Env: []KeyValue{{"K", "a\nRUN x"}}}, "Env: K: "},
+		{"carriage return in label", Spec{Labels: []KeyValue{{"k", "a\rb"}}}, "Labels: k: "},
+		{"newline in workdir", Spec{Workdir: "/a\nb"}, "Workdir: "},
+		{"newline in user", Spec{User: "a\nb"}, "User: "},
+		{"newline in volume", Spec{Volumes: []string{"/a\nb"}}, "Volumes: "},
+		{"empty volume", Spec{Volumes: []string{""}}, "Volumes: empty path"},
+		{"bad stop signal", Spec{StopSignal: "SIGNOPE"}, "StopSignal: "},
 		{"equals in env key", Spec{Env: []KeyValue{{"A=B", "c"}}}, "cannot contain"},
 		{"empty env key", Spec{Env: []KeyValue{{"", "c"}}}, "empty key"},
 		{"invalid utf-8", Spec{Env: []KeyValue{{"K", "\xff"}}}, "not valid UTF-8"},
 		{"NUL in cmd", Spec{Cmd: []string{"a\x00b"}}, "NUL"},
-		{"empty program", Spec{Entrypoint: []string{""}}, "--entrypoint: the program name is empty"},
-		{"bad port", Spec{Ports: []string{"http"}}, "--ports"},
-		{"huge value", Spec{Env: []KeyValue{{"K", strings.Repeat("x", 70<<10)}}}, "at most"},
+		{"empty program", Spec{Entrypoint: []string{""}}, "Entrypoint: the program name is empty"},
+		{"huge value", Spec{Env: []KeyValue{{"K", strings.Repeat("x", 70<<10)}}}, "Env: the ENV instruction is"},
+		{"huge command", Spec{Cmd: []string{"./app", strings.Repeat("x", 70<<10)}}, "Cmd: the CMD instruction is"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Dockerfile(c.spec, Layout{})
+			_, err := render(c.spec)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one containing %q", err, c.want)
 			}
@@ -119,6 +119,14 @@ func TestDockerfileRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// render checks spec and renders it, as a run does.
+func render(spec Spec) ([]byte, error) {
+	if err := spec.Check(); err != nil {
+		return nil, err
+	}
+	return Dockerfile(spec, Layout{})
 }
 
 func TestNewlineInCommandIsCarried(t *testing.T) {
@@ -143,9 +151,8 @@ func TestQuote(t *testing.T) {
 		"tab\tkey": "\"tab\tkey\"",
 	}
 	for in, want := range cases {
-		got, err := quote(in)
-		if err != nil || got != want {
-			t.Errorf("quote(%q) = %q, %v; want %q", in, got, err, want)
+		if got := quote(in); got != want {
+			t.Errorf("quote(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -161,7 +168,7 @@ func TestNormalizeWorkdir(t *testing.T) {
 // A wide range is written over several lines, each far below the 64 KiB a
 // Dockerfile parser reads at once, and BuildKit's parser finds every port.
 func TestDockerfileWidePortRange(t *testing.T) {
-	got, err := Dockerfile(Spec{Ports: []string{"1-65535", "53/udp"}}, Layout{})
+	got, err := Dockerfile(Spec{Ports: []Port{{1, 65535, "tcp"}, {53, 53, "udp"}}}, Layout{})
 	if err != nil {
 		t.Fatal(err)
 	}

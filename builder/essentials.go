@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/scratchpush/scratchpush/field"
 )
 
 // Essentials are the files a scratch image lacks that most programs end up
@@ -51,7 +53,7 @@ func (e Essentials) Any() bool {
 
 var userName = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 
-// ParseUser reads NAME:UID for --nonroot.
+// ParseUser reads NAME:UID, the user Essentials.NonRoot adds.
 func ParseUser(s string) (User, error) {
 	name, id, ok := strings.Cut(s, ":")
 	uid, err := strconv.Atoi(id)
@@ -71,16 +73,16 @@ func (e Essentials) Check() error {
 		b, err := os.ReadFile(e.CACerts)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("--ca-certs: %s does not exist: install the ca-certificates package or give --ca-certs=FILE", e.CACerts)
+			return field.Errorf("CACerts", "%s does not exist: install the ca-certificates package or name a bundle", e.CACerts)
 		case err != nil:
-			return fmt.Errorf("--ca-certs: %w", err)
+			return field.Wrap("CACerts", err)
 		case !strings.Contains(string(b), "-----BEGIN CERTIFICATE-----"):
-			return fmt.Errorf("--ca-certs: %s holds no PEM certificate", e.CACerts)
+			return field.Errorf("CACerts", "%s holds no PEM certificate", e.CACerts)
 		}
 	}
 	if e.TZData != "" {
 		if _, err := os.Stat(filepath.Join(e.TZData, "UTC")); err != nil {
-			return fmt.Errorf("--tzdata: %s is not a zoneinfo folder (no UTC in it): install the tzdata package or give --tzdata=DIR", e.TZData)
+			return field.Errorf("TZData", "%s is not a zoneinfo folder (no UTC in it): install the tzdata package or name a zoneinfo folder", e.TZData)
 		}
 	}
 	return nil
@@ -90,12 +92,12 @@ func (e Essentials) Check() error {
 func WriteEssentials(ctx context.Context, dir string, e Essentials) error {
 	if e.CACerts != "" {
 		if err := copyFile(e.CACerts, filepath.Join(dir, "etc/ssl/certs/ca-certificates.crt")); err != nil {
-			return fmt.Errorf("--ca-certs: %w", err)
+			return field.Wrap("CACerts", err)
 		}
 	}
 	if e.TZData != "" {
 		if err := copyTree(ctx, e.TZData, filepath.Join(dir, "usr/share/zoneinfo")); err != nil {
-			return fmt.Errorf("--tzdata: %w", err)
+			return field.Wrap("TZData", err)
 		}
 	}
 	if u := e.NonRoot; u != nil {
@@ -103,17 +105,17 @@ func WriteEssentials(ctx context.Context, dir string, e Essentials) error {
 		group := fmt.Sprintf("root:x:0:\n%s:x:%d:\n", u.Name, u.UID)
 		for name, body := range map[string]string{"etc/passwd": passwd, "etc/group": group} {
 			if err := writeNew(filepath.Join(dir, name), []byte(body)); err != nil {
-				return fmt.Errorf("--nonroot: %w", err)
+				return field.Wrap("NonRoot", err)
 			}
 		}
 	}
 	if e.Tmp {
 		tmp := filepath.Join(dir, "tmp")
 		if err := os.Mkdir(tmp, 0o755); err != nil {
-			return fmt.Errorf("--tmp: %w", err)
+			return field.Wrap("Tmp", err)
 		}
 		if err := os.Chmod(tmp, 0o777|fs.ModeSticky); err != nil {
-			return fmt.Errorf("--tmp: %w", err)
+			return field.Wrap("Tmp", err)
 		}
 	}
 	return nil

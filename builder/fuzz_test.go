@@ -62,7 +62,7 @@ func FuzzDockerfile(f *testing.F) {
 		if volume != "" {
 			spec.Volumes = []string{volume, "/fixed"}
 		}
-		df, err := Dockerfile(spec, Layout{})
+		df, err := render(spec)
 		if err != nil {
 			mustRefuse := !carriable(key) || !carriable(value) || !carriable(workdir) || !carriable(user) || !carriable(volume) ||
 				key == "" || arg == "" || strings.Contains(key, "=") || strings.ContainsRune(arg, 0) || strings.ContainsRune(value, 0) ||
@@ -179,12 +179,14 @@ func FuzzParsePorts(f *testing.F) {
 		if err != nil {
 			return
 		}
+		var items []string
 		for _, p := range ports {
-			if !portSpec.MatchString(p) {
+			if !portSpec.MatchString(p.String()) {
 				t.Fatalf("%q gave %q", s, p)
 			}
+			items = append(items, p.String())
 		}
-		again, err := ParsePorts(ports)
+		again, err := ParsePorts(items)
 		if err != nil || !reflect.DeepEqual(again, ports) {
 			t.Fatalf("%q: %q, then %q, %v", s, ports, again, err)
 		}

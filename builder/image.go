@@ -19,10 +19,6 @@ import (
 // the build endpoint gives for the same options, and nothing that depends
 // on when or where it is made except created.
 func ImageConfig(spec Spec, platform ocispec.Platform, created time.Time, diffIDs []digest.Digest, essentials bool) ([]byte, error) {
-	ports, err := ParsePorts(spec.Ports)
-	if err != nil {
-		return nil, fmt.Errorf("--ports: %w", err)
-	}
 	created = created.UTC()
 	img := ocispec.Image{
 		Created:  &created,
@@ -40,7 +36,7 @@ func ImageConfig(spec Spec, platform ocispec.Platform, created time.Time, diffID
 	if img.Config.WorkingDir == "" {
 		img.Config.WorkingDir = "/"
 	}
-	for _, p := range ExpandPorts(ports) {
+	for _, p := range ExpandPorts(spec.Ports) {
 		if img.Config.ExposedPorts == nil {
 			img.Config.ExposedPorts = map[string]struct{}{}
 		}

@@ -22,7 +22,7 @@ import (
 
 func TestWriteImage(t *testing.T) {
 	dir := makeFolder(t)
-	spec := Spec{Cmd: []string{"./app"}, Ports: []string{"7000-7001/tcp"}, Env: []KeyValue{{"A", "1"}, {"A", "2"}}, Workdir: "/srv", Labels: []KeyValue{{"l", "v"}}}
+	spec := Spec{Cmd: []string{"./app"}, Ports: []Port{{7000, 7001, "tcp"}}, Env: []KeyValue{{"A", "1"}, {"A", "2"}}, Workdir: "/srv", Labels: []KeyValue{{"l", "v"}}}
 	layout := Layout{ModTime: time.Unix(1700000000, 0), Workdir: "/srv", Splits: []int{3}}
 	platform := ocispec.Platform{OS: "linux", Architecture: "arm64"}
 	var a, b bytes.Buffer

@@ -42,14 +42,29 @@ func ParseCommand(s string) ([]string, error) {
 	return words, nil
 }
 
-// ParsePorts validates and normalises EXPOSE specs. Each value may be a list
-// separated by commas or spaces; each item is PORT, PORT/PROTO, or a range
+// Port is one EXPOSE item: a port, or a range First-Last, and its protocol.
+type Port struct {
+	First, Last int
+	Proto       string // tcp, udp or sctp
+}
+
+// String is the item as EXPOSE and the Engine API write it: "5000/tcp",
+// "7000-7002/udp".
+func (p Port) String() string {
+	if p.First == p.Last {
+		return fmt.Sprintf("%d/%s", p.First, p.Proto)
+	}
+	return fmt.Sprintf("%d-%d/%s", p.First, p.Last, p.Proto)
+}
+
+// ParsePorts reads EXPOSE specs. Each value may be a list separated by
+// commas or spaces; each item is PORT, PORT/PROTO, or a range
 // START-END[/PROTO] with PROTO tcp (the default), udp or sctp. Host bindings
 // ("8080:80") are refused: an image only declares the ports it listens on.
-// The result is sorted and free of duplicates.
-func ParsePorts(values []string) ([]string, error) {
-	seen := map[string]bool{}
-	var out []string
+// The result is sorted (by protocol, then port) and free of duplicates.
+func ParsePorts(values []string) ([]Port, error) {
+	seen := map[Port]bool{}
+	var out []Port
 	for _, v := range values {
 		for _, item := range SplitList(v) {
 			p, err := parsePort(item)
@@ -62,65 +77,51 @@ func ParsePorts(values []string) ([]string, error) {
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return portLess(out[i], out[j]) })
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Proto != b.Proto {
+			return a.Proto < b.Proto
+		}
+		if a.First != b.First {
+			return a.First < b.First
+		}
+		return a.Last < b.Last
+	})
 	return out, nil
 }
 
-func parsePort(item string) (string, error) {
+func parsePort(item string) (Port, error) {
 	if strings.Contains(item, ":") {
-		return "", errors.New("host bindings are not part of an image; give the container port only, e.g. 5000 or 5000/udp")
+		return Port{}, errors.New("host bindings are not part of an image; give the container port only, e.g. 5000 or 5000/udp")
 	}
 	proto, rng := nat.SplitProtoPort(item)
 	proto = strings.ToLower(proto)
 	switch proto {
 	case "tcp", "udp", "sctp":
 	default:
-		return "", fmt.Errorf("unknown protocol %q: use tcp, udp or sctp", proto)
+		return Port{}, fmt.Errorf("unknown protocol %q: use tcp, udp or sctp", proto)
 	}
 	start, end, err := nat.ParsePortRangeToInt(rng)
-	if err != nil || rng == "" || strings.HasPrefix(rng, "+") {
-		return "", errors.New("want a port number 1-65535 or a range like 7000-7002")
+	if err != nil || rng == "" || strings.HasPrefix(rng, "+") || end < start {
+		return Port{}, errors.New("want a port number 1-65535 or a range like 7000-7002")
 	}
 	if start == 0 {
-		return "", errors.New("port 0 cannot be exposed: use 1-65535")
+		return Port{}, errors.New("port 0 cannot be exposed: use 1-65535")
 	}
-	port, err := nat.NewPort(proto, fmt.Sprintf("%d-%d", start, end))
-	if err != nil {
-		return "", err
-	}
-	return string(port), nil
+	return Port{First: start, Last: end, Proto: proto}, nil
 }
 
-// ExpandPorts turns the ranges of ParsePorts' result into single ports, in
-// order: the image config lists each port, and Docker expands a range in
-// EXPOSE itself but Podman's builder keeps "7000-7002/tcp" as one key.
-func ExpandPorts(ports []string) []string {
+// ExpandPorts lists each port of the ranges, in order: the image config
+// names each port, and Docker expands a range in EXPOSE itself but Podman's
+// builder keeps "7000-7002/tcp" as one key.
+func ExpandPorts(ports []Port) []string {
 	var out []string
 	for _, p := range ports {
-		port := nat.Port(p)
-		start, end, err := port.Range()
-		if err != nil || start == end {
-			out = append(out, p)
-			continue
-		}
-		for n := start; n <= end; n++ {
-			out = append(out, fmt.Sprintf("%d/%s", n, port.Proto()))
+		for n := p.First; n <= p.Last; n++ {
+			out = append(out, Port{n, n, p.Proto}.String())
 		}
 	}
 	return out
-}
-
-func portLess(a, b string) bool {
-	pa, pb := nat.Port(a), nat.Port(b)
-	if pa.Proto() != pb.Proto() {
-		return pa.Proto() < pb.Proto()
-	}
-	sa, ea, _ := pa.Range()
-	sb, eb, _ := pb.Range()
-	if sa != sb {
-		return sa < sb
-	}
-	return ea < eb
 }
 
 // ParseKeyValue splits KEY=VALUE at the first "=": the value may hold more.

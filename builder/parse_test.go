@@ -71,7 +71,11 @@ func TestParsePorts(t *testing.T) {
 		{in: []string{"/tcp"}, err: `port "/tcp"`},
 	}
 	for _, c := range cases {
-		got, err := ParsePorts(c.in)
+		ports, err := ParsePorts(c.in)
+		var got []string
+		for _, p := range ports {
+			got = append(got, p.String())
+		}
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("ParsePorts(%q) error = %v, want %q", c.in, err, c.err)

@@ -3,7 +3,6 @@ package builder
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
+
+	"github.com/scratchpush/scratchpush/field"
 )
 
 // DefaultPath is the PATH docker build gives a FROM-scratch image that sets
@@ -35,17 +36,17 @@ func Preflight(ctx context.Context, dir string, spec Spec, allowDynamic bool) (P
 	if _, err := missingDirs(root, spec.Workdir); err != nil {
 		return Program{}, err
 	}
-	flag, argv := "--cmd", spec.Cmd
+	input, argv := "Cmd", spec.Cmd
 	if len(spec.Entrypoint) > 0 {
-		flag, argv = "--entrypoint", spec.Entrypoint
+		input, argv = "Entrypoint", spec.Entrypoint
 	}
 	if len(argv) == 0 {
 		return Program{}, nil
 	}
-	return findProgram(root, flag, argv[0], spec, allowDynamic)
+	return findProgram(root, input, argv[0], spec, allowDynamic)
 }
 
-func findProgram(root, flag, prog string, spec Spec, allowDynamic bool) (Program, error) {
+func findProgram(root, input, prog string, spec Spec, allowDynamic bool) (Program, error) {
 	wd := NormalizeWorkdir(spec.Workdir)
 	if wd == "" {
 		wd = "/"
@@ -67,27 +68,27 @@ func findProgram(root, flag, prog string, spec Spec, allowDynamic bool) (Program
 	for _, c := range candidates {
 		host, err := securejoin.SecureJoin(root, c)
 		if err != nil {
-			return Program{}, fmt.Errorf("%s: resolving %q in the folder: %w", flag, c, err)
+			return Program{}, field.Errorf(input, "resolving %q in the folder: %w", c, err)
 		}
 		fi, err := os.Stat(host)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
 			continue
 		case err != nil:
-			return Program{}, fmt.Errorf("%s: checking %q in the folder: %w", flag, c, unwrapPathError(err))
+			return Program{}, field.Errorf(input, "checking %q in the folder: %w", c, unwrapPathError(err))
 		case fi.IsDir():
-			return Program{}, fmt.Errorf("%s: %q is a folder, not a program: name the executable", flag, c)
+			return Program{}, field.Errorf(input, "%q is a folder, not a program: name the executable", c)
 		case !fi.Mode().IsRegular():
-			return Program{}, fmt.Errorf("%s: %q is not a regular file", flag, c)
+			return Program{}, field.Errorf(input, "%q is not a regular file", c)
 		case fi.Mode().Perm()&0o111 == 0:
-			return Program{}, fmt.Errorf("%s: %q is not executable: chmod +x it in the folder", flag, c)
+			return Program{}, field.Errorf(input, "%q is not executable: chmod +x it in the folder", c)
 		}
-		return inspectProgram(root, host, c, flag, fi.Mode(), allowDynamic)
+		return inspectProgram(root, host, c, input, fi.Mode(), allowDynamic)
 	}
 	if len(candidates) == 1 {
-		return Program{}, fmt.Errorf("%s: %q is not in the folder (the image would look for %s): a scratch image holds nothing else to run; check the name and the folder", flag, prog, candidates[0])
+		return Program{}, field.Errorf(input, "%q is not in the folder (the image would look for %s): a scratch image holds nothing else to run; check the name and the folder", prog, candidates[0])
 	}
-	return Program{}, fmt.Errorf("%s: %q is not in the folder in any PATH directory (%s): a scratch image holds nothing else to run; give its path, e.g. ./%s", flag, prog, imagePath(spec.Env), prog)
+	return Program{}, field.Errorf(input, "%q is not in the folder in any PATH directory (%s): a scratch image holds nothing else to run; give its path, e.g. ./%s", prog, imagePath(spec.Env), prog)
 }
 
 // imagePath is the PATH the program is looked up in: the image's, as

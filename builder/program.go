@@ -5,7 +5,6 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
+
+	"github.com/scratchpush/scratchpush/field"
 )
 
 // Program is what Preflight learnt about the program the image runs.
@@ -39,17 +40,17 @@ var ErrDynamic = errors.New("dynamically linked")
 // asks for a loader (PT_INTERP) or a script whose #! interpreter the folder
 // does not hold. "exec format error" and "no such file or directory" come
 // from these. A loader or interpreter the folder does hold is fine.
-func inspectProgram(root, host, p, flag string, mode fs.FileMode, allowDynamic bool) (Program, error) {
+func inspectProgram(root, host, p, input string, mode fs.FileMode, allowDynamic bool) (Program, error) {
 	prog := Program{Path: p, Mode: mode}
 	f, err := os.Open(host)
 	if err != nil {
-		return prog, fmt.Errorf("%s: reading %q in the folder: %w", flag, p, unwrapPathError(err))
+		return prog, field.Errorf(input, "reading %q in the folder: %w", p, unwrapPathError(err))
 	}
 	defer f.Close()
 	head := make([]byte, 256)
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return prog, fmt.Errorf("%s: reading %q in the folder: %w", flag, p, err)
+		return prog, field.Errorf(input, "reading %q in the folder: %w", p, err)
 	}
 	head = head[:n]
 	switch {
@@ -57,10 +58,10 @@ func inspectProgram(root, host, p, flag string, mode fs.FileMode, allowDynamic b
 		line, _, _ := bytes.Cut(head[2:], []byte("\n"))
 		fields := strings.Fields(string(line))
 		if len(fields) == 0 {
-			return prog, fmt.Errorf("%s: %q starts with #! but names no interpreter", flag, p)
+			return prog, field.Errorf(input, "%q starts with #! but names no interpreter", p)
 		}
 		if !inFolder(root, fields[0]) {
-			return prog, fmt.Errorf("%s: %q is a script for %s, which the folder does not hold and a scratch image lacks: build a static program, or put the interpreter in the folder", flag, p, fields[0])
+			return prog, field.Errorf(input, "%q is a script for %s, which the folder does not hold and a scratch image lacks: build a static program, or put the interpreter in the folder", p, fields[0])
 		}
 		return prog, nil
 	case !bytes.HasPrefix(head, []byte(elf.ELFMAG)):
@@ -68,7 +69,7 @@ func inspectProgram(root, host, p, flag string, mode fs.FileMode, allowDynamic b
 	}
 	ef, err := elf.NewFile(f)
 	if err != nil {
-		return prog, fmt.Errorf("%s: %q looks like an ELF program but cannot be read as one: %w", flag, p, err)
+		return prog, field.Errorf(input, "%q looks like an ELF program but cannot be read as one: %w", p, err)
 	}
 	prog.Arch, prog.Variant = elfArch(ef)
 	for _, ph := range ef.Progs {
@@ -77,13 +78,13 @@ func inspectProgram(root, host, p, flag string, mode fs.FileMode, allowDynamic b
 		}
 		interp, err := io.ReadAll(io.LimitReader(ph.Open(), 4096))
 		if err != nil {
-			return prog, fmt.Errorf("%s: reading %q's loader: %w", flag, p, err)
+			return prog, field.Errorf(input, "reading %q's loader: %w", p, err)
 		}
 		loader := strings.TrimRight(string(interp), "\x00")
 		if allowDynamic || inFolder(root, loader) {
 			return prog, nil
 		}
-		return prog, fmt.Errorf("%s: %q is %w: it needs the loader %s and shared libraries, which a scratch image lacks, so it would not start (\"no such file or directory\"): build it statically, e.g. CGO_ENABLED=0 go build, or put the loader and libraries in the folder, or give --allow-dynamic", flag, p, ErrDynamic, loader)
+		return prog, field.Errorf(input, "%q is %w: it needs the loader %s and shared libraries, which a scratch image lacks, so it would not start (\"no such file or directory\"): build it statically, e.g. CGO_ENABLED=0 go build, or put the loader and libraries in the folder, or give %s", p, ErrDynamic, loader, field.Ref("AllowDynamic"))
 	}
 	return prog, nil
 }

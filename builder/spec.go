@@ -11,9 +11,8 @@ package builder
 type Spec struct {
 	Entrypoint []string
 	Cmd        []string
-	// Ports are normalised port specs ("5000/tcp", "7000-7002/udp"), as
-	// ParsePorts returns them.
-	Ports      []string
+	// Ports are sorted and free of duplicates, as ParsePorts returns them.
+	Ports      []Port
 	Env        []KeyValue
 	Labels     []KeyValue
 	Workdir    string

@@ -16,6 +16,8 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/scratchpush/scratchpush/field"
 )
 
 // Builder chooses the daemon's builder behind the build endpoint.
@@ -33,7 +35,7 @@ const (
 	BuilderClassic Builder = "classic"
 )
 
-// ParseBuilder reads a --builder value.
+// ParseBuilder reads the name of a builder; "" is auto.
 func ParseBuilder(s string) (Builder, error) {
 	switch b := Builder(s); b {
 	case BuilderAuto, BuilderBuildKit, BuilderClassic:
@@ -41,7 +43,7 @@ func ParseBuilder(s string) (Builder, error) {
 	case "":
 		return BuilderAuto, nil
 	}
-	return "", fmt.Errorf("--builder %q: use auto, buildkit or classic", s)
+	return "", field.Errorf("Builder", "%q: use auto, buildkit or classic", s)
 }
 
 // BuildOptions tune a build. The zero value builds with the cache, with

@@ -29,7 +29,7 @@ func TestForeignArchitecture(t *testing.T) {
 		}
 	}
 	res := scratchPush(t, "", nil, "--no-push", "--platform", "linux/amd64", "--repository", repo, "--tag", "conflict", "--cmd", "./app", dir)
-	if res.code != 2 || !strings.Contains(res.stderr, "--platform linux/amd64, but /app is built for linux/arm64") {
+	if res.code != 2 || !strings.Contains(res.stderr, "--platform: linux/amd64, but /app is built for linux/arm64") {
 		t.Errorf("conflicting --platform: exit %d, stderr %q", res.code, res.stderr)
 	}
 }

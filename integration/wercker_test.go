@@ -78,7 +78,8 @@ func TestWerckerYMLKeys(t *testing.T) {
 	for _, c := range []struct{ body, want string }{
 		{"        cmd: ./app\n        message: release\n", "line 5: message: a layer comment belongs to a container commit"},
 		{"        cmd: ./app\n        aws-region: eu-west-1\n", "line 5: aws-region: registry-specific logins are not supported"},
-		{"        cmd: ./app --port\n        ports: 99999\n", "--ports"},
+		{"        cmd: ./app --port\n        ports: 99999\n", `line 5: ports: port "99999": want a port number`},
+		{"        cmd: ./app\n        working-dir: /app\n", `line 5: working-dir: "/app": "/app" in the folder is a file or link`},
 	} {
 		res := scratchPush(t, "", nil, "--wercker-yml", write(c.body), "--no-push", "--repository", repo, "--tag", "bad", dir)
 		if res.code != 2 || !strings.Contains(res.stderr, c.want) || strings.Count(strings.TrimSpace(res.stderr), "\n") > 0 {

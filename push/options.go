@@ -1,7 +1,8 @@
 // Package push is the run behind scratch-push: a folder made into a
 // FROM-scratch image in the daemon (built through the Engine API's build
 // endpoint, or made here and loaded), tagged, and pushed, with every failure
-// undone. The command line turns its input into Options once; Run does the
+// undone. Input.Options checks what a user typed and turns it into Options
+// once, its errors naming the field at fault (field.Error); Run does the
 // rest and returns a Result, reporting progress as data and printing
 // nothing.
 package push
@@ -16,7 +17,8 @@ import (
 )
 
 // Options is a checked run: every value parsed and validated, nothing
-// left to read from the command line.
+// left to read from the command line. Input.Options makes it; a program
+// that fills it in itself must check Spec (builder.Spec.Check).
 type Options struct {
 	// Dir is the folder whose files make the image.
 	Dir string

@@ -3,17 +3,21 @@ package push
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/field"
 )
 
 // Files are the files a run leaves for the next job of a pipeline, each
 // written whole (a temporary file renamed) and only when the run succeeds.
-// The caller removes old ones before the run, so that a job never reads a
-// value an earlier run left.
+// Input.Options removes old ones, so that a job never reads a value an
+// earlier run left. Errors about them name Input's MetadataFile, IIDFile
+// and DigestFile.
 type Files struct {
 	Metadata string // JSON: image ID, tags, layers, size, platform, daemon
 	IID      string // the image ID
@@ -42,16 +46,36 @@ type metadata struct {
 	} `json:"daemon"`
 }
 
+// prepare checks that each file can be written and removes an old one: a
+// failed run then leaves none.
+func (f Files) prepare() error {
+	for _, r := range []struct{ name, path string }{{"MetadataFile", f.Metadata}, {"IIDFile", f.IID}, {"DigestFile", f.Digest}} {
+		if r.path == "" {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Dir(r.path)); err != nil || !fi.IsDir() {
+			return field.Errorf(r.name, "%q: the folder %q does not exist: create it first", r.path, filepath.Dir(r.path))
+		}
+		if fi, err := os.Stat(r.path); err == nil && fi.IsDir() {
+			return field.Errorf(r.name, "%q is a folder: give a file name", r.path)
+		}
+		if err := os.Remove(r.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return field.Errorf(r.name, "removing the old %q: %w", r.path, err)
+		}
+	}
+	return nil
+}
+
 // write writes the files of a run that succeeded.
 func (f Files) write(ctx context.Context, api daemon.API, r Result) error {
 	if f.IID != "" {
 		if err := writeAtomic(f.IID, []byte(r.ImageID)); err != nil {
-			return fieldError{"Files.IID", err}
+			return field.Wrap("IIDFile", err)
 		}
 	}
 	if f.Digest != "" && len(r.Tags) > 0 {
 		if err := writeAtomic(f.Digest, []byte(r.Tags[0].Digest)); err != nil {
-			return fieldError{"Files.Digest", err}
+			return field.Wrap("DigestFile", err)
 		}
 	}
 	if f.Metadata == "" {
@@ -59,7 +83,7 @@ func (f Files) write(ctx context.Context, api daemon.API, r Result) error {
 	}
 	facts, err := daemon.ImageFacts(ctx, api, r.ImageID)
 	if err != nil {
-		return fieldError{"Files.Metadata", err}
+		return field.Wrap("MetadataFile", err)
 	}
 	m := metadata{ImageID: facts.ID, Tags: r.Tags, Layers: facts.DiffIDs, Size: facts.Size, Platform: facts.Platform, Reused: r.Reused}
 	if m.Tags == nil {
@@ -71,7 +95,7 @@ func (f Files) write(ctx context.Context, api daemon.API, r Result) error {
 		err = writeAtomic(f.Metadata, append(b, '\n'))
 	}
 	if err != nil {
-		return fieldError{"Files.Metadata", err}
+		return field.Wrap("MetadataFile", err)
 	}
 	return nil
 }

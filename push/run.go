@@ -14,6 +14,7 @@ import (
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/field"
 )
 
 // Engine opens the daemon a run works with. Run opens it once the folder
@@ -238,9 +239,9 @@ func explainRegistry(ctx context.Context, api daemon.API, err error, o Options) 
 		return err
 	}
 	if o.Credentials.Empty() {
-		return fieldError{"Credentials", fmt.Errorf("%w: no credentials were found for %s: give a user name and password, or docker login", err, o.Target.Host())}
+		return field.Wrap("Credentials", fmt.Errorf("%w: no credentials were found for %s: give a user name and password, or docker login", err, o.Target.Host()))
 	}
-	return fieldError{"Credentials", fmt.Errorf("%w: check the user name and password for %s (%s was refused)", err, o.Target.Host(), who)}
+	return field.Wrap("Credentials", fmt.Errorf("%w: check the user name and password for %s (%s was refused)", err, o.Target.Host(), who))
 }
 
 // plainHTTPAdvice says how to let the daemon use a plain-HTTP registry:

@@ -17,6 +17,7 @@ import (
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/daemon/daemontest"
+	"github.com/scratchpush/scratchpush/field"
 	"github.com/scratchpush/scratchpush/target"
 )
 
@@ -86,8 +87,8 @@ func TestRunChecksCredentialsFirst(t *testing.T) {
 	fake := daemontest.New()
 	fake.LoginError = errors.New("Error response from daemon: login attempt failed with status: 401 Unauthorized")
 	_, err := Run(context.Background(), fake.Engine, options(t, true))
-	if !errors.Is(err, auth.ErrAuth) || FieldOf(err) != "Credentials" {
-		t.Errorf("error %v (field %q), want an authentication failure about Credentials", err, FieldOf(err))
+	if fe := field.Of(err); !errors.Is(err, auth.ErrAuth) || fe == nil || fe.Field != "Credentials" {
+		t.Errorf("error %v, want an authentication failure about Credentials", err)
 	}
 	if fake.Loads != 0 || fake.Pushes != 0 || len(fake.Images()) != 0 {
 		t.Errorf("%d loads, %d pushes, images %q after a refused login; want none", fake.Loads, fake.Pushes, fake.Images())

@@ -1,16 +1,17 @@
 // Package target names where an image goes as docker push names it: a
-// registry host, a repository and its tags, from the user's --registry,
-// --repository and --tag. It parses references; it speaks to nothing.
+// registry host, a repository and its tags, from the user's registry,
+// repository and tags. It parses references; it speaks to nothing. Its
+// errors name the input (field.Error): Registry, Repository or Tags.
 package target
 
 import (
-	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/distribution/reference"
+
+	"github.com/scratchpush/scratchpush/field"
 )
 
 // Target is where an image goes: one repository and its tags, normalised the
@@ -24,8 +25,7 @@ type Target struct {
 // Docker Hub).
 func (t Target) Host() string { return reference.Domain(t.Repository) }
 
-// Parse builds a Target from the user's --registry, --repository and
-// --tag values. registry may be a URL (https://quay.io) or a host (quay.io);
+// Parse builds a Target from the user's registry, repository and tags. registry may be a URL (https://quay.io) or a host (quay.io);
 // a repository without a registry host gets that host in front; without a
 // registry, names go to Docker Hub as with docker push (user/app,
 // docker.io/user/app). The repository must not carry a tag or digest: tags
@@ -37,14 +37,14 @@ func Parse(registry, repository string, tags []string) (Target, error) {
 	}
 	repo := strings.TrimSpace(repository)
 	if repo == "" {
-		return Target{}, errors.New("--repository is empty: name the repository to push to, e.g. quay.io/team/app")
+		return Target{}, field.Errorf("Repository", "empty: name the repository to push to, e.g. quay.io/team/app")
 	}
 	if strings.IndexFunc(repo, func(r rune) bool { return r < ' ' || r == 0x7f || r == utf8.RuneError }) >= 0 {
-		return Target{}, fmt.Errorf("--repository %q holds a control character or invalid UTF-8: use lowercase letters, digits, '.', '_', '-' and '/'", repository)
+		return Target{}, field.Errorf("Repository", "%q holds a control character or invalid UTF-8: use lowercase letters, digits, '.', '_', '-' and '/'", repository)
 	}
 	if own, rest, ok := splitHost(repo); ok {
 		if host != "" && canonicalHost(own) != host {
-			return Target{}, fmt.Errorf("--repository %q names registry %s but --registry is %s: drop one or make them agree", repository, own, host)
+			return Target{}, field.Errorf("Repository", "%q names registry %s but %s is %s: drop one or make them agree", repository, own, field.Ref("Registry"), host)
 		}
 		repo = canonicalHost(own) + "/" + rest
 	} else if host != "" {
@@ -52,16 +52,16 @@ func Parse(registry, repository string, tags []string) (Target, error) {
 	}
 	named, err := reference.ParseNormalizedNamed(repo)
 	if err != nil {
-		return Target{}, fmt.Errorf("--repository %q: %w", repository, err)
+		return Target{}, field.Errorf("Repository", "%q: %w", repository, err)
 	}
 	if _, ok := named.(reference.Tagged); ok {
-		return Target{}, fmt.Errorf("--repository %q holds a tag: give the tag with --tag", repository)
+		return Target{}, field.Errorf("Repository", "%q holds a tag: give the tag with %s", repository, field.Ref("Tags"))
 	}
 	if _, ok := named.(reference.Digested); ok {
-		return Target{}, fmt.Errorf("--repository %q holds a digest: a push is named by tags, give them with --tag", repository)
+		return Target{}, field.Errorf("Repository", "%q holds a digest: a push is named by tags, give them with %s", repository, field.Ref("Tags"))
 	}
 	if len(tags) == 0 {
-		return Target{}, errors.New("no tag given: use --tag")
+		return Target{}, field.Errorf("Tags", "no tag given")
 	}
 	t := Target{Repository: named}
 	seen := map[string]bool{}
@@ -72,14 +72,14 @@ func Parse(registry, repository string, tags []string) (Target, error) {
 		seen[tag] = true
 		tagged, err := reference.WithTag(named, tag)
 		if err != nil {
-			return Target{}, fmt.Errorf("--tag %q: not a valid tag: use up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", tag)
+			return Target{}, field.Errorf("Tags", "%q is not a valid tag: use up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", tag)
 		}
 		t.Tags = append(t.Tags, tagged)
 	}
 	return t, nil
 }
 
-// NormalizeRegistry turns a --registry value into a host name: the scheme
+// NormalizeRegistry turns a registry value into a host name: the scheme
 // and a trailing /v1/ or /v2/ are dropped, Docker Hub's many names become
 // docker.io. "" stays "".
 func NormalizeRegistry(registry string) (string, error) {
@@ -90,24 +90,24 @@ func NormalizeRegistry(registry string) (string, error) {
 	if strings.Contains(r, "://") {
 		u, err := url.Parse(r)
 		if err != nil || u.Host == "" {
-			return "", fmt.Errorf("--registry %q: not a host or URL: give e.g. quay.io or https://quay.io", registry)
+			return "", field.Errorf("Registry", "%q: not a host or URL: give e.g. quay.io or https://quay.io", registry)
 		}
 		if u.Scheme != "https" && u.Scheme != "http" {
-			return "", fmt.Errorf("--registry %q: scheme %q: use https:// or just the host", registry, u.Scheme)
+			return "", field.Errorf("Registry", "%q: scheme %q: use https:// or just the host", registry, u.Scheme)
 		}
 		if p := strings.Trim(u.Path, "/"); p != "" && p != "v1" && p != "v2" {
-			return "", fmt.Errorf("--registry %q has a path: give the host only and put %q in --repository", registry, p)
+			return "", field.Errorf("Registry", "%q has a path: give the host only and put %q in %s", registry, p, field.Ref("Repository"))
 		}
 		r = u.Host
 	} else if h, rest, ok := strings.Cut(strings.TrimSuffix(r, "/"), "/"); ok {
 		if rest != "v1" && rest != "v2" {
-			return "", fmt.Errorf("--registry %q has a path: give the host only and put %q in --repository", registry, rest)
+			return "", field.Errorf("Registry", "%q has a path: give the host only and put %q in %s", registry, rest, field.Ref("Repository"))
 		}
 		r = h
 	}
 	host := canonicalHost(strings.ToLower(r))
 	if _, err := reference.ParseNormalizedNamed(host + "/x"); err != nil {
-		return "", fmt.Errorf("--registry %q: not a valid registry host", registry)
+		return "", field.Errorf("Registry", "%q: not a valid registry host", registry)
 	}
 	return host, nil
 }

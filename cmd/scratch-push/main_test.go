@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -36,6 +37,11 @@ func TestUsageErrors(t *testing.T) {
 	file := filepath.Join(dir, "app")
 	empty := t.TempDir()
 	push := []string{"--repository", "127.0.0.1:5000/a/b", "--username", "u", "--password-stdin"}
+	yml := filepath.Join(t.TempDir(), "wercker.yml")
+	step := "deploy:\n  steps:\n    - internal/docker-scratch-push:\n        cmd: ./app\n        working-dir: /app\n"
+	if err := os.WriteFile(yml, []byte(step), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -48,7 +54,7 @@ func TestUsageErrors(t *testing.T) {
 		{"missing folder", []string{"--no-push", filepath.Join(dir, "nope")}, nil, "no such folder"},
 		{"folder is a file", []string{"--no-push", file}, nil, "is not a folder"},
 		{"empty folder", []string{"--no-push", empty}, nil, "the folder is empty"},
-		{"no repository", []string{dir}, nil, "--repository is required"},
+		{"no repository", []string{dir}, nil, "--repository: required to push"},
 		{"bad port", []string{"--no-push", "--ports", "5000,abc", dir}, nil, `--ports: port "abc"`},
 		{"port zero", []string{"--no-push", "--ports", "0", dir}, nil, "port 0"},
 		{"bad proto", []string{"--no-push", "--ports", "5000/sctpx", dir}, nil, "unknown protocol"},
@@ -58,36 +64,40 @@ func TestUsageErrors(t *testing.T) {
 		{"bad entrypoint", []string{"--no-push", "--entrypoint", `'x`, dir}, nil, "--entrypoint"},
 		{"env without =", []string{"--no-push", "--env", "FOO", dir}, nil, `--env: "FOO" has no "="`},
 		{"label without key", []string{"--no-push", "--label", "=x", dir}, nil, "--label"},
-		{"newline in env", []string{"--no-push", "--env", "A=1\nRUN x", dir}, nil, "--env A"},
+		{"newline in env", []string{"--no-push", "--env", "A=1\nRUN x", dir}, nil, `--env: A: "1\nRUN x" holds control character U+000A`},
 		{"bad stop signal", []string{"--no-push", "--stop-signal", "SIGFOO", dir}, nil, "--stop-signal"},
 		{"upper-case repository", []string{"--no-push", "--repository", "User/App", dir}, nil, "must be lowercase"},
 		{"repository with tag", []string{"--no-push", "--repository", "user/app:v1", dir}, nil, "holds a tag"},
-		{"bad tag", []string{"--no-push", "--repository", "user/app", "--tag", "v1:x", dir}, nil, `--tag "v1:x"`},
+		{"bad tag", []string{"--no-push", "--repository", "user/app", "--tag", "v1:x", dir}, nil, `--tag: "v1:x" is not a valid tag`},
 		{"long tag", []string{"--no-push", "--repository", "user/app", "--tag", strings.Repeat("x", 129), dir}, nil, "not a valid tag"},
-		{"empty tag", []string{"--no-push", "--repository", "user/app", "--tag", " , ", dir}, nil, "--tag is empty"},
+		{"empty tag", []string{"--no-push", "--repository", "user/app", "--tag", " , ", dir}, nil, "--tag: empty"},
 		{"conflicting password flags", append(push, "--password", "pw", dir), nil, "--password and --password-stdin conflict"},
 		{"username without password", []string{"--repository", "r.io/a", "--username", "u", dir}, nil, "without a password"},
 		{"password without username", []string{"--repository", "r.io/a", dir}, map[string]string{"SCRATCH_PUSH_PASSWORD": "pw123456"}, "without a user name"},
 		{"empty stdin password", append(push, dir), nil, "stdin was empty"},
-		{"registry with path", []string{"--registry", "quay.io/team", "--repository", "app", "--username", "u", "--password-stdin", dir}, nil, "has a path"},
+		{"registry with path", []string{"--no-push", "--registry", "quay.io/team", "--repository", "app", dir}, nil, `--registry: "quay.io/team" has a path: give the host only and put "team" in --repository`},
 		{"bad SOURCE_DATE_EPOCH", []string{"--no-push", dir}, map[string]string{"SOURCE_DATE_EPOCH": "yesterday"}, "SOURCE_DATE_EPOCH"},
 		{"flag variable not a number", []string{"--no-push", dir}, map[string]string{"SCRATCH_PUSH_MAX_LAYERS": "many"}, `SCRATCH_PUSH_MAX_LAYERS="many"`},
-		{"flag variable checked like the flag", []string{"--no-push", dir}, map[string]string{"SCRATCH_PUSH_MAX_LAYERS": "0"}, "--max-layers 0"},
+		{"flag variable checked like the flag", []string{"--no-push", dir}, map[string]string{"SCRATCH_PUSH_MAX_LAYERS": "0"}, "SCRATCH_PUSH_MAX_LAYERS: 0: give 1 or more"},
 		{"repository from its variable", []string{"--no-push", dir}, map[string]string{"SCRATCH_PUSH_REPOSITORY": "User/App"}, "must be lowercase"},
-		{"digest file without push", []string{"--no-push", "--digest-file", filepath.Join(dir, "d"), dir}, nil, "--digest-file needs a push"},
+		{"digest file without push", []string{"--no-push", "--digest-file", filepath.Join(dir, "d"), dir}, nil, "--digest-file: there is no digest without a push: write the image ID with --iidfile instead"},
 		{"result file in a missing folder", []string{"--no-push", "--iidfile", filepath.Join(dir, "nope", "iid"), dir}, nil, `the folder "` + filepath.Join(dir, "nope") + `" does not exist`},
 		{"result file is a folder", []string{"--no-push", "--metadata-file", empty, dir}, nil, "is a folder"},
 		{"pipeline without file", []string{"--no-push", "--pipeline", "deploy", dir}, nil, "--pipeline chooses a pipeline of --wercker-yml"},
 		{"nonroot as root", []string{"--no-push", "--nonroot=root:0", dir}, nil, "0 is root"},
 		{"nonroot without uid", []string{"--no-push", "--nonroot=app", dir}, nil, "give NAME:UID"},
 		{"nonroot cannot run the program", []string{"--no-push", "--nonroot", "--cmd", "./secret", dir}, nil, "--nonroot: /secret is not executable by others (mode 0700)"},
-		{"nonroot and user", []string{"--no-push", "--nonroot", "--user", "1000", dir}, nil, `--nonroot and --user "1000" conflict`},
+		{"nonroot and user", []string{"--no-push", "--nonroot", "--user", "1000", dir}, nil, `--user: "1000" conflicts with --nonroot`},
 		{"missing CA bundle", []string{"--no-push", "--ca-certs=" + filepath.Join(dir, "nope.pem"), dir}, nil, "nope.pem does not exist"},
 		{"CA bundle without certificates", []string{"--no-push", "--ca-certs=" + file, dir}, nil, "holds no PEM certificate"},
 		{"not a zoneinfo folder", []string{"--no-push", "--tzdata=" + empty, dir}, nil, "is not a zoneinfo folder"},
-		{"bad platform", []string{"--no-push", "--platform", "arm64", dir}, nil, "--platform \"arm64\": give linux/ARCH"},
-		{"no command", []string{"--no-push", dir}, nil, "neither --cmd nor --entrypoint is given, so the image could not start"},
+		{"bad platform", []string{"--no-push", "--platform", "arm64", dir}, nil, "--platform: \"arm64\": give linux/ARCH"},
+		{"no command", []string{"--no-push", dir}, nil, "--cmd: missing, and so is --entrypoint: the image could not start"},
 		{"unknown flag names --help", []string{"--frobnicate", dir}, nil, "see scratch-push --help"},
+		{"workdir from a variable", []string{"--no-push", "--cmd", "./app", dir}, map[string]string{"SCRATCH_PUSH_WORKDIR": "/app"}, `SCRATCH_PUSH_WORKDIR: "/app": "/app" in the folder is a file or link, not a directory`},
+		{"workdir from wercker.yml", []string{"--no-push", "--wercker-yml", yml, dir}, nil, yml + ` line 5: working-dir: "/app": "/app" in the folder is a file or link, not a directory`},
+		{"a flag beats wercker.yml", []string{"--no-push", "--wercker-yml", yml, "--workdir", "/app/x", dir}, nil, `--workdir: "/app/x": "/app" in the folder is a file`},
+		{"folder from WERCKER_OUTPUT_DIR", []string{"--no-push", "--wercker-yml", yml}, map[string]string{"WERCKER_OUTPUT_DIR": empty}, "WERCKER_OUTPUT_DIR: " + strconv.Quote(empty) + ": the folder is empty"},
 		{"missing wercker.yml", []string{"--wercker-yml", filepath.Join(dir, "wercker.yml")}, nil, "wercker.yml\": no such file"},
 	}
 	for _, c := range cases {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/push"
 )
 
 type streams struct {
@@ -25,57 +26,29 @@ type streams struct {
 	errTerminal bool
 }
 
-// options is everything the command line says, before validation.
+// options is the command line: the run's input as typed, bound to the
+// flags, and what only the command line has.
 type options struct {
-	dir           string
-	repository    string
-	registry      string
-	tags          []string
-	username      string
-	password      string
+	in            push.Input
 	passwordStdin bool
-	cmd           string
-	entrypoint    string
-	ports         []string
-	env           []string
-	labels        []string
-	workdir       string
-	user          string
-	volumes       []string
-	stopSignal    string
 	noPush        bool
-	noCache       bool
 	quiet         bool
-	retries       int
 	timeout       time.Duration
-	builder       string
-	maxLayers     int
 	werckerYML    string
+	pipeline      string
+	progress      string
+	context       string
 	// passwordFromFile: the wercker.yml gave the password, which then
 	// counts as given, as a flag would.
 	passwordFromFile bool
 	// werckerStep says which step of the wercker.yml runs, once the
 	// command line has been checked.
-	werckerStep  string
-	metadataFile string
-	allowDynamic bool
-	// allowNoCommand: an image with neither command nor entrypoint is
-	// meant, as a base for others.
-	allowNoCommand bool
-	progress       string
-	context        string
-	caCerts        string
-	tzdata         string
-	nonroot        string
-	tmp            bool
-	platform       string
-	iidFile        string
-	digestFile     string
-	pipeline       string
-	// maxLayersGiven: --max-layers was on the command line, so the
-	// daemon's processor count does not lower it.
-	maxLayersGiven bool
-	reproducible   bool
+	werckerStep string
+	// origins names where a flag's value came from when not the command
+	// line: its variable, or a wercker.yml key and line. dirFrom is
+	// WERCKER_OUTPUT_DIR when that gave the folder.
+	origins map[string]string
+	dirFrom string
 }
 
 const example = `  # Build ./out into the local daemon only (docker images shows it):
@@ -128,53 +101,43 @@ like one of these commands is given as ./version.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := flagsFromEnv(cmd.Flags()); err != nil {
+			flags := cmd.Flags()
+			o.origins = map[string]string{}
+			if err := flagsFromEnv(flags, o.origins); err != nil {
 				return err
 			}
 			if o.werckerYML != "" {
 				var err error
-				if args, err = applyWercker(s, cmd.Flags(), &o, o.werckerYML, o.pipeline, args); err != nil {
+				if args, err = applyWercker(s, flags, &o, args); err != nil {
 					return err
 				}
 			} else if o.pipeline != "" {
 				return usagef("--pipeline chooses a pipeline of --wercker-yml: give the file too")
 			}
-			if err := chooseProgress(s, cmd.Flags().Changed("progress"), &o); err != nil {
+			if err := chooseProgress(s, flags.Changed("progress"), &o); err != nil {
 				return err
 			}
 			if len(args) != 1 {
 				return usagef("want exactly one folder argument (DIR), got %d: see scratch-push --help", len(args))
 			}
-			o.dir = args[0]
-			passwordFlag := cmd.Flags().Changed("password")
+			o.in.Dir = args[0]
+			passwordFlag := flags.Changed("password")
 			if pw := os.Getenv("SCRATCH_PUSH_PASSWORD"); !passwordFlag && !o.passwordStdin && (pw != "" || !o.passwordFromFile) {
-				o.password = pw
+				o.in.Credentials.Password = pw
 			}
-			s.redact.add(o.password)
+			s.redact.add(o.in.Credentials.Password)
 			if passwordFlag && o.passwordStdin {
 				return usagef("--password and --password-stdin conflict: give the password one way")
 			}
 			if passwordFlag && !o.quiet {
 				warn(s, "a password on the command line can end up in shell history and process lists: prefer --password-stdin or SCRATCH_PUSH_PASSWORD")
 			}
-			if !cmd.Flags().Changed("reproducible") {
-				o.reproducible = os.Getenv("SOURCE_DATE_EPOCH") != ""
+			o.in.SourceDateEpoch = os.Getenv("SOURCE_DATE_EPOCH")
+			if !flags.Changed("reproducible") {
+				o.in.Reproducible = o.in.SourceDateEpoch != ""
 			}
-			if o.reproducible && cmd.Flags().Changed("builder") {
-				return usagef("--builder does not apply with --reproducible: the image is made here and loaded, not built by the daemon")
-			}
-			o.maxLayersGiven = cmd.Flags().Changed("max-layers")
-			if o.reproducible && !o.maxLayersGiven {
-				// One layer, as a reproducible image is usually made, and
-				// the fastest for the daemon to load; --max-layers splits.
-				o.maxLayers = 1
-			}
-			if o.maxLayers < 1 {
-				return usagef("--max-layers %d: give 1 or more", o.maxLayers)
-			}
-			if o.retries < 0 {
-				return usagef("--retries %d: give 0 or more", o.retries)
-			}
+			o.in.MaxLayersExact = flags.Changed("max-layers")
+			o.in.Push = !o.noPush
 			if o.timeout < 0 {
 				return usagef("--timeout %s: give a positive duration such as 10m, or 0 for no limit", o.timeout)
 			}
@@ -209,44 +172,44 @@ like one of these commands is given as ./version.`,
 
 	f := cmd.Flags()
 	f.SortFlags = false
-	f.StringVar(&o.repository, "repository", "", "repository to push to: quay.io/team/app, user/app (Docker Hub), 127.0.0.1:5000/app; no tag or digest in it (required unless --no-push)")
-	f.StringArrayVar(&o.tags, "tag", nil, "tag to push; repeatable, and a value may hold a comma or space separated list (default latest)")
-	f.StringVar(&o.registry, "registry", "", "registry host or URL: https://quay.io, quay.io and quay.io/v2/ mean the same; put in front of a repository that names no host, and must agree with one that does (default: the repository's host, else Docker Hub)")
-	f.StringVar(&o.username, "username", "", "registry user name")
-	f.StringVar(&o.password, "password", "", "registry password; draws a warning: prefer --password-stdin or SCRATCH_PUSH_PASSWORD")
+	f.StringVar(&o.in.Repository, "repository", "", "repository to push to: quay.io/team/app, user/app (Docker Hub), 127.0.0.1:5000/app; no tag or digest in it (required unless --no-push)")
+	f.StringArrayVar(&o.in.Tags, "tag", nil, "tag to push; repeatable, and a value may hold a comma or space separated list (default latest)")
+	f.StringVar(&o.in.Registry, "registry", "", "registry host or URL: https://quay.io, quay.io and quay.io/v2/ mean the same; put in front of a repository that names no host, and must agree with one that does (default: the repository's host, else Docker Hub)")
+	f.StringVar(&o.in.Credentials.Username, "username", "", "registry user name")
+	f.StringVar(&o.in.Credentials.Password, "password", "", "registry password; draws a warning: prefer --password-stdin or SCRATCH_PUSH_PASSWORD")
 	f.BoolVar(&o.passwordStdin, "password-stdin", false, "read the registry password from stdin: one line, its newline dropped")
-	f.StringVar(&o.cmd, "cmd", "", `command to run: a shell-like string split with POSIX quoting (./app --name "my app"), or a JSON array (["./app","--port","5000"]); nothing is expanded`)
-	f.StringVar(&o.entrypoint, "entrypoint", "", "entrypoint, in the forms of --cmd")
-	f.StringArrayVar(&o.ports, "ports", nil, "ports to expose: 5000, 5000/tcp, 53/udp, 132/sctp, ranges 7000-7002; repeatable, lists allowed; host bindings (8080:80) are refused")
-	f.StringArrayVar(&o.env, "env", nil, "environment variable KEY=VALUE, the value may hold =; repeatable")
-	f.StringArrayVar(&o.labels, "label", nil, "label KEY=VALUE, the value may hold =; repeatable")
-	f.StringVar(&o.workdir, "workdir", "", "working directory of the command, made absolute and clean as WORKDIR does; created in the image if the folder lacks it")
-	f.StringVar(&o.user, "user", "", "user (and group) to run as: 1000, 1000:1000, or a NAME, which needs an /etc/passwd in the folder")
-	f.StringArrayVar(&o.volumes, "volume", nil, "path to declare as a volume; repeatable")
-	f.StringVar(&o.stopSignal, "stop-signal", "", "signal that stops the container: SIGTERM, TERM, 15, SIGRTMIN+3")
+	f.StringVar(&o.in.Cmd, "cmd", "", `command to run: a shell-like string split with POSIX quoting (./app --name "my app"), or a JSON array (["./app","--port","5000"]); nothing is expanded`)
+	f.StringVar(&o.in.Entrypoint, "entrypoint", "", "entrypoint, in the forms of --cmd")
+	f.StringArrayVar(&o.in.Ports, "ports", nil, "ports to expose: 5000, 5000/tcp, 53/udp, 132/sctp, ranges 7000-7002; repeatable, lists allowed; host bindings (8080:80) are refused")
+	f.StringArrayVar(&o.in.Env, "env", nil, "environment variable KEY=VALUE, the value may hold =; repeatable")
+	f.StringArrayVar(&o.in.Labels, "label", nil, "label KEY=VALUE, the value may hold =; repeatable")
+	f.StringVar(&o.in.Workdir, "workdir", "", "working directory of the command, made absolute and clean as WORKDIR does; created in the image if the folder lacks it")
+	f.StringVar(&o.in.User, "user", "", "user (and group) to run as: 1000, 1000:1000, or a NAME, which needs an /etc/passwd in the folder")
+	f.StringArrayVar(&o.in.Volumes, "volume", nil, "path to declare as a volume; repeatable")
+	f.StringVar(&o.in.StopSignal, "stop-signal", "", "signal that stops the container: SIGTERM, TERM, 15, SIGRTMIN+3")
 	f.BoolVar(&o.noPush, "no-push", false, "build and tag in the local daemon only (docker images shows it), and print the image ID")
-	f.BoolVar(&o.noCache, "no-cache", false, "build again: neither reuse the image of an unchanged folder nor use the daemon's build cache")
-	f.BoolVar(&o.reproducible, "reproducible", false, "make the image here, byte for byte the same for the same folder, and load it (default on when SOURCE_DATE_EPOCH is set)")
-	f.IntVar(&o.maxLayers, "max-layers", builder.MaxLayers, "split a folder of more than 64 MiB into up to this many layers, which push in parallel; unless given, fewer when the daemon's processors would be shared badly, and one with --reproducible; given, it is the exact cap")
-	f.StringVar(&o.builder, "builder", "auto", "the daemon's builder: auto (BuildKit where offered, else classic), buildkit or classic")
-	f.IntVar(&o.retries, "retries", 3, "times to retry a login or push that failed for a transient reason (registry 5xx or 429, a refused, reset or timed-out connection)")
+	f.BoolVar(&o.in.NoCache, "no-cache", false, "build again: neither reuse the image of an unchanged folder nor use the daemon's build cache")
+	f.BoolVar(&o.in.Reproducible, "reproducible", false, "make the image here, byte for byte the same for the same folder, and load it (default on when SOURCE_DATE_EPOCH is set)")
+	f.IntVar(&o.in.MaxLayers, "max-layers", builder.MaxLayers, "split a folder of more than 64 MiB into up to this many layers, which push in parallel; unless given, fewer when the daemon's processors would be shared badly, and one with --reproducible; given, it is the exact cap")
+	f.StringVar(&o.in.Builder, "builder", "auto", "the daemon's builder: auto (BuildKit where offered, else classic), buildkit or classic")
+	f.IntVar(&o.in.Retries, "retries", 3, "times to retry a login or push that failed for a transient reason (registry 5xx or 429, a refused, reset or timed-out connection)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up when the whole run takes longer (0: no limit)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors (--progress=quiet)")
 	cmd.PersistentFlags().StringVar(&o.context, "context", "", "the docker CLI context to use (as docker --context; DOCKER_CONTEXT works too); default: DOCKER_HOST, else the docker config's current context")
 	f.StringVar(&o.progress, "progress", progressAuto, "how to show progress on stderr: auto (tty on a terminal, else plain), tty, plain (timestamped lines), json (the daemon's messages as JSON lines), quiet")
-	f.StringVar(&o.caCerts, "ca-certs", "", "add a CA bundle as /etc/ssl/certs/ca-certificates.crt: the host's with --ca-certs, or --ca-certs=`FILE`")
+	f.StringVar(&o.in.CACerts, "ca-certs", "", "add a CA bundle as /etc/ssl/certs/ca-certificates.crt: the host's with --ca-certs, or --ca-certs=`FILE`")
 	f.Lookup("ca-certs").NoOptDefVal = builder.DefaultCACerts
-	f.StringVar(&o.tzdata, "tzdata", "", "add time zone data as /usr/share/zoneinfo: the host's with --tzdata, or --tzdata=`DIR`")
+	f.StringVar(&o.in.TZData, "tzdata", "", "add time zone data as /usr/share/zoneinfo: the host's with --tzdata, or --tzdata=`DIR`")
 	f.Lookup("tzdata").NoOptDefVal = builder.DefaultTZData
-	f.StringVar(&o.nonroot, "nonroot", "", "add /etc/passwd and /etc/group with a user, and run as it: "+builder.DefaultNonRoot+" with --nonroot, or --nonroot=`NAME:UID`")
+	f.StringVar(&o.in.NonRoot, "nonroot", "", "add /etc/passwd and /etc/group with a user, and run as it: "+builder.DefaultNonRoot+" with --nonroot, or --nonroot=`NAME:UID`")
 	f.Lookup("nonroot").NoOptDefVal = builder.DefaultNonRoot
-	f.BoolVar(&o.tmp, "tmp", false, "add an empty /tmp, mode 1777")
-	f.BoolVar(&o.allowNoCommand, "allow-no-command", false, "accept neither --cmd nor --entrypoint: an image meant as a base for others, which cannot start by itself")
-	f.BoolVar(&o.allowDynamic, "allow-dynamic", false, "accept a dynamically linked program whose loader the folder lacks (it will not start unless the loader and libraries come another way)")
-	f.StringVar(&o.platform, "platform", "", "the image's platform, linux/ARCH[/VARIANT] (default: the program's architecture, else the daemon's)")
-	f.StringVar(&o.metadataFile, "metadata-file", "", "write the results as JSON to this file: image ID, each tag's reference and digest, layers, size, daemon version")
-	f.StringVar(&o.iidFile, "iidfile", "", "write the image ID to this file")
-	f.StringVar(&o.digestFile, "digest-file", "", "write the pushed manifest digest to this file")
+	f.BoolVar(&o.in.Tmp, "tmp", false, "add an empty /tmp, mode 1777")
+	f.BoolVar(&o.in.AllowNoCommand, "allow-no-command", false, "accept neither --cmd nor --entrypoint: an image meant as a base for others, which cannot start by itself")
+	f.BoolVar(&o.in.AllowDynamic, "allow-dynamic", false, "accept a dynamically linked program whose loader the folder lacks (it will not start unless the loader and libraries come another way)")
+	f.StringVar(&o.in.Platform, "platform", "", "the image's platform, linux/ARCH[/VARIANT] (default: the program's architecture, else the daemon's)")
+	f.StringVar(&o.in.MetadataFile, "metadata-file", "", "write the results as JSON to this file: image ID, each tag's reference and digest, layers, size, daemon version")
+	f.StringVar(&o.in.IIDFile, "iidfile", "", "write the image ID to this file")
+	f.StringVar(&o.in.DigestFile, "digest-file", "", "write the pushed manifest digest to this file")
 	f.StringVar(&o.werckerYML, "wercker-yml", "", "run the internal/docker-scratch-push step of this wercker.yml; flags given here override its keys, and DIR defaults to $WERCKER_OUTPUT_DIR")
 	f.StringVar(&o.pipeline, "pipeline", "", "with --wercker-yml: the pipeline whose step to run (default: the one that has it)")
 	for flag, values := range map[string][]string{
@@ -264,7 +227,7 @@ like one of these commands is given as ./version.`,
 // (SCRATCH_PUSH_MAX_LAYERS=2), as CI systems pass settings: a flag beats its
 // variable, which beats a --wercker-yml key. The password's variable is read
 // apart, so that it is not taken for a password on the command line.
-func flagsFromEnv(flags *pflag.FlagSet) error {
+func flagsFromEnv(flags *pflag.FlagSet, origins map[string]string) error {
 	var err error
 	flags.VisitAll(func(f *pflag.Flag) {
 		if err != nil || f.Changed || f.Name == "password" || f.Name == "help" {
@@ -275,6 +238,7 @@ func flagsFromEnv(flags *pflag.FlagSet) error {
 			if e := flags.Set(f.Name, v); e != nil {
 				err = usagef("%s=%q: %v", name, v, e)
 			}
+			origins[f.Name] = name
 		}
 	})
 	return err

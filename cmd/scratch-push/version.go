@@ -24,7 +24,7 @@ func newVersionCommand(s *streams) *cobra.Command {
 		Short: "Print the versions of this tool, Go, the Engine API and the daemon",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := flagsFromEnv(cmd.Flags()); err != nil {
+			if err := flagsFromEnv(cmd.Flags(), map[string]string{}); err != nil {
 				return err
 			}
 			contextName, _ := cmd.Flags().GetString("context")
