@@ -9,10 +9,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/moby/term"
 	"golang.org/x/sys/unix"
+
+	"github.com/scratchpush/scratchpush/redact"
 )
 
 func main() {
@@ -35,8 +38,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	red := &redactor{}
-	errOut := red.wrap(stderr)
+	red := &redact.Redactor{}
+	errOut := red.Writer(stderr)
 	fd, isTerminal := term.GetFdInfo(stderr)
 	cmd := newRootCommand(&streams{in: stdin, out: stdout, err: errOut, redact: red, errFd: fd, errTerminal: isTerminal})
 	cmd.SetArgs(args)
@@ -68,4 +71,13 @@ func (u usageError) Unwrap() error { return u.error }
 
 func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
+}
+
+func warn(s *streams, msg string) {
+	fmt.Fprintf(s.err, "scratch-push: warning: %s\n", msg)
+}
+
+// oneLine keeps an error to one line: a daemon's message can hold newlines.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }

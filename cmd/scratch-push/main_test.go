@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/scratchpush/scratchpush/display"
 )
 
 // runCLI runs the command in-process against a daemon address where nothing
@@ -150,20 +152,6 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-func TestRedactor(t *testing.T) {
-	var r redactor
-	var buf bytes.Buffer
-	w := r.wrap(&buf)
-	r.add("abc") // too short to redact without garbling output
-	r.add("s3cr3t-value")
-	if _, err := w.Write([]byte("error: bad s3cr3t-value for abc\n")); err != nil {
-		t.Fatal(err)
-	}
-	if got := buf.String(); got != "error: bad [redacted] for abc\n" {
-		t.Errorf("got %q", got)
-	}
-}
-
 func TestVersion(t *testing.T) {
 	stdout, stderr, code := runCLI(t, "", "version")
 	for _, want := range []string{"scratch-push:  ", "go:            go1.", "engine API:    up to 1.", "daemon:        none\n"} {
@@ -215,6 +203,33 @@ func TestHelpFitsEightyColumns(t *testing.T) {
 					t.Errorf("--help lacks %q", want)
 				}
 			}
+		}
+	}
+}
+
+func TestChooseProgress(t *testing.T) {
+	for _, c := range []struct {
+		progress string
+		given    bool
+		quiet    bool
+		terminal bool
+		want     string
+		err      string
+	}{
+		{display.Auto, false, false, true, display.TTY, ""},
+		{display.Auto, false, false, false, display.Plain, ""},
+		{display.Auto, false, true, true, display.Quiet, ""},
+		{display.JSON, true, false, true, display.JSON, ""},
+		{display.JSON, true, true, false, "", "-q and --progress=json conflict"},
+		{"fancy", true, false, false, "", `--progress "fancy": give auto, tty, plain, json or quiet`},
+	} {
+		o := options{progress: c.progress, quiet: c.quiet}
+		err := chooseProgress(&streams{errTerminal: c.terminal}, c.given, &o)
+		switch {
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%+v: error %v, want %q", c, err, c.err)
+		case c.err == "" && (err != nil || o.progress != c.want):
+			t.Errorf("%+v: mode %q, error %v; want %q", c, o.progress, err, c.want)
 		}
 	}
 }

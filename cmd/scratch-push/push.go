@@ -13,6 +13,7 @@ import (
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/display"
 	"github.com/scratchpush/scratchpush/field"
 	"github.com/scratchpush/scratchpush/push"
 )
@@ -27,24 +28,24 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	if err != nil {
 		return o.explain(err, true)
 	}
-	s.redact.add(opts.Credentials.Password)
-	s.redact.add(opts.Credentials.IdentityToken)
-	progress := newPrinter(s.err, o.progress, s.errFd)
-	defer progress.close()
+	s.redact.Add(opts.Credentials.Password)
+	s.redact.Add(opts.Credentials.IdentityToken)
+	progress := display.New(s.err, o.progress, s.errFd)
+	defer progress.Close()
 	if o.werckerStep != "" {
-		progress.note("%s", o.werckerStep)
+		progress.Note("%s", o.werckerStep)
 	}
-	opts.Progress = progress.event
+	opts.Progress = progress.Event
 	opts.Scanned = limitMemory
 	if opts.Push {
 		header, err := auth.Header(opts.Credentials, opts.Target.Host())
 		if err != nil {
 			return err
 		}
-		s.redact.add(header)
+		s.redact.Add(header)
 	}
 
-	copts, err := clientOpts(o.context)
+	copts, err := daemon.Endpoint(o.context)
 	if err != nil {
 		return usageError{err}
 	}
@@ -61,7 +62,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	}
 
 	res, err := push.Run(ctx, engine, opts)
-	progress.close() // results after the progress, never inside it
+	progress.Close() // results after the progress, never inside it
 	if !opts.Push && err == nil {
 		fmt.Fprintln(s.out, res.ImageID)
 	}
@@ -157,7 +158,7 @@ func stdinPassword(s *streams, o *options) error {
 			return err
 		}
 		c.Password = pw
-		s.redact.add(pw)
+		s.redact.Add(pw)
 	}
 	switch {
 	case c.Username != "" && c.Password == "":

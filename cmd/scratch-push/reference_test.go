@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/scratchpush/scratchpush/redact"
 )
 
 var update = flag.Bool("update", false, "write docs/flags.md from the command (make docs)")
@@ -17,7 +19,7 @@ var update = flag.Bool("update", false, "write docs/flags.md from the command (m
 // when a flag, its default or its words change without it.
 func TestFlagReference(t *testing.T) {
 	const path = "../../docs/flags.md"
-	got := flagReference(newRootCommand(&streams{redact: &redactor{}}))
+	got := flagReference(newRootCommand(&streams{redact: &redact.Redactor{}}))
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)

@@ -12,14 +12,16 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/display"
 	"github.com/scratchpush/scratchpush/push"
+	"github.com/scratchpush/scratchpush/redact"
 )
 
 type streams struct {
 	in     io.Reader
 	out    io.Writer
 	err    io.Writer
-	redact *redactor
+	redact *redact.Redactor
 	// errFd and errTerminal say whether stderr is a terminal, for
 	// --progress=auto and the live display's width.
 	errFd       uintptr
@@ -125,7 +127,7 @@ like one of these commands is given as ./version.`,
 			if pw := os.Getenv("SCRATCH_PUSH_PASSWORD"); !passwordFlag && !o.passwordStdin && (pw != "" || !o.passwordFromFile) {
 				o.in.Credentials.Password = pw
 			}
-			s.redact.add(o.in.Credentials.Password)
+			s.redact.Add(o.in.Credentials.Password)
 			if passwordFlag && o.passwordStdin {
 				return usagef("--password and --password-stdin conflict: give the password one way")
 			}
@@ -196,7 +198,7 @@ like one of these commands is given as ./version.`,
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up when the whole run takes longer (0: no limit)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors (--progress=quiet)")
 	cmd.PersistentFlags().StringVar(&o.context, "context", "", "the docker CLI context to use (as docker --context; DOCKER_CONTEXT works too); default: DOCKER_HOST, else the docker config's current context")
-	f.StringVar(&o.progress, "progress", progressAuto, "how to show progress on stderr: auto (tty on a terminal, else plain), tty, plain (timestamped lines), json (the daemon's messages as JSON lines), quiet")
+	f.StringVar(&o.progress, "progress", display.Auto, "how to show progress on stderr: auto (tty on a terminal, else plain), tty, plain (timestamped lines), json (the daemon's messages as JSON lines), quiet")
 	f.StringVar(&o.in.CACerts, "ca-certs", "", "add a CA bundle as /etc/ssl/certs/ca-certificates.crt: the host's with --ca-certs, or --ca-certs=`FILE`")
 	f.Lookup("ca-certs").NoOptDefVal = builder.DefaultCACerts
 	f.StringVar(&o.in.TZData, "tzdata", "", "add time zone data as /usr/share/zoneinfo: the host's with --tzdata, or --tzdata=`DIR`")
@@ -213,7 +215,7 @@ like one of these commands is given as ./version.`,
 	f.StringVar(&o.werckerYML, "wercker-yml", "", "run the internal/docker-scratch-push step of this wercker.yml; flags given here override its keys, and DIR defaults to $WERCKER_OUTPUT_DIR")
 	f.StringVar(&o.pipeline, "pipeline", "", "with --wercker-yml: the pipeline whose step to run (default: the one that has it)")
 	for flag, values := range map[string][]string{
-		"progress": {progressAuto, progressTTY, progressPlain, progressJSON, progressQuiet},
+		"progress": display.Modes,
 		"builder":  {"auto", "buildkit", "classic"},
 		"platform": {"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64"},
 	} {
@@ -251,22 +253,22 @@ func envName(flag string) string {
 // chooseProgress settles --progress against -q and the terminal.
 func chooseProgress(s *streams, given bool, o *options) error {
 	switch o.progress {
-	case progressAuto, progressTTY, progressPlain, progressJSON, progressQuiet:
+	case display.Auto, display.TTY, display.Plain, display.JSON, display.Quiet:
 	default:
 		return usagef("--progress %q: give auto, tty, plain, json or quiet", o.progress)
 	}
 	if o.quiet {
-		if given && o.progress != progressQuiet {
+		if given && o.progress != display.Quiet {
 			return usagef("-q and --progress=%s conflict: -q means --progress=quiet", o.progress)
 		}
-		o.progress = progressQuiet
+		o.progress = display.Quiet
 	}
-	if o.progress == progressAuto {
-		o.progress = progressPlain
+	if o.progress == display.Auto {
+		o.progress = display.Plain
 		if s.errTerminal {
-			o.progress = progressTTY
+			o.progress = display.TTY
 		}
 	}
-	o.quiet = o.progress == progressQuiet
+	o.quiet = o.progress == display.Quiet
 	return nil
 }

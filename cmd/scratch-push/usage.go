@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 
@@ -16,15 +17,46 @@ const usageWidth = 80
 // past it has its description on the lines below.
 const flagColumn = 30
 
-// wrapUsage makes cmd's help fit in usageWidth columns: cobra's template,
-// with flags listed by flagUsages rather than pflag's one line each, whose
-// column widens to the longest flag (--ca-certs string[="/etc/ssl/…"]).
+// wrapUsage makes cmd's help fit in usageWidth columns: cobra's usage, with
+// flags listed by flagUsages rather than pflag's one line each, whose column
+// widens to the longest flag (--ca-certs string[="/etc/ssl/…"]). It is Go,
+// not a cobra template: a template brings in text/template, whose
+// reflection keeps every method in the binary (4 MB and 2.5 MiB of RSS).
 func wrapUsage(cmd *cobra.Command) {
-	cobra.AddTemplateFunc("flagUsages", flagUsages)
-	t := cmd.UsageTemplate()
-	t = strings.ReplaceAll(t, ".LocalFlags.FlagUsages", "flagUsages .LocalFlags")
-	t = strings.ReplaceAll(t, ".InheritedFlags.FlagUsages", "flagUsages .InheritedFlags")
-	cmd.SetUsageTemplate(t)
+	cmd.SetUsageFunc(func(c *cobra.Command) error {
+		var b strings.Builder
+		b.WriteString("Usage:")
+		if c.Runnable() {
+			fmt.Fprintf(&b, "\n  %s", c.UseLine())
+		}
+		subs := c.HasAvailableSubCommands()
+		if subs {
+			fmt.Fprintf(&b, "\n  %s [command]", c.CommandPath())
+		}
+		if c.HasExample() {
+			fmt.Fprintf(&b, "\n\nExamples:\n%s", c.Example)
+		}
+		if subs {
+			b.WriteString("\n\nAvailable Commands:")
+			for _, sub := range c.Commands() {
+				if sub.IsAvailableCommand() || sub.Name() == "help" {
+					fmt.Fprintf(&b, "\n  %-*s %s", sub.NamePadding(), sub.Name(), sub.Short)
+				}
+			}
+		}
+		if c.HasAvailableLocalFlags() {
+			fmt.Fprintf(&b, "\n\nFlags:\n%s", strings.TrimRight(flagUsages(c.LocalFlags()), " \n"))
+		}
+		if c.HasAvailableInheritedFlags() {
+			fmt.Fprintf(&b, "\n\nGlobal Flags:\n%s", strings.TrimRight(flagUsages(c.InheritedFlags()), " \n"))
+		}
+		if subs {
+			fmt.Fprintf(&b, "\n\nUse \"%s [command] --help\" for more information about a command.", c.CommandPath())
+		}
+		b.WriteString("\n")
+		_, err := io.WriteString(c.OutOrStderr(), b.String())
+		return err
+	})
 }
 
 // flagUsages lists fs's flags in usageWidth columns: the name and value

@@ -40,7 +40,7 @@ func printVersion(ctx context.Context, s *streams, contextName string) error {
 	fmt.Fprintf(s.out, "scratch-push:  %s\n", toolVersion())
 	fmt.Fprintf(s.out, "go:            %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(s.out, "engine API:    up to %s (down to 1.40 by negotiation)\n", client.MaxAPIVersion)
-	opts, err := clientOpts(contextName)
+	opts, err := daemon.Endpoint(contextName)
 	if err != nil {
 		fmt.Fprintln(s.out, "daemon:        none")
 		return usageError{err}

@@ -46,7 +46,7 @@ func applyWercker(s *streams, flags *pflag.FlagSet, o *options, args []string) (
 		if set.Field == "Password" {
 			if !flags.Changed("password") && !o.passwordStdin && os.Getenv("SCRATCH_PUSH_PASSWORD") == "" {
 				o.in.Credentials.Password, o.passwordFromFile = set.Values[0], true
-				s.redact.add(o.in.Credentials.Password)
+				s.redact.Add(o.in.Credentials.Password)
 			}
 			continue
 		}

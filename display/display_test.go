@@ -1,4 +1,4 @@
-package main
+package display
 
 import (
 	"bytes"
@@ -40,17 +40,17 @@ func progressOf(m jsonstream.Message) jsonstream.Progress {
 
 func render(mode string) string {
 	var b bytes.Buffer
-	p := newPrinter(&b, mode, 0)
-	p.note("sending %s", "the folder")
+	p := New(&b, mode, 0)
+	p.Note("sending %s", "the folder")
 	for _, e := range events() {
-		p.event(e)
+		p.Event(e)
 	}
-	p.close()
+	p.Close()
 	return b.String()
 }
 
 func TestProgressPlain(t *testing.T) {
-	got := render(progressPlain)
+	got := render(Plain)
 	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
 	stamp := regexp.MustCompile(`^\[ *\d+\.\ds\] `)
 	var bare []string
@@ -67,7 +67,7 @@ func TestProgressPlain(t *testing.T) {
 }
 
 func TestProgressJSON(t *testing.T) {
-	got := render(progressJSON)
+	got := render(JSON)
 	var statuses []string
 	for _, l := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
 		var m jsonstream.Message
@@ -83,7 +83,7 @@ func TestProgressJSON(t *testing.T) {
 }
 
 func TestProgressTTY(t *testing.T) {
-	got := render(progressTTY)
+	got := render(TTY)
 	want := []string{"sending the folder", "Step 1/2 : FROM scratch", "a1b2: Pushed", "push failed: 503; retrying in 1s (retry 1 of 3)"}
 	if screen := terminal(got); !slices.Equal(screen, want) {
 		t.Errorf("tty progress leaves\n%s\nwant\n%s\n(written: %q)", strings.Join(screen, "\n"), strings.Join(want, "\n"), got)
@@ -183,48 +183,21 @@ func terminal(out string) []string {
 }
 
 func TestProgressQuiet(t *testing.T) {
-	if got := render(progressQuiet); got != "" {
+	if got := render(Quiet); got != "" {
 		t.Errorf("quiet printed %q", got)
-	}
-}
-
-func TestChooseProgress(t *testing.T) {
-	for _, c := range []struct {
-		progress string
-		given    bool
-		quiet    bool
-		terminal bool
-		want     string
-		err      string
-	}{
-		{progressAuto, false, false, true, progressTTY, ""},
-		{progressAuto, false, false, false, progressPlain, ""},
-		{progressAuto, false, true, true, progressQuiet, ""},
-		{progressJSON, true, false, true, progressJSON, ""},
-		{progressJSON, true, true, false, "", "-q and --progress=json conflict"},
-		{"fancy", true, false, false, "", `--progress "fancy": give auto, tty, plain, json or quiet`},
-	} {
-		o := options{progress: c.progress, quiet: c.quiet}
-		err := chooseProgress(&streams{errTerminal: c.terminal}, c.given, &o)
-		switch {
-		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
-			t.Errorf("%+v: error %v, want %q", c, err, c.err)
-		case c.err == "" && (err != nil || o.progress != c.want):
-			t.Errorf("%+v: mode %q, error %v; want %q", c, o.progress, err, c.want)
-		}
 	}
 }
 
 // An event after close, as a build context's last read can race the end of
 // a failed run, is dropped, never a panic.
 func TestProgressAfterClose(t *testing.T) {
-	for _, mode := range []string{progressTTY, progressPlain, progressJSON} {
+	for _, mode := range []string{TTY, Plain, JSON} {
 		var b bytes.Buffer
-		p := newPrinter(&b, mode, 0)
-		p.close()
-		p.event(daemon.Event{ID: "context", Text: "sending the build context", Current: 1, Total: 2})
-		p.event(daemon.Event{Raw: &jsonstream.Message{Status: "late"}})
-		p.note("late")
+		p := New(&b, mode, 0)
+		p.Close()
+		p.Event(daemon.Event{ID: "context", Text: "sending the build context", Current: 1, Total: 2})
+		p.Event(daemon.Event{Raw: &jsonstream.Message{Status: "late"}})
+		p.Note("late")
 		if b.Len() != 0 {
 			t.Errorf("%s: printed after close: %q", mode, b.String())
 		}

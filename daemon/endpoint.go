@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -15,15 +15,17 @@ import (
 // defaultContext is the docker CLI's name for "the environment decides".
 const defaultContext = "default"
 
-// clientOpts says how to reach the daemon, in the docker CLI's order:
-// --context, else DOCKER_HOST when set, else DOCKER_CONTEXT, else the docker
+// Endpoint says how to reach the daemon, in the docker CLI's order:
+// the context named (docker --context), else DOCKER_HOST when set, else DOCKER_CONTEXT, else the docker
 // config's current context, else the environment (DOCKER_HOST,
 // DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) or the default socket. A context is
 // read from the docker CLI's own store with its own packages, TLS material
 // included; an ssh:// host goes through docker's connection helper, which
-// runs `ssh HOST docker system dial-stdio` as the docker CLI does.
-func clientOpts(contextFlag string) ([]client.Opt, error) {
-	name := contextFlag
+// runs `ssh HOST docker system dial-stdio` as the docker CLI does. A
+// command calls it once, with the context its user named (or ""), and
+// hands the result to Connect.
+func Endpoint(contextName string) ([]client.Opt, error) {
+	name := contextName
 	if name == "" && os.Getenv("DOCKER_HOST") == "" {
 		name = os.Getenv("DOCKER_CONTEXT")
 		if name == "" {
