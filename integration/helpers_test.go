@@ -167,6 +167,25 @@ func docker(t *testing.T, extraEnv []string, args ...string) string {
 	return out
 }
 
+// listImages runs docker images with args. Podman's service fails a whole
+// listing when an image goes while it looks at it ("checking if image … is
+// dangling: … image not known"), as parallel tests remove theirs; the
+// listing is asked again then, up to five times.
+func listImages(t *testing.T, args ...string) string {
+	t.Helper()
+	args = append([]string{"images"}, args...)
+	for try := 1; ; try++ {
+		out, err := dockerErr(nil, args...)
+		if err == nil {
+			return out
+		}
+		if try == 5 || !strings.Contains(out, "image not known") {
+			t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		t.Logf("docker %s, try %d: %s", strings.Join(args, " "), try, strings.TrimSpace(out))
+	}
+}
+
 func dockerErr(extraEnv []string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -345,7 +364,7 @@ func layerEntries(t *testing.T, blob []byte) (map[string]layerEntry, []string) {
 // container: what a failed run must leave as it found it.
 func daemonState(t *testing.T) string {
 	t.Helper()
-	images := strings.Fields(docker(t, nil, "images", "-a", "-q", "--no-trunc"))
+	images := strings.Fields(listImages(t, "-a", "-q", "--no-trunc"))
 	containers := strings.Fields(docker(t, nil, "ps", "-a", "-q", "--no-trunc"))
 	sort.Strings(images)
 	sort.Strings(containers)

@@ -154,7 +154,7 @@ func TestNoPush(t *testing.T) {
 	// Every image, filtered here: Podman's service lists other
 	// repositories' images too for "docker images REPOSITORY".
 	var tags []string
-	for _, ref := range strings.Fields(docker(t, nil, "images", "--format", "{{.Repository}}:{{.Tag}}")) {
+	for _, ref := range strings.Fields(listImages(t, "--format", "{{.Repository}}:{{.Tag}}")) {
 		if strings.HasPrefix(ref, repo+":") {
 			tags = append(tags, ref)
 		}
