@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
-	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/pgzip"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -89,11 +90,20 @@ func (d *dockerSave) finish(config []byte, _ ocispec.Platform) (Made, error) {
 
 // ociLayout compresses each layer to a file in tmp, hashing the tar and the
 // gzip stream in the same pass, then copies it into the archive as a blob.
+// The gzip is klauspost/pgzip's: blocks of gzipBlock bytes compressed on
+// every core, each with the previous block's end as its dictionary. Its
+// bytes depend on the level and the block size only, never on how many
+// blocks are in flight, so every machine makes the same layer digest.
 type ociLayout struct {
 	dockerSave
 	tmp   string
 	descs []ocispec.Descriptor
 }
+
+// gzipBlock is the size of the blocks a layer is compressed in. It is part
+// of what the layer's digest is made of: changing it changes every digest
+// of every --reproducible image on the containerd store.
+const gzipBlock = 1 << 20
 
 func blobPath(d digest.Digest) string { return "blobs/" + d.Algorithm().String() + "/" + d.Encoded() }
 
@@ -105,8 +115,11 @@ func (o *ociLayout) layer(write func(*tar.Writer, contents) error) (digest.Diges
 	defer f.Close()
 	packed, plain := sha256.New(), sha256.New()
 	var size countingWriter
-	gz, err := gzip.NewWriterLevel(io.MultiWriter(f, packed, &size), gzip.DefaultCompression)
+	gz, err := pgzip.NewWriterLevel(io.MultiWriter(f, packed, &size), pgzip.DefaultCompression)
 	if err != nil {
+		return "", err
+	}
+	if err := gz.SetConcurrency(gzipBlock, runtime.GOMAXPROCS(0)); err != nil {
 		return "", err
 	}
 	lw := tar.NewWriter(io.MultiWriter(gz, plain))

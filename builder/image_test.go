@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -210,4 +212,39 @@ func (g *growingWriter) Write(p []byte) (int, error) {
 		f.Close()
 	}
 	return len(p), nil
+}
+
+// A layer of several gzip blocks, some compressible and some not, gets the
+// same digest however many cores compress it, and the digest pinned here:
+// a new compressor or block size would change the digest of every
+// --reproducible image on the containerd store, and must be a decision.
+func TestOCILayoutDigestOnAnyCores(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(1, 2))
+	noise := make([]byte, 3<<20)
+	for i := range noise {
+		noise[i] = byte(r.Uint32())
+	}
+	var text bytes.Buffer
+	for text.Len() < 3<<20 {
+		fmt.Fprintf(&text, "%06d INFO request %d served in %d ms\n", text.Len(), r.IntN(1000), r.IntN(100))
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "app"), noise, 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "log.txt"), text.Bytes(), 0o644))
+	layout := Layout{ModTime: time.Unix(1700000000, 0)}
+	platform := ocispec.Platform{OS: "linux", Architecture: "amd64"}
+	var made []Made
+	for _, procs := range []int{1, 2, 8} {
+		old := runtime.GOMAXPROCS(procs)
+		m, err := WriteImage(context.Background(), io.Discard, dir, Spec{Cmd: []string{"./app"}}, layout, platform, OCILayout)
+		runtime.GOMAXPROCS(old)
+		must(t, err)
+		made = append(made, m)
+	}
+	if made[0] != made[1] || made[0] != made[2] {
+		t.Fatalf("1, 2 and 8 cores made %v", made)
+	}
+	if want := "sha256:5c2ac7bfa8168d34b2142dfed6fa4821e5a3dff5fbed6ade7882293d59e2ea6f"; made[0].Manifest.String() != want {
+		t.Errorf("manifest %s, want %s", made[0].Manifest, want)
+	}
 }
