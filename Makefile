@@ -10,7 +10,7 @@ GO ?= go
 # What `scratch-push version` says: the git description of this tree.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build test unit integration integration-docker29 integration-podman demo lint env env-test fuzz bench docs
+.PHONY: build test unit integration integration-docker29 integration-podman demo lint env env-test fuzz bench bench-docker29 docs
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/scratch-push ./cmd/scratch-push
@@ -63,7 +63,12 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
 	done
 
-# Benchmarks against docker build + docker push on this machine's daemon and
-# registry; results go in docs/benchmarks.md by hand. Never part of make test.
+# Benchmarks against docker build + docker push on this machine's daemon, and
+# crane, to a registry of the bench's own; results go in docs/benchmarks.md
+# by hand. Never part of make test. bench-docker29 runs it on Docker 29 with
+# the containerd image store.
 bench: env build
 	set -a && . $(ENV_DIR)/env && set +a && $(GO) run ./bench -tool bin/scratch-push
+
+bench-docker29: env-test build
+	set -a && . $(ENV_DIR)/env && set +a && DOCKER_HOST=$$SCRATCHPUSH_TEST_DOCKER29_HOST $(GO) run ./bench -tool bin/scratch-push

@@ -1,7 +1,9 @@
 // Command bench times scratch-push against plain `docker build` (classic
-// builder, FROM scratch, COPY . /) + `docker push` on the same daemon and
-// registry, in one run, and prints wall-time ratios and scratch-push's peak
-// RSS. `make bench` runs it after scripts/dev-env; docs/benchmarks.md holds its
+// builder, FROM scratch, COPY . /) + `docker push` on the same daemon, and
+// against crane (`tar | crane append`, then `crane mutate --cmd`, no
+// daemon), all three to the same registry, in one run, and prints wall-time
+// ratios and scratch-push's peak RSS. crane is built by the bench from the
+// go-containerregistry version go.mod names. `make bench` runs it after scripts/dev-env; docs/benchmarks.md holds its
 // results. It is a benchmark, never a test: nothing here asserts a time.
 package main
 
@@ -25,6 +27,7 @@ import (
 
 type config struct {
 	tool, registry, username, password string
+	crane                              string // the crane binary the bench built
 	pairs                              int
 	workloads                          string
 	dockerConfig                       string
@@ -36,7 +39,7 @@ func main() {
 	var c config
 	flag.StringVar(&c.tool, "tool", "bin/scratch-push", "the scratch-push binary")
 	flag.IntVar(&c.pairs, "pairs", 3, "timed pairs per workload and mode (the median is reported)")
-	flag.StringVar(&c.workloads, "workloads", "small,medium,large", "which workloads to run")
+	flag.StringVar(&c.workloads, "workloads", "typical,medium,large", "which workloads to run: small, typical, medium, large")
 	flag.BoolVar(&c.touchedLarge, "touched-large", false, "run the touched mode on the large workload too (a minute more)")
 	flag.Parse()
 	start := time.Now()
@@ -73,13 +76,18 @@ func run(ctx context.Context, c config) error {
 	if out, err := login.CombinedOutput(); err != nil {
 		return fmt.Errorf("docker login: %v: %s", err, out)
 	}
+	c.crane = filepath.Join(tmp, "crane")
+	build := exec.CommandContext(ctx, "go", "build", "-o", c.crane, "github.com/google/go-containerregistry/cmd/crane")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building crane: %v: %s", err, out)
+	}
 	dockerfile := filepath.Join(tmp, "Dockerfile")
 	if err := os.WriteFile(dockerfile, []byte("FROM scratch\nCOPY . /\nCMD [\"./app\"]\n"), 0o644); err != nil {
 		return err
 	}
 	version, _ := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Output()
-	fmt.Printf("daemon %s; %d pairs per row, alternating; times are medians\n\n", strings.TrimSpace(string(version)), c.pairs)
-	fmt.Printf("%-8s %-7s %10s %10s %7s %9s   %s\n", "workload", "mode", "docker", "ours", "ratio", "our RSS", "each pair (docker/ours)")
+	fmt.Printf("daemon %s; %d rounds per row, rotating which goes first; times are medians\n\n", strings.TrimSpace(string(version)), c.pairs)
+	fmt.Printf("%-8s %-7s %9s %9s %9s %8s %8s %9s   %s\n", "workload", "mode", "docker", "crane", "ours", "/docker", "/crane", "our RSS", "each round (docker/crane/ours)")
 
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(tmp, &fs); err == nil && int64(fs.Bavail)*fs.Bsize < 30<<30 {
@@ -131,7 +139,7 @@ func buildPhase(ctx context.Context, c config, tmp string, w workload) (string, 
 		}
 		common := []string{"-q", "--no-push", "--repository", "bench/phase", "--tag", w.name, "--cmd", "./app"}
 		var x, y timing
-		err := runPair(i, func() (err error) {
+		err := runRound(i, func() (err error) {
 			x, err = timed(ctx, env, "", c.tool, append(append(common, "--builder", "buildkit"), a)...)
 			return err
 		}, func() (err error) {
@@ -162,6 +170,8 @@ type workload struct {
 
 var workloads = []workload{
 	{name: "small", random: 6 << 20, touched: true},
+	// A statically built program of a typical size.
+	{name: "typical", random: 24 << 20, touched: true},
 	{name: "medium", random: 100 << 20, textFiles: 2000, textSize: 50 << 10, textFolder: 40, touched: true},
 	// Half incompressible, half text, like the issue's own gigabyte, whose
 	// push ran at about 50 MB/s. Touched runs of it take a minute the
@@ -301,26 +311,30 @@ type timing struct {
 	maxRSS int64 // KiB
 }
 
-// compare times pairs of docker and ours on w, alternating which goes first.
-// Cold pairs get new content each; warm pairs run again on the last cold
-// pair's folders, which each side has built and pushed already; touched
-// pairs do too, after giving every entry a new mtime (and so a new ctime).
+// compare times rounds of docker, crane and ours on w, rotating which goes
+// first. Cold rounds get new content each; warm rounds run again on the
+// last cold round's folders, which each side has built and pushed already;
+// touched rounds do too, after giving every entry a new mtime (and so a new
+// ctime).
 func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, mode string) (string, error) {
-	var dockerTimes, ourTimes []time.Duration
+	var dockerTimes, craneTimes, ourTimes []time.Duration
 	var rss []int64
-	var pairs []string
-	dDir, oDir := filepath.Join(tmp, w.name+"-docker"), filepath.Join(tmp, w.name+"-ours")
+	var rounds []string
+	dDir, cDir, oDir := filepath.Join(tmp, w.name+"-docker"), filepath.Join(tmp, w.name+"-crane"), filepath.Join(tmp, w.name+"-ours")
 	var size int64
 	for i := 0; i < c.pairs; i++ {
 		if mode == "cold" {
-			os.RemoveAll(dDir)
-			os.RemoveAll(oDir)
+			for _, d := range []string{dDir, cDir, oDir} {
+				os.RemoveAll(d)
+			}
 			var err error
 			if size, err = generate(dDir, w); err != nil {
 				return "", err
 			}
-			if err := linkTree(dDir, oDir); err != nil {
-				return "", err
+			for _, d := range []string{cDir, oDir} {
+				if err := linkTree(dDir, d); err != nil {
+					return "", err
+				}
 			}
 		} else {
 			size, _ = dirSize(dDir)
@@ -328,12 +342,15 @@ func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, 
 		if mode == "touched" {
 			// The same bytes with new times, as a fresh checkout of the
 			// same commit has: scratch-push sends the folder again.
-			touch(dDir, oDir)
+			touch(dDir, cDir, oDir)
 		}
 		tag := fmt.Sprintf("%s-%d", mode, i)
-		var d, o timing
-		err := runPair(i, func() (err error) {
+		var d, k, o timing
+		err := runRound(i, func() (err error) {
 			d, err = dockerRun(ctx, c, dockerfile, dDir, "bench/"+w.name+"-docker", tag)
+			return err
+		}, func() (err error) {
+			k, err = craneRun(ctx, c, cDir, "bench/"+w.name+"-crane", tag)
 			return err
 		}, func() (err error) {
 			o, err = ourRun(ctx, c, oDir, "bench/"+w.name+"-ours", tag)
@@ -343,14 +360,15 @@ func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, 
 			return "", err
 		}
 		dockerTimes = append(dockerTimes, d.wall)
+		craneTimes = append(craneTimes, k.wall)
 		ourTimes = append(ourTimes, o.wall)
 		rss = append(rss, o.maxRSS)
-		pairs = append(pairs, fmt.Sprintf("%.2f/%.2f", d.wall.Seconds(), o.wall.Seconds()))
+		rounds = append(rounds, fmt.Sprintf("%.2f/%.2f/%.2f", d.wall.Seconds(), k.wall.Seconds(), o.wall.Seconds()))
 	}
-	md, mo := median(dockerTimes), median(ourTimes)
+	md, mk, mo := median(dockerTimes), median(craneTimes), median(ourTimes)
 	sort.Slice(rss, func(i, j int) bool { return rss[i] < rss[j] })
-	return fmt.Sprintf("%-8s %-7s %9.2fs %9.2fs %7.2f %6.1fMiB   %s  (%s)", w.name, mode, md.Seconds(), mo.Seconds(), mo.Seconds()/md.Seconds(),
-		float64(rss[len(rss)-1])/1024, strings.Join(pairs, " "), humanSize(size)), nil
+	return fmt.Sprintf("%-8s %-7s %8.2fs %8.2fs %8.2fs %8.2f %8.2f %6.1fMiB   %s  (%s)", w.name, mode, md.Seconds(), mk.Seconds(), mo.Seconds(),
+		mo.Seconds()/md.Seconds(), mo.Seconds()/mk.Seconds(), float64(rss[len(rss)-1])/1024, strings.Join(rounds, " "), humanSize(size)), nil
 }
 
 // cleanDaemon drops the images earlier runs left (the bench's tags and
@@ -367,15 +385,12 @@ func cleanDaemon(ctx context.Context) {
 	_ = exec.CommandContext(ctx, "docker", "builder", "prune", "-af").Run()
 }
 
-// runPair runs the i-th pair, each run after settle: a first, then b, and
-// the other way round on odd pairs, so that neither side always goes first.
-func runPair(i int, a, b func() error) error {
-	if i%2 == 1 {
-		a, b = b, a
-	}
-	for _, run := range []func() error{a, b} {
+// runRound runs the i-th round, each run after settle, starting at run i
+// (modulo their number), so that no side always goes first.
+func runRound(i int, runs ...func() error) error {
+	for j := range runs {
 		settle()
-		if err := run(); err != nil {
+		if err := runs[(i+j)%len(runs)](); err != nil {
 			return err
 		}
 	}
@@ -423,6 +438,16 @@ func dockerRun(ctx context.Context, c config, dockerfile, dir, repo, tag string)
 		return timing{}, err
 	}
 	return timing{wall: time.Since(start)}, nil
+}
+
+// craneRun pushes dir as crane users do: the folder tarred into crane
+// append on an empty base (crane compresses and uploads the layer, then the
+// config and manifest), then crane mutate to set the command, which pushes
+// a new config and manifest.
+func craneRun(ctx context.Context, c config, dir, repo, tag string) (timing, error) {
+	ref := c.registry + "/" + repo + ":" + tag
+	script := `set -eo pipefail; tar -C "$1" -cf - . | "$2" append -f - -t "$3" >/dev/null; "$2" mutate "$3" --cmd ./app -t "$3" >/dev/null`
+	return timed(ctx, []string{"DOCKER_CONFIG=" + c.dockerConfig}, "", "bash", "-c", script, "bash", dir, c.crane, ref)
 }
 
 func ourRun(ctx context.Context, c config, dir, repo, tag string) (timing, error) {
