@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -116,7 +117,7 @@ func run(ctx context.Context, c config) error {
 	// endpoint, each with its default layers (BuildKit: up to 4, weighed
 	// against the daemon's processors; --reproducible: one).
 	if strings.Contains(c.workloads, "medium") {
-		row, err := buildPhase(ctx, c, tmp, workloads[1])
+		row, err := buildPhase(ctx, c, tmp, workloads[slices.IndexFunc(workloads, func(w workload) bool { return w.name == "medium" })])
 		if err != nil {
 			return err
 		}
