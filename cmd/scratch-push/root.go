@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -252,9 +253,7 @@ func envName(flag string) string {
 
 // chooseProgress settles --progress against -q and the terminal.
 func chooseProgress(s *streams, given bool, o *options) error {
-	switch o.progress {
-	case display.Auto, display.TTY, display.Plain, display.JSON, display.Quiet:
-	default:
+	if !slices.Contains(display.Modes, o.progress) {
 		return usagef("--progress %q: give auto, tty, plain, json or quiet", o.progress)
 	}
 	if o.quiet {
