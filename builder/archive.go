@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/klauspost/pgzip"
 	"github.com/opencontainers/go-digest"
@@ -70,40 +72,127 @@ func manifestJSON(config string, layers []string) ([]byte, error) {
 	}{{Config: config, Layers: layers}})
 }
 
-func (d *dockerSave) finish(config []byte, _ ocispec.Platform) (Made, error) {
-	id := digest.FromBytes(config)
+func (d *dockerSave) finish(img *Image, _ ocispec.Platform) error {
+	id := digest.FromBytes(img.Config)
 	manifest, err := manifestJSON(id.Encoded()+".json", d.layers)
 	if err != nil {
-		return Made{}, err
+		return err
 	}
-	if err := d.entry(id.Encoded()+".json", config); err != nil {
-		return Made{}, err
+	if err := d.entry(id.Encoded()+".json", img.Config); err != nil {
+		return err
 	}
 	if err := d.entry("manifest.json", manifest); err != nil {
-		return Made{}, err
+		return err
 	}
 	if err := d.tw.Close(); err != nil {
-		return Made{}, fmt.Errorf("writing the image archive: %w", err)
+		return fmt.Errorf("writing the image archive: %w", err)
 	}
-	return Made{Config: id}, nil
+	img.Made = Made{Config: id}
+	return nil
+}
+
+// Image is an image made here whose layers are gzip blobs in files: what
+// MakeImage returns, for a push from here and for the load endpoint.
+type Image struct {
+	Made
+	// Config and Manifest are the blobs of the image config and the OCI
+	// manifest, byte for byte as pushed.
+	Config, Manifest []byte
+	// Layers are the compressed layers, bottom first.
+	Layers []Layer
+	// Descriptor is the manifest's, with the platform, as an index names it.
+	Descriptor ocispec.Descriptor
+	// ModTime stamps the archive's own entries.
+	ModTime time.Time
+}
+
+// Size is what the image's blobs weigh: the compressed layers, the config
+// and the manifest.
+func (img Image) Size() int64 {
+	n := int64(len(img.Config) + len(img.Manifest))
+	for _, l := range img.Layers {
+		n += l.Size
+	}
+	return n
+}
+
+// Layer is one compressed layer of an Image.
+type Layer struct {
+	// Descriptor is the gzip blob's: media type, digest, size.
+	ocispec.Descriptor
+	// DiffID is the digest of the uncompressed tar, as the config lists it.
+	DiffID digest.Digest
+	// Path is the file holding the blob.
+	Path string
+}
+
+// ErrNotKept is what opening a layer of a parsed image gives: its blob
+// was not kept here.
+var ErrNotKept = errors.New("the layer's blob is not kept here")
+
+// Open reads the layer's blob.
+func (l Layer) Open() (io.ReadCloser, error) {
+	if l.Path == "" {
+		return nil, fmt.Errorf("layer %s: %w", l.Digest, ErrNotKept)
+	}
+	return os.Open(l.Path)
+}
+
+// ParseImage is the Image that manifest and config make, as MakeImage
+// made them, without its layers' files: enough to push it again to a
+// registry that still has the layers.
+func ParseImage(manifest, config []byte) (Image, error) {
+	var m ocispec.Manifest
+	var c ocispec.Image
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return Image{}, fmt.Errorf("reading a manifest: %w", err)
+	}
+	if err := json.Unmarshal(config, &c); err != nil {
+		return Image{}, fmt.Errorf("reading an image config: %w", err)
+	}
+	if m.Config.Digest != digest.FromBytes(config) || len(m.Layers) != len(c.RootFS.DiffIDs) {
+		return Image{}, errors.New("the manifest does not go with the config")
+	}
+	img := Image{
+		Made:     Made{Config: m.Config.Digest, Manifest: digest.FromBytes(manifest)},
+		Config:   config,
+		Manifest: manifest,
+	}
+	for i, d := range m.Layers {
+		img.Layers = append(img.Layers, Layer{Descriptor: d, DiffID: c.RootFS.DiffIDs[i]})
+	}
+	img.Descriptor = ocispec.Descriptor{MediaType: m.MediaType, Digest: img.Made.Manifest, Size: int64(len(manifest)), Platform: &c.Platform}
+	return img, nil
 }
 
 // ociLayout compresses each layer to a file in tmp, hashing the tar and the
-// gzip stream in the same pass, then copies it into the archive as a blob.
-// The gzip is klauspost/pgzip's: blocks of gzipBlock bytes compressed on
-// every core, each with the previous block's end as its dictionary. Its
-// bytes depend on the level and the block size only, never on how many
-// blocks are in flight, so every machine makes the same layer digest.
+// gzip stream in the same pass, and when tw is set copies it into that
+// archive as a blob. The gzip is klauspost/pgzip's: blocks of gzipBlock
+// bytes compressed on every core, each with the previous block's end as
+// its dictionary. Its bytes depend on the level and the block size only,
+// never on how many blocks are in flight, so every machine makes the same
+// layer digest.
 type ociLayout struct {
-	dockerSave
-	tmp   string
-	descs []ocispec.Descriptor
+	tmp    string
+	tw     *tar.Writer // nil: make the layers only (MakeImage)
+	stamp  Layout
+	layers []Layer
 }
 
 // gzipBlock is the size of the blocks a layer is compressed in. It is part
 // of what the layer's digest is made of: changing it changes every digest
-// of every --reproducible image on the containerd store.
+// of every image made here for the containerd store or a push from here.
 const gzipBlock = 1 << 20
+
+// gzipBlocks is how many blocks are compressed at once: one a core, up to
+// four, which compress a gigabyte in well under a second.
+func gzipBlocks() int { return min(runtime.GOMAXPROCS(0), 4) }
+
+// CompressMemory is the heap that compressing a layer takes, on top of the
+// rest: the blocks in flight, their output, and the compressors' state.
+// Below it, a memory limit (debug.SetMemoryLimit) keeps the garbage
+// collector running all the time and compression slows fivefold.
+func CompressMemory() int64 { return int64(gzipBlocks()) * 8 << 20 }
 
 func blobPath(d digest.Digest) string { return "blobs/" + d.Algorithm().String() + "/" + d.Encoded() }
 
@@ -119,7 +208,7 @@ func (o *ociLayout) layer(write func(*tar.Writer, contents) error) (digest.Diges
 	if err != nil {
 		return "", err
 	}
-	if err := gz.SetConcurrency(gzipBlock, runtime.GOMAXPROCS(0)); err != nil {
+	if err := gz.SetConcurrency(gzipBlock, gzipBlocks()); err != nil {
 		return "", err
 	}
 	lw := tar.NewWriter(io.MultiWriter(gz, plain))
@@ -132,75 +221,135 @@ func (o *ociLayout) layer(write func(*tar.Writer, contents) error) (digest.Diges
 	if err := gz.Close(); err != nil {
 		return "", fmt.Errorf("compressing a layer: %w", err)
 	}
-	desc := ocispec.Descriptor{
-		MediaType: ocispec.MediaTypeImageLayerGzip,
-		Digest:    digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(packed.Sum(nil))),
-		Size:      int64(size),
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("writing a compressed layer: %w", err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", fmt.Errorf("reading back a compressed layer: %w", err)
+	l := Layer{
+		Descriptor: ocispec.Descriptor{
+			MediaType: ocispec.MediaTypeImageLayerGzip,
+			Digest:    digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(packed.Sum(nil))),
+			Size:      int64(size),
+		},
+		DiffID: digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(plain.Sum(nil))),
+		Path:   f.Name(),
 	}
-	name := blobPath(desc.Digest)
-	if err := writeHeader(o.tw, o.layout.stamp(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: desc.Size, Mode: 0o644})); err != nil {
-		return "", err
+	if o.tw != nil {
+		if err := copyBlob(o.tw, l, o.stamp); err != nil {
+			return "", err
+		}
 	}
-	if _, err := io.Copy(o.tw, f); err != nil {
-		return "", fmt.Errorf("writing %s: %w", name, err)
-	}
-	o.descs = append(o.descs, desc)
-	o.layers = append(o.layers, name)
-	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(plain.Sum(nil))), nil
+	o.layers = append(o.layers, l)
+	return l.DiffID, nil
 }
 
-func (o *ociLayout) finish(config []byte, platform ocispec.Platform) (Made, error) {
-	cfg := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(config), Size: int64(len(config))}
+// copyBlob writes a layer's blob into the archive.
+func copyBlob(tw *tar.Writer, l Layer, stamp Layout) error {
+	f, err := l.Open()
+	if err != nil {
+		return fmt.Errorf("reading back a compressed layer: %w", err)
+	}
+	defer f.Close()
+	name := blobPath(l.Digest)
+	if err := writeHeader(tw, stamp.stamp(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: l.Size, Mode: 0o644})); err != nil {
+		return err
+	}
+	if _, err := io.Copy(tw, f); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return nil
+}
+
+func (o *ociLayout) finish(img *Image, platform ocispec.Platform) error {
+	img.Layers = o.layers
+	cfg := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(img.Config), Size: int64(len(img.Config))}
+	descs := make([]ocispec.Descriptor, len(o.layers))
+	for i, l := range o.layers {
+		descs[i] = l.Descriptor
+	}
 	manifest, err := json.Marshal(ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,
 		Config:    cfg,
-		Layers:    o.descs,
+		Layers:    descs,
 	})
 	if err != nil {
-		return Made{}, err
+		return err
 	}
-	man := ocispec.Descriptor{
+	img.Manifest = manifest
+	img.Descriptor = ocispec.Descriptor{
 		MediaType: ocispec.MediaTypeImageManifest,
 		Digest:    digest.FromBytes(manifest),
 		Size:      int64(len(manifest)),
 		Platform:  &ocispec.Platform{OS: platform.OS, Architecture: platform.Architecture, Variant: platform.Variant},
 	}
+	img.Made = Made{Config: cfg.Digest, Manifest: img.Descriptor.Digest}
+	if o.tw == nil {
+		return nil
+	}
+	return img.writeTail(o.tw)
+}
+
+// WriteArchive writes the image as WriteImage's OCILayout does, for the
+// load endpoint: the blobs as they are, so that the containerd image store
+// keeps and pushes them unchanged. The classic store and Podman take it
+// too, decompressing the layers.
+func (img Image) WriteArchive(w io.Writer) error {
+	tw := tar.NewWriter(w)
+	for _, l := range img.Layers {
+		if err := copyBlob(tw, l, Layout{ModTime: img.ModTime}); err != nil {
+			return err
+		}
+	}
+	return img.writeTail(tw)
+}
+
+// Archive is WriteArchive as a stream produced while it is read.
+func (img Image) Archive() io.ReadCloser {
+	r, _ := stream(img.WriteArchive)
+	return r
+}
+
+// writeTail writes what follows the layers in the OCI archive: the config
+// and manifest blobs, index.json, oci-layout, and docker save's
+// manifest.json for loaders that read only that. It closes tw.
+func (img Image) writeTail(tw *tar.Writer) error {
+	layers := make([]string, len(img.Layers))
+	for i, l := range img.Layers {
+		layers[i] = blobPath(l.Digest)
+	}
 	index, err := json.Marshal(ocispec.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageIndex,
-		Manifests: []ocispec.Descriptor{man},
+		Manifests: []ocispec.Descriptor{img.Descriptor},
 	})
 	if err != nil {
-		return Made{}, err
+		return err
 	}
-	saved, err := manifestJSON(blobPath(cfg.Digest), o.layers)
+	saved, err := manifestJSON(blobPath(img.Made.Config), layers)
 	if err != nil {
-		return Made{}, err
+		return err
 	}
 	layoutFile, err := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
 	if err != nil {
-		return Made{}, err
+		return err
 	}
+	d := dockerSave{tw: tw, layout: Layout{ModTime: img.ModTime}}
 	for _, e := range []struct {
 		name string
 		body []byte
 	}{
-		{blobPath(cfg.Digest), config},
-		{blobPath(man.Digest), manifest},
+		{blobPath(img.Made.Config), img.Config},
+		{blobPath(img.Made.Manifest), img.Manifest},
 		{ocispec.ImageIndexFile, index},
 		{ocispec.ImageLayoutFile, layoutFile},
 		{"manifest.json", saved},
 	} {
-		if err := o.entry(e.name, e.body); err != nil {
-			return Made{}, err
+		if err := d.entry(e.name, e.body); err != nil {
+			return err
 		}
 	}
-	if err := o.tw.Close(); err != nil {
-		return Made{}, fmt.Errorf("writing the image archive: %w", err)
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("writing the image archive: %w", err)
 	}
-	return Made{Config: cfg.Digest, Manifest: man.Digest}, nil
+	return nil
 }

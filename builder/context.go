@@ -54,6 +54,9 @@ type Layout struct {
 	// ModTime stamps every entry, so the same folder gives the same bytes on
 	// any day: SOURCE_DATE_EPOCH when the caller has one, else the epoch.
 	ModTime time.Time
+	// Created is the image's creation time in its config, when made here;
+	// zero means ModTime, as a reproducible image has it.
+	Created time.Time
 	// Workdir is the image's working directory. Its missing components are
 	// added as directories so that WORKDIR adds no layer of its own.
 	Workdir string

@@ -125,18 +125,31 @@ func (m Made) Is(id string) bool {
 // platform and layout.ModTime give the same bytes and the same digests on
 // any machine. A file that changes while it is read fails the write.
 func WriteImage(ctx context.Context, w io.Writer, dir string, spec Spec, layout Layout, platform ocispec.Platform, format Format) (Made, error) {
-	root, err := resolveRoot(dir)
-	if err != nil {
-		return Made{}, err
-	}
-	var a archiveWriter = &dockerSave{tw: tar.NewWriter(w), layout: layout}
 	if format == OCILayout {
-		o := &ociLayout{dockerSave: dockerSave{tw: tar.NewWriter(w), layout: layout}}
-		if o.tmp, err = os.MkdirTemp("", "scratch-push-layers-"); err != nil {
+		tmp, err := os.MkdirTemp("", "scratch-push-layers-")
+		if err != nil {
 			return Made{}, fmt.Errorf("making a folder for the compressed layers: %w", err)
 		}
-		defer os.RemoveAll(o.tmp)
-		a = o
+		defer os.RemoveAll(tmp)
+		img, err := makeImage(ctx, &ociLayout{tmp: tmp, tw: tar.NewWriter(w), stamp: Layout{ModTime: layout.ModTime}}, dir, spec, layout, platform)
+		return img.Made, err
+	}
+	img, err := makeImage(ctx, &dockerSave{tw: tar.NewWriter(w), layout: layout}, dir, spec, layout, platform)
+	return img.Made, err
+}
+
+// MakeImage makes the image WriteImage's OCILayout holds without writing
+// an archive: its layers compressed to files in tmp, which the caller
+// owns and removes once done with the Image. A push from here uploads
+// them; Image.WriteArchive gives the load endpoint the same blobs.
+func MakeImage(ctx context.Context, tmp, dir string, spec Spec, layout Layout, platform ocispec.Platform) (Image, error) {
+	return makeImage(ctx, &ociLayout{tmp: tmp}, dir, spec, layout, platform)
+}
+
+func makeImage(ctx context.Context, a archiveWriter, dir string, spec Spec, layout Layout, platform ocispec.Platform) (Image, error) {
+	root, err := resolveRoot(dir)
+	if err != nil {
+		return Image{}, err
 	}
 	var diffIDs []digest.Digest
 	add := func(root string, l Layout, layer int) error {
@@ -150,19 +163,27 @@ func WriteImage(ctx context.Context, w io.Writer, dir string, spec Spec, layout 
 	}
 	if layout.Essentials != "" {
 		if err := add(layout.Essentials, Layout{ModTime: layout.ModTime}, 0); err != nil {
-			return Made{}, err
+			return Image{}, err
 		}
 	}
 	for layer := 0; layer < layout.Layers(); layer++ {
 		if err := add(root, layout, layer); err != nil {
-			return Made{}, err
+			return Image{}, err
 		}
 	}
-	config, err := ImageConfig(spec, platform, layout.ModTime, diffIDs, layout.Essentials != "")
-	if err != nil {
-		return Made{}, err
+	created := layout.Created
+	if created.IsZero() {
+		created = layout.ModTime
 	}
-	return a.finish(config, platform)
+	config, err := ImageConfig(spec, platform, created, diffIDs, layout.Essentials != "")
+	if err != nil {
+		return Image{}, err
+	}
+	img := Image{Config: config, ModTime: layout.ModTime}
+	if err := a.finish(&img, platform); err != nil {
+		return Image{}, err
+	}
+	return img, nil
 }
 
 // archiveWriter is what the two formats do differently: how a layer goes
@@ -171,7 +192,8 @@ type archiveWriter interface {
 	// layer writes one layer, whose tar write produces (twice, with zeros
 	// then with the files, or once), and returns its diff ID.
 	layer(write func(*tar.Writer, contents) error) (digest.Digest, error)
-	finish(config []byte, platform ocispec.Platform) (Made, error)
+	// finish completes img, whose Config is set, and names it.
+	finish(img *Image, platform ocispec.Platform) error
 }
 
 // changed words a layer that came out another size than measured.
@@ -189,9 +211,9 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Image returns WriteImage's archive as a stream produced while it is read,
+// ImageArchive returns WriteImage's archive as a stream produced while it is read,
 // and a function that reports what was made once the stream has ended.
-func Image(ctx context.Context, dir string, spec Spec, layout Layout, platform ocispec.Platform, format Format) (io.ReadCloser, func() Made) {
+func ImageArchive(ctx context.Context, dir string, spec Spec, layout Layout, platform ocispec.Platform, format Format) (io.ReadCloser, func() Made) {
 	var made Made
 	r, done := stream(func(w io.Writer) (err error) {
 		made, err = WriteImage(ctx, w, dir, spec, layout, platform, format)

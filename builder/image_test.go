@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -246,5 +247,44 @@ func TestOCILayoutDigestOnAnyCores(t *testing.T) {
 	}
 	if want := "sha256:5c2ac7bfa8168d34b2142dfed6fa4821e5a3dff5fbed6ade7882293d59e2ea6f"; made[0].Manifest.String() != want {
 		t.Errorf("manifest %s, want %s", made[0].Manifest, want)
+	}
+}
+
+// A push from here and the load endpoint get the same image: MakeImage's
+// archive is byte for byte WriteImage's OCILayout, and the manifest and
+// config alone (ParseImage, what a later run keeps) name the same blobs,
+// whose files are then not at hand.
+func TestMakeImageIsTheOCILayout(t *testing.T) {
+	dir := makeFolder(t)
+	spec := Spec{Cmd: []string{"./app"}, Labels: []KeyValue{{Key: "a", Value: "1"}}}
+	layout := Layout{ModTime: time.Unix(1700000000, 0), Splits: []int{3}}
+	platform := ocispec.Platform{OS: "linux", Architecture: "amd64"}
+	var streamed, written bytes.Buffer
+	made, err := WriteImage(context.Background(), &streamed, dir, spec, layout, platform, OCILayout)
+	must(t, err)
+	img, err := MakeImage(context.Background(), t.TempDir(), dir, spec, layout, platform)
+	must(t, err)
+	must(t, img.WriteArchive(&written))
+	if img.Made != made || !bytes.Equal(streamed.Bytes(), written.Bytes()) {
+		t.Fatalf("MakeImage made %+v and another archive; WriteImage made %+v", img.Made, made)
+	}
+	if len(img.Layers) != 2 || img.Size() <= img.Layers[0].Size+img.Layers[1].Size {
+		t.Errorf("%d layers, size %d", len(img.Layers), img.Size())
+	}
+	parsed, err := ParseImage(img.Manifest, img.Config)
+	must(t, err)
+	if parsed.Made != img.Made || len(parsed.Layers) != 2 {
+		t.Fatalf("parsed %+v, made %+v", parsed.Made, img.Made)
+	}
+	for i, l := range parsed.Layers {
+		if l.Digest != img.Layers[i].Digest || l.DiffID != img.Layers[i].DiffID || l.Size != img.Layers[i].Size {
+			t.Errorf("layer %d parsed as %+v, made as %+v", i, l, img.Layers[i])
+		}
+		if _, err := l.Open(); !errors.Is(err, ErrNotKept) {
+			t.Errorf("opening a parsed layer: %v, want ErrNotKept", err)
+		}
+	}
+	if _, err := ParseImage(img.Manifest, []byte(`{}`)); err == nil {
+		t.Error("a manifest with another config parsed")
 	}
 }

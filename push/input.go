@@ -60,6 +60,9 @@ type Input struct {
 	Tags                 []string
 	// Push pushes; false tags in the daemon only.
 	Push bool
+	// PushVia is daemon (the daemon pushes, the default) or direct (pushed
+	// from here while the daemon loads the image).
+	PushVia string
 	// Credentials for the registry; empty takes the docker config's.
 	Credentials auth.Credentials
 	Retries     int
@@ -81,8 +84,21 @@ func (in Input) Options(ctx context.Context) (Options, error) {
 	if o.Builder, err = daemon.ParseBuilder(in.Builder); err != nil {
 		return o, err
 	}
+	switch in.PushVia {
+	case "", "daemon":
+	case "direct":
+		o.Direct = true
+	default:
+		return o, field.Errorf("PushVia", "%q: give daemon (the daemon pushes) or direct (pushed from here while the daemon loads the image)", in.PushVia)
+	}
+	if o.Direct && !in.Push {
+		return o, field.Errorf("PushVia", "direct pushes, but %s says not to push: drop one of them", field.Ref("Push"))
+	}
 	if in.Reproducible && o.Builder != daemon.BuilderAuto {
 		return o, field.Errorf("Builder", "does not apply with %s: the image is made here and loaded, not built by the daemon", field.Ref("Reproducible"))
+	}
+	if o.Direct && o.Builder != daemon.BuilderAuto {
+		return o, field.Errorf("Builder", "does not apply with %s direct: the image is made here and loaded, not built by the daemon", field.Ref("PushVia"))
 	}
 	switch {
 	case !in.MaxLayersExact && in.Reproducible:
@@ -113,6 +129,10 @@ func (in Input) Options(ctx context.Context) (Options, error) {
 	o.Layout.Workdir = o.Spec.Workdir
 	if o.Layout.ModTime, err = sourceDateEpoch(in.SourceDateEpoch); err != nil {
 		return o, err
+	}
+	if o.Direct && !in.Reproducible {
+		// Made here as docker build would: created now.
+		o.Layout.Created = time.Now().UTC().Truncate(time.Second)
 	}
 	if o.Target, err = in.target(); err != nil {
 		return o, err

@@ -47,6 +47,10 @@ type Options struct {
 	Target target.Target
 	// Push pushes every tag of Target; false only tags in the daemon.
 	Push bool
+	// Direct pushes from here (package registry) instead of through the
+	// daemon: the image is made here, and the daemon loads it while it
+	// uploads.
+	Direct bool
 	// Credentials for Target's registry; empty pushes anonymously.
 	Credentials auth.Credentials
 	// Retries is how often a transient login or push failure is retried.

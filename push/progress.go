@@ -17,6 +17,13 @@ func (o Options) note(format string, args ...any) {
 	}
 }
 
+// event sends an event when someone listens.
+func (o Options) event(e daemon.Event) {
+	if o.Progress != nil {
+		o.Progress(e)
+	}
+}
+
 // sending reports a stream's progress to the daemon as events for id: every
 // tenth of a second while it is read, and how long it took at the end.
 type sending struct {

@@ -3,7 +3,9 @@ package push
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -60,7 +62,7 @@ func openReuse() (reuseStore, bool) {
 // it sends. false: no key could be made, so nothing is reused or recorded.
 func reuseKey(ctx context.Context, sum builder.Summary, dockerfile []byte, o Options) (string, bool) {
 	h := sha256.New()
-	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t %q\n", sum.Fingerprint, dockerfile, o.Layout.ModTime.Unix(), o.Builder, o.Reproducible, platformString(o.Platform))
+	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t %t %q\n", sum.Fingerprint, dockerfile, o.Layout.ModTime.Unix(), o.Builder, o.Reproducible, o.Direct, platformString(o.Platform))
 	if o.Layout.Essentials != "" {
 		d, err := builder.TreeDigest(ctx, o.Layout.Essentials)
 		if err != nil {
@@ -80,8 +82,28 @@ func reuseKey(ctx context.Context, sum builder.Summary, dockerfile []byte, o Opt
 type made struct {
 	built  daemon.Built
 	reused bool
+	// upload is the push from here under way (Options.Direct), set
+	// whenever one was started, even when making the image failed.
+	upload *upload
 	// remember records a made image; called once the run has succeeded.
 	remember func()
+}
+
+// pushAgain pushes from here the image an earlier run made and pushed from
+// here, whose layers' files are gone: enough when the registry still has
+// every layer, which it is asked first, and then only the manifest goes
+// up. ok is false when a layer is missing there or the record has no
+// image: the run makes the image again.
+func pushAgain(ctx context.Context, o Options, pushed *builder.Image) (*upload, bool) {
+	if pushed == nil {
+		return nil, false
+	}
+	u := startUpload(ctx, *pushed, o, nil)
+	if _, err := u.wait(); errors.Is(err, builder.ErrNotKept) {
+		o.note("the registry no longer has every layer of image %s: making it again", pushed.Made.Manifest)
+		return nil, false
+	}
+	return u, true
 }
 
 // reuseOrMake returns the image recorded for this folder and options when
@@ -92,10 +114,16 @@ func reuseOrMake(ctx context.Context, api daemon.API, o Options, sum builder.Sum
 	key, keyed := reuseKey(ctx, sum, dockerfile, o)
 	ok = ok && keyed
 	if ok && !o.NoCache {
-		if id, found := store.lookup(ctx, api, key); found {
-			o.note("reusing image %s: nothing in %s changed since it was built (--no-cache builds again)", id, o.Dir)
-			m.built, m.reused = daemon.Built{ID: id}, true
-			return m, nil
+		if id, pushed, found := store.lookup(ctx, api, key); found {
+			reuse := true
+			if o.Direct {
+				m.upload, reuse = pushAgain(ctx, o, pushed)
+			}
+			if reuse {
+				o.note("reusing image %s: nothing in %s changed since it was built (--no-cache builds again)", id, o.Dir)
+				m.built, m.reused = daemon.Built{ID: id}, true
+				return m, nil
+			}
 		}
 	}
 	layers := "1 layer"
@@ -103,41 +131,73 @@ func reuseOrMake(ctx context.Context, api daemon.API, o Options, sum builder.Sum
 		layers = fmt.Sprintf("%d layers", n)
 	}
 	o.note("sending %s: %d files, %d folders, %d links, %s, as %s", o.Dir, sum.Files, sum.Dirs, sum.Symlinks, HumanBytes(sum.Bytes), layers)
-	built, err := makeImage(ctx, api, o, dockerfile, sum.Bytes)
+	var built daemon.Built
+	var err error
+	if o.Direct {
+		built, m.upload, err = makeDirect(ctx, api, o, sum.Bytes)
+	} else {
+		built, err = makeImage(ctx, api, o, dockerfile, sum.Bytes)
+	}
 	if err != nil {
 		return m, err
 	}
 	m.built = built
 	// Recorded only if the folder was the same after the build read it.
 	if after, err := builder.Scan(ctx, o.Dir); ok && err == nil && after.Fingerprint == sum.Fingerprint {
-		m.remember = func() { store.record(ctx, key, built.ID, sum, scanned) }
+		var pushed *builder.Image
+		if m.upload != nil {
+			pushed = &m.upload.img
+		}
+		m.remember = func() { store.record(ctx, key, built.ID, pushed, sum, scanned) }
 	}
 	return m, nil
 }
 
-// lookup returns the image recorded for key when the daemon still has it.
-func (r reuseStore) lookup(ctx context.Context, api daemon.API, key string) (string, bool) {
+// lookup returns the image recorded for key when the daemon still has it,
+// and when it was pushed from here, the image as pushed: its manifest and
+// config, without the layers' files.
+func (r reuseStore) lookup(ctx context.Context, api daemon.API, key string) (string, *builder.Image, bool) {
 	path := filepath.Join(r.dir, key)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", false
+		return "", nil, false
 	}
-	id := strings.TrimSpace(string(b))
+	id, rest, _ := strings.Cut(string(b), "\n")
 	if !strings.HasPrefix(id, "sha256:") {
-		return "", false
+		return "", nil, false
 	}
 	img, err := api.ImageInspect(ctx, id)
 	if err != nil || img.ID != id {
-		return "", false
+		return "", nil, false
 	}
 	now := time.Now()
 	_ = os.Chtimes(path, now, now) // most recently used, for pruning
-	return id, true
+	return id, pushedImage(rest), true
+}
+
+// pushedImage reads back what record wrote of an image pushed from here:
+// its manifest and config, a line of base64 each; nil when there are none.
+func pushedImage(rest string) *builder.Image {
+	lines := strings.Fields(rest)
+	if len(lines) != 2 {
+		return nil
+	}
+	manifest, err1 := base64.StdEncoding.DecodeString(lines[0])
+	config, err2 := base64.StdEncoding.DecodeString(lines[1])
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	img, err := builder.ParseImage(manifest, config)
+	if err != nil {
+		return nil
+	}
+	return &img
 }
 
 // record remembers that key built id, when the folder had settled before the
-// scan; failures only cost a later rebuild.
-func (r reuseStore) record(ctx context.Context, key, id string, sum builder.Summary, scanned time.Time) {
+// scan, and the image pushed from here if it was; failures only cost a
+// later rebuild.
+func (r reuseStore) record(ctx context.Context, key, id string, pushed *builder.Image, sum builder.Summary, scanned time.Time) {
 	if ctx.Err() != nil || sum.Newest.After(scanned.Add(-reuseSettle)) {
 		return
 	}
@@ -148,7 +208,11 @@ func (r reuseStore) record(ctx context.Context, key, id string, sum builder.Summ
 	if err != nil {
 		return
 	}
-	_, err = f.WriteString(id + "\n")
+	text := id + "\n"
+	if pushed != nil {
+		text += base64.StdEncoding.EncodeToString(pushed.Manifest) + "\n" + base64.StdEncoding.EncodeToString(pushed.Config) + "\n"
+	}
+	_, err = f.WriteString(text)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -69,6 +69,9 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 
 	m, err := reuseOrMake(ctx, api, o, sum, scanned, dockerfile)
 	if err != nil {
+		if m.upload != nil {
+			res.Tags = pushedTags(o, m.upload.stop())
+		}
 		return res, err
 	}
 	res.ImageID, res.Reused = m.built.ID, m.reused
@@ -79,12 +82,18 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 			m.remember()
 			return
 		}
+		if m.upload != nil {
+			m.upload.stop()
+		}
 		undo(ctx)
 		m.built.Discard(ctx, api)
 	}()
 	if o.Target.Repository != nil {
 		u, err := daemon.Tag(ctx, api, m.built.ID, o.Target.Tags) // a failed Tag undoes itself
 		if err != nil {
+			if m.upload != nil {
+				res.Tags = pushedTags(o, m.upload.stop())
+			}
 			return res, err
 		}
 		undo = u
@@ -93,6 +102,12 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 		for _, ref := range o.Target.Tags {
 			o.note("tagged %s", reference.FamiliarString(ref))
 			res.Tags = append(res.Tags, Tag{Reference: reference.FamiliarString(ref)})
+		}
+	} else if m.upload != nil {
+		digests, err := m.upload.wait()
+		res.Tags = pushedTags(o, digests)
+		if err != nil {
+			return res, explainRegistry(ctx, api, err, o)
 		}
 	} else {
 		for _, ref := range o.Target.Tags {
@@ -111,11 +126,27 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 	return res, nil
 }
 
+// pushedTags names the tags pushed from here, one digest for each tag in
+// order.
+func pushedTags(o Options, digests []string) []Tag {
+	var tags []Tag
+	for i, digest := range digests {
+		ref := o.Target.Tags[i]
+		tags = append(tags, Tag{reference.FamiliarString(ref), digest, reference.FamiliarName(ref) + "@" + digest})
+	}
+	return tags
+}
+
 // checkCredentials has the daemon log in, so that a wrong password fails
 // before anything is built; where the daemon cannot check them, the
 // registry is asked from here.
 func checkCredentials(ctx context.Context, api daemon.API, o Options, opts *daemon.RegistryOptions) error {
-	err := daemon.Login(ctx, api, o.Target.Host(), o.Credentials, *opts)
+	var err error
+	if o.Direct {
+		err = auth.Check(ctx, o.Target.Host(), reference.Path(o.Target.Repository), o.Credentials)
+	} else {
+		err = daemon.Login(ctx, api, o.Target.Host(), o.Credentials, *opts)
+	}
 	if errors.Is(err, daemon.ErrLoginUnchecked) {
 		err = auth.Check(ctx, o.Target.Host(), reference.Path(o.Target.Repository), o.Credentials)
 	}
@@ -177,7 +208,7 @@ func makeImage(ctx context.Context, api daemon.API, o Options, dockerfile []byte
 	} else if containerd {
 		format = builder.OCILayout
 	}
-	stream, made := builder.Image(ctx, o.Dir, o.Spec, o.Layout, platform, format)
+	stream, made := builder.ImageArchive(ctx, o.Dir, o.Spec, o.Layout, platform, format)
 	archive := newSending(stream, "image", "the image", size, o.Progress)
 	built, err := daemon.Load(ctx, api, archive, o.Progress)
 	archive.Close()

@@ -83,7 +83,7 @@ var inputFlags = map[string]string{
 	"Platform": "platform", "Builder": "builder", "Reproducible": "reproducible", "NoCache": "no-cache",
 	"MaxLayers": "max-layers", "Registry": "registry", "Repository": "repository", "Tags": "tag",
 	"Retries": "retries", "MetadataFile": "metadata-file", "IIDFile": "iidfile", "DigestFile": "digest-file",
-	"Username": "username",
+	"Username": "username", "Push": "no-push", "PushVia": "push",
 }
 
 // explain puts in front of an error about one input the flag, variable or
@@ -138,13 +138,14 @@ func flagName(name string) string {
 // with the size of the folder or the length of the push: the program holds
 // one copy buffer and a small record per folder entry, and the limit only
 // makes the garbage collector run before the daemon's progress messages pile
-// up. GOMEMLIMIT, when set, wins.
+// up. An image made here adds what its compression needs. GOMEMLIMIT, when
+// set, wins.
 func limitMemory(sum builder.Summary) {
 	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
 		return
 	}
 	entries := int64(sum.Files + sum.Dirs + sum.Symlinks)
-	debug.SetMemoryLimit(8<<20 + 512*entries)
+	debug.SetMemoryLimit(8<<20 + builder.CompressMemory() + 512*entries)
 }
 
 // stdinPassword reads the password from stdin when asked to, and refuses

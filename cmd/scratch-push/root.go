@@ -191,6 +191,7 @@ like one of these commands is given as ./version.`,
 	f.StringArrayVar(&o.in.Volumes, "volume", nil, "path to declare as a volume; repeatable")
 	f.StringVar(&o.in.StopSignal, "stop-signal", "", "signal that stops the container: SIGTERM, TERM, 15, SIGRTMIN+3")
 	f.BoolVar(&o.noPush, "no-push", false, "build and tag in the local daemon only (docker images shows it), and print the image ID")
+	f.StringVar(&o.in.PushVia, "push", "daemon", "who pushes: daemon (the daemon, as docker push does), or direct (scratch-push itself, from the image it makes here, while the daemon loads it: faster, and the registry gets the exact manifest made here)")
 	f.BoolVar(&o.in.NoCache, "no-cache", false, "build again: neither reuse the image of an unchanged folder nor use the daemon's build cache")
 	f.BoolVar(&o.in.Reproducible, "reproducible", false, "make the image here, byte for byte the same for the same folder, and load it (default on when SOURCE_DATE_EPOCH is set)")
 	f.IntVar(&o.in.MaxLayers, "max-layers", builder.MaxLayers, "split a folder of more than 64 MiB into up to this many layers, which push in parallel; unless given, fewer when the daemon's processors would be shared badly, and one with --reproducible; given, it is the exact cap")
@@ -218,6 +219,7 @@ like one of these commands is given as ./version.`,
 	for flag, values := range map[string][]string{
 		"progress": display.Modes,
 		"builder":  {"auto", "buildkit", "classic"},
+		"push":     {"daemon", "direct"},
 		"platform": {"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64"},
 	} {
 		_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))

@@ -1,0 +1,179 @@
+package push
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/registry"
+)
+
+// Pushing from here (Options.Direct). The image is made here, its layers
+// compressed on every core to temporary files; then two things run at
+// once: the registry client uploads those blobs and the manifest, and the
+// daemon loads the image. The containerd store gets the same blobs (an OCI
+// archive), so its image is the one pushed; the classic store and Podman
+// get the folder again as plain layers, which they load faster than gzip
+// ones, and the run checks that they name the same config. The run ends
+// when both have.
+
+// upload is a push from here under way.
+type upload struct {
+	img     builder.Image
+	done    chan struct{}
+	digests []string
+	err     error
+	cancel  context.CancelFunc
+}
+
+// wait returns the digest of each tag pushed, in the order of the tags,
+// and what stopped the rest.
+func (u *upload) wait() ([]string, error) {
+	<-u.done
+	return u.digests, u.err
+}
+
+// stop cancels the upload and waits for it: a tag whose manifest was
+// already put stays pushed and is returned.
+func (u *upload) stop() []string {
+	u.cancel()
+	<-u.done
+	return u.digests
+}
+
+// makeDirect makes the image, starts its upload and loads it into the
+// daemon; the upload goes on after it returns, unless the load failed, in
+// which case it is stopped. The upload is returned whenever it was
+// started.
+func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (daemon.Built, *upload, error) {
+	platform, _, err := imagePlatform(ctx, api, o)
+	if err != nil {
+		return daemon.Built{}, nil, err
+	}
+	containerd, err := daemon.ContainerdStore(ctx, api)
+	if err != nil {
+		return daemon.Built{}, nil, err
+	}
+	o.Progress = serial(o.Progress)
+	tmp, err := os.MkdirTemp("", "scratch-push-layers-")
+	if err != nil {
+		return daemon.Built{}, nil, fmt.Errorf("making a folder for the compressed layers: %w", err)
+	}
+	var readers sync.WaitGroup // the upload and the load read tmp
+	defer func() { go func() { readers.Wait(); os.RemoveAll(tmp) }() }()
+
+	// The classic store and Podman get the folder as plain layers, read
+	// again while it is compressed for the registry; the containerd store
+	// gets the compressed blobs once they are made.
+	loadCtx, cancelLoad := context.WithCancel(ctx)
+	defer cancelLoad()
+	loaded := make(chan loadResult, 1)
+	if !containerd {
+		stream, made := builder.ImageArchive(loadCtx, o.Dir, o.Spec, o.Layout, platform, builder.DockerSave)
+		go load(loadCtx, api, newSending(stream, "image", "the image", size, o.Progress), made, loaded)
+	}
+	img, err := builder.MakeImage(ctx, tmp, o.Dir, o.Spec, o.Layout, platform)
+	if err != nil {
+		if !containerd {
+			cancelLoad()
+			if l := <-loaded; l.err == nil {
+				l.built.Discard(ctx, api)
+			}
+		}
+		return daemon.Built{}, nil, err
+	}
+	o.note("made image %s here; pushing it from here while the daemon loads it", img.Made.Manifest)
+	up := startUpload(ctx, img, o, &readers)
+	if containerd {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			load(loadCtx, api, newSending(img.Archive(), "image", "the image", img.Size(), o.Progress), func() builder.Made { return img.Made }, loaded)
+		}()
+	}
+	l := <-loaded
+	err = l.err
+	if err == nil {
+		if l.made.Config != img.Made.Config {
+			l.built.Discard(ctx, api)
+			err = fmt.Errorf("the daemon loaded config %s, but the image pushed has config %s: did the folder change during the run?", l.made.Config, img.Made.Config)
+		} else if !img.Made.Is(l.built.ID) {
+			l.built.Discard(ctx, api)
+			err = fmt.Errorf("the daemon loaded the image as %s, but it was made as %s (manifest %s)", l.built.ID, img.Made.Config, img.Made.Manifest)
+		}
+	}
+	if err != nil {
+		up.stop()
+		return daemon.Built{}, up, err
+	}
+	return l.built, up, nil
+}
+
+type loadResult struct {
+	built daemon.Built
+	made  builder.Made
+	err   error
+}
+
+// load sends an archive to the daemon and reports what it loaded and what
+// the archive was made as.
+func load(ctx context.Context, api daemon.API, archive *sending, made func() builder.Made, out chan<- loadResult) {
+	built, err := daemon.Load(ctx, api, archive, archive.progress)
+	archive.Close()
+	var m builder.Made
+	if err == nil {
+		m = made()
+	}
+	out <- loadResult{built, m, err}
+}
+
+// startUpload pushes img under every tag of the target from a goroutine,
+// reporting the bytes sent as events of the "push" phase.
+func startUpload(ctx context.Context, img builder.Image, o Options, readers *sync.WaitGroup) *upload {
+	ctx, cancel := context.WithCancel(ctx)
+	u := &upload{img: img, done: make(chan struct{}), cancel: cancel}
+	var last time.Time
+	opts := registry.Options{
+		Credentials: o.Credentials,
+		Retries:     o.Retries,
+		UserAgent:   "scratch-push",
+		Progress: func(complete, total int64) {
+			if now := time.Now(); complete == total || now.Sub(last) >= 100*time.Millisecond {
+				last = now
+				o.event(daemon.Event{Phase: "push", ID: "registry", Text: "uploading", Current: complete, Total: total})
+			}
+		},
+	}
+	if readers != nil {
+		readers.Add(1)
+	}
+	go func() {
+		defer close(u.done)
+		if readers != nil {
+			defer readers.Done()
+		}
+		start := time.Now()
+		u.digests, u.err = registry.Push(ctx, img, o.Target.Tags, opts)
+		if u.err == nil {
+			o.event(daemon.Event{Phase: "push", ID: "registry", Text: fmt.Sprintf("pushed in %.1fs", time.Since(start).Seconds())})
+		}
+	}()
+	return u
+}
+
+// serial makes p safe to call from the upload and the load at once.
+func serial(p daemon.Progress) daemon.Progress {
+	if p == nil {
+		return nil
+	}
+	var mu sync.Mutex
+	return func(e daemon.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		p(e)
+	}
+}

@@ -1,0 +1,174 @@
+// Package registry pushes an image made here (builder.Image) to a registry
+// from this process, without the daemon: go-containerregistry's remote, the
+// registry client ko and crane use, uploads the compressed layers as they
+// are, several at once, through the registry's own auth flow (a basic
+// challenge or a bearer token from its token service), retrying what a
+// registry reports as transient, mounting blobs the registry already has.
+// It is chosen over a client of our own because that flow, chunked and
+// resumed uploads and the registries' quirks are what it is made for.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/scratchpush/scratchpush/auth"
+	"github.com/scratchpush/scratchpush/builder"
+)
+
+// Options are how a push goes.
+type Options struct {
+	// Credentials for the registry; empty pushes anonymously.
+	Credentials auth.Credentials
+	// Retries is how often a transient failure of a request is retried,
+	// with backoff from a second, doubling.
+	Retries int
+	// Jobs is how many blobs upload at once; 0 means four.
+	Jobs int
+	// Progress, when set, is told the bytes uploaded so far of the total,
+	// as they go.
+	Progress func(complete, total int64)
+	// UserAgent names the client to the registry.
+	UserAgent string
+}
+
+// Push uploads img's blobs and then its manifest under each tag, and
+// returns the manifest's digest, which the registry confirmed. A tag is
+// set only once every blob is in the registry, so a failure leaves no tag
+// naming a half-pushed image; tags set before it stay, complete.
+func Push(ctx context.Context, img builder.Image, tags []reference.NamedTagged, o Options) (pushed []string, err error) {
+	image, err := partial.CompressedToImage(core{img})
+	if err != nil {
+		return nil, fmt.Errorf("preparing the image for the registry: %w", err)
+	}
+	for _, ref := range tags {
+		tag, err := name.NewTag(ref.String())
+		if err != nil {
+			return pushed, fmt.Errorf("pushing %s: %w", reference.FamiliarString(ref), err)
+		}
+		if err := write(ctx, tag, image, o); err != nil {
+			return pushed, classify(ref, err)
+		}
+		desc, err := remote.Head(tag, remote.WithContext(ctx), remote.WithAuth(authenticator(o.Credentials)), remote.WithTransport(transportFor(o)))
+		if err != nil {
+			return pushed, classify(ref, fmt.Errorf("reading back the pushed manifest: %w", err))
+		}
+		if desc.Digest.String() != img.Made.Manifest.String() {
+			return pushed, fmt.Errorf("pushing %s: the registry names the tag %s, but the manifest pushed is %s", reference.FamiliarString(ref), desc.Digest, img.Made.Manifest)
+		}
+		pushed = append(pushed, desc.Digest.String())
+	}
+	return pushed, nil
+}
+
+// write pushes the image under one tag, reporting progress.
+func write(ctx context.Context, tag name.Tag, image v1.Image, o Options) error {
+	jobs := o.Jobs
+	if jobs <= 0 {
+		jobs = 4
+	}
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuth(authenticator(o.Credentials)),
+		remote.WithTransport(transportFor(o)),
+		remote.WithJobs(jobs),
+		remote.WithRetryBackoff(remote.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: max(o.Retries, 0) + 1}),
+	}
+	if o.Progress == nil {
+		return remote.Write(tag, image, opts...)
+	}
+	updates := make(chan v1.Update, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for u := range updates {
+			if u.Error == nil {
+				o.Progress(u.Complete, u.Total)
+			}
+		}
+	}()
+	err := remote.Write(tag, image, append(opts, remote.WithProgress(updates))...)
+	<-done // remote.Write closes updates when it returns
+	return err
+}
+
+func authenticator(c auth.Credentials) authn.Authenticator {
+	if c.Empty() {
+		return authn.Anonymous
+	}
+	return authn.FromConfig(authn.AuthConfig{Username: c.Username, Password: c.Password, IdentityToken: c.IdentityToken})
+}
+
+func transportFor(o Options) http.RoundTripper {
+	rt := remote.DefaultTransport
+	if o.UserAgent != "" {
+		rt = transport.NewUserAgent(rt, o.UserAgent)
+	}
+	return rt
+}
+
+// classify marks a refusal of the credentials with auth.ErrAuth and of
+// access with auth.ErrDenied, as the daemon's push errors are.
+func classify(ref reference.Named, err error) error {
+	name := reference.FamiliarString(ref)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("push of %s cancelled: %w", name, err)
+	}
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		switch {
+		case terr.StatusCode == http.StatusUnauthorized || hasCode(terr, transport.UnauthorizedErrorCode):
+			return fmt.Errorf("pushing %s: %w at %s: %w", name, auth.ErrAuth, reference.Domain(ref), err)
+		case terr.StatusCode == http.StatusForbidden || hasCode(terr, transport.DeniedErrorCode):
+			return fmt.Errorf("pushing %s: %w: %w", name, auth.ErrDenied, err)
+		}
+	}
+	return fmt.Errorf("pushing %s: %w", name, err)
+}
+
+func hasCode(err *transport.Error, code transport.ErrorCode) bool {
+	for _, d := range err.Errors {
+		if d.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// core is a builder.Image as go-containerregistry's partial package wants
+// a compressed image: the manifest and config as made, layers read from
+// their files.
+type core struct{ img builder.Image }
+
+func (c core) RawConfigFile() ([]byte, error)      { return c.img.Config, nil }
+func (c core) RawManifest() ([]byte, error)        { return c.img.Manifest, nil }
+func (c core) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+
+func (c core) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	for _, l := range c.img.Layers {
+		if l.Digest.String() == h.String() {
+			return layer{l}, nil
+		}
+	}
+	return nil, fmt.Errorf("the image has no layer %s", h)
+}
+
+type layer struct{ l builder.Layer }
+
+func (l layer) Digest() (v1.Hash, error)            { return v1.NewHash(l.l.Digest.String()) }
+func (l layer) Compressed() (io.ReadCloser, error)  { return l.l.Open() }
+func (l layer) Size() (int64, error)                { return l.l.Size, nil }
+func (l layer) MediaType() (types.MediaType, error) { return types.MediaType(l.l.MediaType), nil }
