@@ -1,10 +1,11 @@
-// Command bench times scratch-push against plain `docker build` (classic
-// builder, FROM scratch, COPY . /) + `docker push` on the same daemon, and
-// against crane (`tar | crane append`, then `crane mutate --cmd`, no
-// daemon), all three to the same registry, in one run, and prints wall-time
-// ratios and scratch-push's peak RSS. crane is built by the bench from the
-// go-containerregistry version go.mod names. `make bench` runs it after scripts/dev-env; docs/benchmarks.md holds its
-// results. It is a benchmark, never a test: nothing here asserts a time.
+// Command bench times scratch-push, by default and with --push direct,
+// against plain `docker build` (classic builder, FROM scratch, COPY . /) +
+// `docker push` on the same daemon, and against crane (`tar | crane
+// append`, then `crane mutate --cmd`, no daemon), all to the same registry,
+// in one run, and prints wall-time ratios and scratch-push's peak RSS.
+// crane is built by the bench from the go-containerregistry version go.mod
+// names. `make bench` runs it after scripts/dev-env; docs/benchmarks.md
+// holds its results. It is a benchmark, never a test: nothing here asserts a time.
 package main
 
 import (
@@ -88,7 +89,8 @@ func run(ctx context.Context, c config) error {
 	}
 	version, _ := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Output()
 	fmt.Printf("daemon %s; %d rounds per row, rotating which goes first; times are medians\n\n", strings.TrimSpace(string(version)), c.pairs)
-	fmt.Printf("%-8s %-7s %9s %9s %9s %8s %8s %9s   %s\n", "workload", "mode", "docker", "crane", "ours", "/docker", "/crane", "our RSS", "each round (docker/crane/ours)")
+	fmt.Printf("ours: the default (--push daemon); direct: --push direct. Ratios are ours/docker, ours/crane, direct/docker, direct/crane\n")
+	fmt.Printf("%-8s %-7s %8s %8s %8s %8s %7s %7s %7s %7s %8s   %s\n", "workload", "mode", "docker", "crane", "ours", "direct", "o/dock", "o/crane", "d/dock", "d/crane", "RSS o/d", "each round (docker/crane/ours/direct)")
 
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(tmp, &fs); err == nil && int64(fs.Bavail)*fs.Bsize < 30<<30 {
@@ -318,21 +320,21 @@ type timing struct {
 // touched rounds do too, after giving every entry a new mtime (and so a new
 // ctime).
 func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, mode string) (string, error) {
-	var dockerTimes, craneTimes, ourTimes []time.Duration
-	var rss []int64
+	var dockerTimes, craneTimes, ourTimes, directTimes []time.Duration
+	var rss, directRSS []int64
 	var rounds []string
-	dDir, cDir, oDir := filepath.Join(tmp, w.name+"-docker"), filepath.Join(tmp, w.name+"-crane"), filepath.Join(tmp, w.name+"-ours")
+	dDir, cDir, oDir, xDir := filepath.Join(tmp, w.name+"-docker"), filepath.Join(tmp, w.name+"-crane"), filepath.Join(tmp, w.name+"-ours"), filepath.Join(tmp, w.name+"-direct")
 	var size int64
 	for i := 0; i < c.pairs; i++ {
 		if mode == "cold" {
-			for _, d := range []string{dDir, cDir, oDir} {
+			for _, d := range []string{dDir, cDir, oDir, xDir} {
 				os.RemoveAll(d)
 			}
 			var err error
 			if size, err = generate(dDir, w); err != nil {
 				return "", err
 			}
-			for _, d := range []string{cDir, oDir} {
+			for _, d := range []string{cDir, oDir, xDir} {
 				if err := linkTree(dDir, d); err != nil {
 					return "", err
 				}
@@ -343,10 +345,10 @@ func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, 
 		if mode == "touched" {
 			// The same bytes with new times, as a fresh checkout of the
 			// same commit has: scratch-push sends the folder again.
-			touch(dDir, cDir, oDir)
+			touch(dDir, cDir, oDir, xDir)
 		}
 		tag := fmt.Sprintf("%s-%d", mode, i)
-		var d, k, o timing
+		var d, k, o, x timing
 		err := runRound(i, func() (err error) {
 			d, err = dockerRun(ctx, c, dockerfile, dDir, "bench/"+w.name+"-docker", tag)
 			return err
@@ -356,6 +358,9 @@ func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, 
 		}, func() (err error) {
 			o, err = ourRun(ctx, c, oDir, "bench/"+w.name+"-ours", tag)
 			return err
+		}, func() (err error) {
+			x, err = ourRun(ctx, c, xDir, "bench/"+w.name+"-direct", tag, "--push", "direct")
+			return err
 		})
 		if err != nil {
 			return "", err
@@ -363,13 +368,15 @@ func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, 
 		dockerTimes = append(dockerTimes, d.wall)
 		craneTimes = append(craneTimes, k.wall)
 		ourTimes = append(ourTimes, o.wall)
+		directTimes = append(directTimes, x.wall)
 		rss = append(rss, o.maxRSS)
-		rounds = append(rounds, fmt.Sprintf("%.2f/%.2f/%.2f", d.wall.Seconds(), k.wall.Seconds(), o.wall.Seconds()))
+		directRSS = append(directRSS, x.maxRSS)
+		rounds = append(rounds, fmt.Sprintf("%.2f/%.2f/%.2f/%.2f", d.wall.Seconds(), k.wall.Seconds(), o.wall.Seconds(), x.wall.Seconds()))
 	}
-	md, mk, mo := median(dockerTimes), median(craneTimes), median(ourTimes)
-	sort.Slice(rss, func(i, j int) bool { return rss[i] < rss[j] })
-	return fmt.Sprintf("%-8s %-7s %8.2fs %8.2fs %8.2fs %8.2f %8.2f %6.1fMiB   %s  (%s)", w.name, mode, md.Seconds(), mk.Seconds(), mo.Seconds(),
-		mo.Seconds()/md.Seconds(), mo.Seconds()/mk.Seconds(), float64(rss[len(rss)-1])/1024, strings.Join(rounds, " "), humanSize(size)), nil
+	md, mk, mo, mx := median(dockerTimes), median(craneTimes), median(ourTimes), median(directTimes)
+	return fmt.Sprintf("%-8s %-7s %7.2fs %7.2fs %7.2fs %7.2fs %7.2f %7.2f %7.2f %7.2f %3.0f/%-3.0fMiB  %s  (%s)", w.name, mode, md.Seconds(), mk.Seconds(), mo.Seconds(), mx.Seconds(),
+		mo.Seconds()/md.Seconds(), mo.Seconds()/mk.Seconds(), mx.Seconds()/md.Seconds(), mx.Seconds()/mk.Seconds(),
+		float64(slices.Max(rss))/1024, float64(slices.Max(directRSS))/1024, strings.Join(rounds, " "), humanSize(size)), nil
 }
 
 // cleanDaemon drops the images earlier runs left (the bench's tags and
@@ -451,9 +458,10 @@ func craneRun(ctx context.Context, c config, dir, repo, tag string) (timing, err
 	return timed(ctx, []string{"DOCKER_CONFIG=" + c.dockerConfig}, "", "bash", "-c", script, "bash", dir, c.crane, ref)
 }
 
-func ourRun(ctx context.Context, c config, dir, repo, tag string) (timing, error) {
-	return timed(ctx, []string{"SCRATCH_PUSH_CACHE_DIR=" + c.reuseDir}, c.password, c.tool, "-q", "--registry", c.registry, "--repository", repo, "--tag", tag,
-		"--username", c.username, "--password-stdin", "--cmd", "./app", dir)
+func ourRun(ctx context.Context, c config, dir, repo, tag string, extra ...string) (timing, error) {
+	args := append([]string{"-q", "--registry", c.registry, "--repository", repo, "--tag", tag,
+		"--username", c.username, "--password-stdin", "--cmd", "./app"}, extra...)
+	return timed(ctx, []string{"SCRATCH_PUSH_CACHE_DIR=" + c.reuseDir}, c.password, c.tool, append(args, dir)...)
 }
 
 // timed runs a command and returns its wall time and peak RSS, which

@@ -21,7 +21,8 @@ import (
 type daemonProxy struct {
 	sock string
 	// cutBuildAfter drops the connection once this many bytes of a /build
-	// request have gone through; 0 never.
+	// or /images/load request (the image made here) have gone through; 0
+	// never.
 	cutBuildAfter int
 	// cutPushAfter drops the connection this long after a /push request
 	// starts; 0 never.
@@ -113,7 +114,7 @@ func (p *daemonProxy) serve(c, u net.Conn) {
 				p.mu.Unlock()
 			}
 			seen = append(seen, chunk...)
-			if buildBytes < 0 && p.cutBuildAfter > 0 && bytes.Contains(seen, []byte("/build?")) {
+			if buildBytes < 0 && p.cutBuildAfter > 0 && (bytes.Contains(seen, []byte("/build?")) || bytes.Contains(seen, []byte("/images/load"))) {
 				buildBytes = 0
 			}
 			if buildBytes >= 0 {

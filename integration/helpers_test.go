@@ -547,3 +547,13 @@ func ownLabels(labels map[string]string) map[string]string {
 	}
 	return own
 }
+
+// buildEndpoint pins the daemon's build endpoint, which --builder auto
+// leaves on the containerd store (the image is made here and loaded
+// there): for the tests about the build request itself.
+func buildEndpoint() []string {
+	if onContainerdStore() {
+		return []string{"--builder", "buildkit"}
+	}
+	return nil
+}

@@ -37,7 +37,7 @@ func TestInjection(t *testing.T) {
 	for k, v := range labels {
 		args = append(args, "--label", k+"="+v)
 	}
-	res := scratchPush(t, "", nil, append(args, dir)...)
+	res := scratchPush(t, "", nil, append(append(args, buildEndpoint()...), dir)...)
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}

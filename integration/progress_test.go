@@ -34,12 +34,13 @@ func TestProgressModes(t *testing.T) {
 		// Docker 20.10 reports the digest in an aux message and its status
 		// line, Docker 29 on the containerd store and Podman only in the
 		// status line; the build as BuildKit's trace, or as the classic
-		// builder's or Podman's lines ("Step 1/3 : …", "STEP 1/3: …").
+		// builder's or Podman's lines ("Step 1/3 : …", "STEP 1/3: …"), or on
+		// the containerd store, where the image is made here, the load's.
 		var pushed struct{ Digest string }
 		if json.Unmarshal(m.Aux, &pushed) == nil && pushed.Digest == digest || strings.HasSuffix(m.Status, "json: digest: "+digest+" size: "+sizeOf(m.Status)) {
 			sawDigest = true
 		}
-		sawBuild = sawBuild || m.ID == "moby.buildkit.trace" && m.Aux != nil || strings.HasPrefix(m.Stream, "Step ") || onPodman() && strings.HasPrefix(m.Stream, "STEP ")
+		sawBuild = sawBuild || m.ID == "moby.buildkit.trace" && m.Aux != nil || strings.HasPrefix(m.Stream, "Step ") || onPodman() && strings.HasPrefix(m.Stream, "STEP ") || onContainerdStore() && strings.HasPrefix(m.Stream, "Loaded image")
 	}
 	if !sawDigest || !sawBuild {
 		t.Errorf("json: the daemon's build messages (%t) or the push's digest %s (%t) did not come through:\n%s", sawBuild, digest, sawDigest, res.stderr)
@@ -55,8 +56,12 @@ func TestProgressModes(t *testing.T) {
 			t.Errorf("plain: a line without a timestamp: %q", line)
 		}
 	}
-	if !strings.Contains(res.stderr, "context: sent ") {
-		t.Errorf("plain: no word on the build context sent:\n%s", res.stderr)
+	sent := "context: sent " // the build context, or the image made here
+	if onContainerdStore() {
+		sent = "image: sent "
+	}
+	if !strings.Contains(res.stderr, sent) {
+		t.Errorf("plain: no %q line:\n%s", sent, res.stderr)
 	}
 }
 

@@ -34,7 +34,7 @@ func TestSecretsNeverShow(t *testing.T) {
 	envCreds := func(pw string) []string {
 		return append([]string{"SCRATCH_PUSH_USERNAME=" + env.username, "SCRATCH_PUSH_PASSWORD=" + pw}, viaProxy...)
 	}
-	base := []string{"--registry", env.registry, "--repository", repo, "--cmd", "./app", "--label", "built-by=secrets-test", "--env", "MODE=test"}
+	base := append([]string{"--registry", env.registry, "--repository", repo, "--cmd", "./app", "--label", "built-by=secrets-test", "--env", "MODE=test"}, buildEndpoint()...)
 	var outputs []string
 	check := func(name string, res result) {
 		outputs = append(outputs, name+"\n"+res.stdout+res.stderr)
@@ -50,7 +50,7 @@ func TestSecretsNeverShow(t *testing.T) {
 
 	p := newFaultProxy(t)
 	p.stallOn(blobUpload)
-	r := startScratchPush(t, env.password, viaProxy, "--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin", "--cmd", "./app", dir)
+	r := startScratchPush(t, env.password, viaProxy, append([]string{"--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin", "--cmd", "./app", dir}, buildEndpoint()...)...)
 	p.waitStalled(t, hangBound)
 	r.cmd.Process.Signal(syscall.SIGTERM)
 	if code := r.wait(t, hangBound); code != 143 {

@@ -130,8 +130,9 @@ func (in Input) Options(ctx context.Context) (Options, error) {
 	if o.Layout.ModTime, err = sourceDateEpoch(in.SourceDateEpoch); err != nil {
 		return o, err
 	}
-	if o.Direct && !in.Reproducible {
-		// Made here as docker build would: created now.
+	if !in.Reproducible {
+		// An image made here (Direct, the containerd store) is created
+		// now, as a build's is.
 		o.Layout.Created = time.Now().UTC().Truncate(time.Second)
 	}
 	if o.Target, err = in.target(); err != nil {

@@ -195,7 +195,7 @@ like one of these commands is given as ./version.`,
 	f.BoolVar(&o.in.NoCache, "no-cache", false, "build again: neither reuse the image of an unchanged folder nor use the daemon's build cache")
 	f.BoolVar(&o.in.Reproducible, "reproducible", false, "make the image here, byte for byte the same for the same folder, and load it (default on when SOURCE_DATE_EPOCH is set)")
 	f.IntVar(&o.in.MaxLayers, "max-layers", builder.MaxLayers, "split a folder of more than 64 MiB into up to this many layers, which push in parallel; unless given, fewer when the daemon's processors would be shared badly, and one with --reproducible; given, it is the exact cap")
-	f.StringVar(&o.in.Builder, "builder", "auto", "the daemon's builder: auto (BuildKit where offered, else classic), buildkit or classic")
+	f.StringVar(&o.in.Builder, "builder", "auto", "how the daemon gets the image: auto (on the containerd image store, made here and loaded, and its blobs pushed as made; elsewhere BuildKit where offered, else the classic builder), buildkit or classic")
 	f.IntVar(&o.in.Retries, "retries", 3, "times to retry a login or push that failed for a transient reason (registry 5xx or 429, a refused, reset or timed-out connection)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up when the whole run takes longer (0: no limit)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors (--progress=quiet)")
