@@ -60,11 +60,11 @@ func Push(ctx context.Context, img builder.Image, tags []reference.NamedTagged, 
 			return pushed, fmt.Errorf("pushing %s: %w", reference.FamiliarString(ref), err)
 		}
 		if err := write(ctx, tag, image, o); err != nil {
-			return pushed, classify(ref, err)
+			return pushed, classify(ctx, ref, err)
 		}
 		desc, err := remote.Head(tag, remote.WithContext(ctx), remote.WithAuth(authenticator(o.Credentials)), remote.WithTransport(transportFor(o)))
 		if err != nil {
-			return pushed, classify(ref, fmt.Errorf("reading back the pushed manifest: %w", err))
+			return pushed, classify(ctx, ref, fmt.Errorf("reading back the pushed manifest: %w", err))
 		}
 		if desc.Digest.String() != img.Made.Manifest.String() {
 			return pushed, fmt.Errorf("pushing %s: the registry names the tag %s, but the manifest pushed is %s", reference.FamiliarString(ref), desc.Digest, img.Made.Manifest)
@@ -122,10 +122,10 @@ func transportFor(o Options) http.RoundTripper {
 
 // classify marks a refusal of the credentials with auth.ErrAuth and of
 // access with auth.ErrDenied, as the daemon's push errors are.
-func classify(ref reference.Named, err error) error {
+func classify(ctx context.Context, ref reference.Named, err error) error {
 	name := reference.FamiliarString(ref)
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("push of %s cancelled: %w", name, err)
+	if ctx.Err() != nil {
+		return fmt.Errorf("push of %s cancelled: %w", name, context.Cause(ctx))
 	}
 	var terr *transport.Error
 	if errors.As(err, &terr) {
