@@ -63,7 +63,6 @@ func TestRegistryDown(t *testing.T) {
 func TestRegistryRecovers(t *testing.T) {
 	requireEnv(t)
 	t.Parallel()
-	dir, _ := seedFolder(t, "recovered")
 	cases := []struct {
 		name   string
 		status int
@@ -78,6 +77,10 @@ func TestRegistryRecovers(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
+			// A folder of its own: the same folder would give every case
+			// the same image, which one case's cleanup could remove while
+			// another tags it.
+			dir, _ := seedFolder(t, "recovered: "+c.name)
 			p := newFaultProxy(t)
 			p.failNext(c.times, c.status, retryAfter(1), c.match)
 			repo := uniqueRepo(t, "recover")

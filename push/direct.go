@@ -63,8 +63,10 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (dae
 	if err != nil {
 		return daemon.Built{}, nil, fmt.Errorf("making a folder for the compressed layers: %w", err)
 	}
-	var readers sync.WaitGroup // the upload and the load read tmp
-	defer func() { go func() { readers.Wait(); os.RemoveAll(tmp) }() }()
+	// The upload removes tmp when it ends, once the load no longer reads
+	// it; until the upload starts, a failure removes it here.
+	var readers sync.WaitGroup
+	removeTmp := func() { readers.Wait(); os.RemoveAll(tmp) }
 
 	// The classic store and Podman get the folder as plain layers, read
 	// again while it is compressed for the registry; the containerd store
@@ -84,12 +86,15 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (dae
 				l.built.Discard(ctx, api)
 			}
 		}
+		removeTmp()
 		return daemon.Built{}, nil, err
 	}
 	o.note("made image %s here; pushing it from here while the daemon loads it", img.Made.Manifest)
-	up := startUpload(ctx, img, o, &readers)
 	if containerd {
-		readers.Add(1)
+		readers.Add(1) // before the upload can end and remove tmp
+	}
+	up := startUpload(ctx, img, o, removeTmp)
+	if containerd {
 		go func() {
 			defer readers.Done()
 			load(loadCtx, api, newSending(img.Archive(), "image", "the image", img.Size(), o.Progress), func() builder.Made { return img.Made }, loaded)
@@ -132,8 +137,9 @@ func load(ctx context.Context, api daemon.API, archive *sending, made func() bui
 }
 
 // startUpload pushes img under every tag of the target from a goroutine,
-// reporting the bytes sent as events of the "push" phase.
-func startUpload(ctx context.Context, img builder.Image, o Options, readers *sync.WaitGroup) *upload {
+// reporting the bytes sent as events of the "push" phase; cleanup, when
+// set, runs when the upload ends, before wait and stop return.
+func startUpload(ctx context.Context, img builder.Image, o Options, cleanup func()) *upload {
 	ctx, cancel := context.WithCancel(ctx)
 	u := &upload{img: img, done: make(chan struct{}), cancel: cancel}
 	var last time.Time
@@ -148,13 +154,10 @@ func startUpload(ctx context.Context, img builder.Image, o Options, readers *syn
 			}
 		},
 	}
-	if readers != nil {
-		readers.Add(1)
-	}
 	go func() {
 		defer close(u.done)
-		if readers != nil {
-			defer readers.Done()
+		if cleanup != nil {
+			defer cleanup()
 		}
 		start := time.Now()
 		u.digests, u.err = registry.Push(ctx, img, o.Target.Tags, opts)
