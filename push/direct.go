@@ -106,9 +106,8 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (dae
 		if l.made.Config != img.Made.Config {
 			l.built.Discard(ctx, api)
 			err = fmt.Errorf("the daemon loaded config %s, but the image pushed has config %s: did the folder change during the run?", l.made.Config, img.Made.Config)
-		} else if !img.Made.Is(l.built.ID) {
-			l.built.Discard(ctx, api)
-			err = fmt.Errorf("the daemon loaded the image as %s, but it was made as %s (manifest %s)", l.built.ID, img.Made.Config, img.Made.Manifest)
+		} else {
+			err = checkLoaded(ctx, api, l.built, img.Made)
 		}
 	}
 	if err != nil {

@@ -223,11 +223,21 @@ func makeImage(ctx context.Context, api daemon.API, o Options, dockerfile []byte
 	if err != nil {
 		return built, err
 	}
-	if m := made(); !m.Is(built.ID) {
-		built.Discard(ctx, api)
-		return daemon.Built{}, fmt.Errorf("the daemon loaded the image as %s, but it was made as %s (manifest %s)", built.ID, m.Config, m.Manifest)
+	if err := checkLoaded(ctx, api, built, made()); err != nil {
+		return daemon.Built{}, err
 	}
 	return built, nil
+}
+
+// checkLoaded makes sure the daemon holds the image that was made here,
+// and removes what it loaded when it does not: a folder that changed
+// while it was read must not leave a half-right image behind.
+func checkLoaded(ctx context.Context, api daemon.API, built daemon.Built, made builder.Made) error {
+	if made.Is(built.ID) {
+		return nil
+	}
+	built.Discard(ctx, api)
+	return fmt.Errorf("the daemon loaded the image as %s, but it was made as %s (manifest %s)", built.ID, made.Config, made.Manifest)
 }
 
 // imagePlatform is the platform the image is for, the one Options name,
