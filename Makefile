@@ -10,7 +10,7 @@ GO ?= go
 # What `scratch-push version` says: the git description of this tree.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build test unit integration integration-docker29 integration-podman demo lint env env-test fuzz bench bench-docker29 docs
+.PHONY: build test unit integration integration-docker29 integration-podman demo image lint env env-test fuzz bench bench-docker29 docs
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/scratch-push ./cmd/scratch-push
@@ -43,6 +43,11 @@ integration: env
 
 demo:
 	scripts/demo
+
+# scratch-push's own image for linux/amd64 and linux/arm64, made and pushed
+# by scratch-push: to IMAGE, else to the local registry of scripts/dev-env.
+image:
+	scripts/image
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

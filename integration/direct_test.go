@@ -72,8 +72,7 @@ func TestPushDirect(t *testing.T) {
 	}
 
 	removeImages(t, ref+":v1", ref+":v2", ref+":v3")
-	docker(t, loggedInConfig(t), "pull", "-q", ref+"@"+digest)
-	if out := docker(t, nil, "run", "--rm", ref+"@"+digest); !strings.HasPrefix(out, "hello from a direct push\n") {
+	if out := runPulled(t, ref+"@"+digest); !strings.HasPrefix(out, "hello from a direct push\n") {
 		t.Errorf("docker run of the pulled image printed %q", out)
 	}
 }

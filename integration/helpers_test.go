@@ -512,6 +512,14 @@ func inspectConfig(t *testing.T, ref string) ocispec.ImageConfig {
 	return cfg
 }
 
+// runPulled pulls pinned (REPOSITORY@DIGEST) back from the registry, as a
+// user with docker login would, and returns what docker run of it prints.
+func runPulled(t *testing.T, pinned string) string {
+	t.Helper()
+	docker(t, loggedInConfig(t), "pull", "-q", pinned)
+	return docker(t, nil, "run", "--rm", pinned)
+}
+
 // goBuild builds a static program of the test data for a scratch image.
 func goBuild(t *testing.T, out, pkg string, env ...string) {
 	t.Helper()

@@ -139,8 +139,18 @@ func load(ctx context.Context, api daemon.API, archive *sending, made func() bui
 // reporting the bytes sent as events of the "push" phase; cleanup, when
 // set, runs when the upload ends, before wait and stop return.
 func startUpload(ctx context.Context, img builder.Image, o Options, cleanup func()) *upload {
+	u := startSend(ctx, o, cleanup, func(ctx context.Context, opts registry.Options) ([]string, error) {
+		return registry.Push(ctx, img, o.Target.Tags, opts)
+	})
+	u.img = img // the goroutine never reads it
+	return u
+}
+
+// startSend runs send, a push from here of every tag of the target, as
+// startUpload does.
+func startSend(ctx context.Context, o Options, cleanup func(), send func(context.Context, registry.Options) ([]string, error)) *upload {
 	ctx, cancel := context.WithCancel(ctx)
-	u := &upload{img: img, done: make(chan struct{}), cancel: cancel}
+	u := &upload{done: make(chan struct{}), cancel: cancel}
 	var last time.Time
 	opts := registry.Options{
 		Credentials: o.Credentials,
@@ -159,7 +169,7 @@ func startUpload(ctx context.Context, img builder.Image, o Options, cleanup func
 			defer cleanup()
 		}
 		start := time.Now()
-		u.digests, u.err = registry.Push(ctx, img, o.Target.Tags, opts)
+		u.digests, u.err = send(ctx, opts)
 		if u.err == nil {
 			o.event(daemon.Event{Phase: "push", ID: "registry", Text: fmt.Sprintf("pushed in %.1fs", time.Since(start).Seconds())})
 		}

@@ -40,8 +40,11 @@ type Input struct {
 	// none.
 	CACerts, TZData, NonRoot string
 	Tmp                      bool
-	// Platform is linux/ARCH[/VARIANT]; "" takes the program's.
-	Platform string
+	// Platforms is one linux/ARCH[/VARIANT], or none to take the
+	// program's; or PLATFORM=DIR pairs, each folder the image for that
+	// platform, which with several make one multi-platform image (Dir is
+	// then empty). A value may hold a comma or space separated list.
+	Platforms []string
 	// Builder is auto, buildkit or classic.
 	Builder string
 	// Reproducible makes the image here; SourceDateEpoch (seconds, as the
@@ -77,10 +80,19 @@ type Input struct {
 func (in Input) Options(ctx context.Context) (Options, error) {
 	o := Options{Dir: in.Dir, Push: in.Push, Reproducible: in.Reproducible, NoCache: in.NoCache,
 		MaxLayers: in.MaxLayers, MaxLayersExact: in.MaxLayersExact, Retries: in.Retries, Credentials: in.Credentials}
-	if err := checkDir(in.Dir); err != nil {
+	asked, pairs, err := in.platforms()
+	if err != nil {
 		return o, err
 	}
-	var err error
+	if len(pairs) == 1 {
+		// One platform's folder: an image, as DIR and --platform make it.
+		o.Dir, asked, pairs = pairs[0].dir, pairs[0].platform, nil
+	}
+	if len(pairs) == 0 {
+		if err := checkDir(o.Dir); err != nil {
+			return o, err
+		}
+	}
 	if o.Builder, err = daemon.ParseBuilder(in.Builder); err != nil {
 		return o, err
 	}
@@ -116,15 +128,21 @@ func (in Input) Options(ctx context.Context) (Options, error) {
 	if o.Spec, err = in.spec(); err != nil {
 		return o, err
 	}
-	prog, err := builder.Preflight(ctx, in.Dir, o.Spec, in.AllowDynamic)
-	if err != nil {
-		return o, err
-	}
-	if o.Platform, err = choosePlatform(in.Platform, prog); err != nil {
-		return o, err
-	}
-	if o.Essentials, err = in.essentials(prog); err != nil {
-		return o, err
+	if len(pairs) > 0 {
+		if o.Platforms, o.Essentials, err = in.checkPlatforms(ctx, o, pairs); err != nil {
+			return o, err
+		}
+	} else {
+		prog, err := builder.Preflight(ctx, o.Dir, o.Spec, in.AllowDynamic)
+		if err != nil {
+			return o, err
+		}
+		if o.Platform, err = choosePlatform(asked, prog); err != nil {
+			return o, err
+		}
+		if o.Essentials, err = in.essentials(prog); err != nil {
+			return o, err
+		}
 	}
 	o.Layout.Workdir = o.Spec.Workdir
 	if o.Layout.ModTime, err = sourceDateEpoch(in.SourceDateEpoch); err != nil {
@@ -289,16 +307,25 @@ func choosePlatform(asked string, prog builder.Program) (*ocispec.Platform, erro
 	if asked == "" {
 		return pl, nil
 	}
-	parts := strings.Split(asked, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] != "linux" || parts[1] == "" {
-		return nil, field.Errorf("Platform", "%q: give linux/ARCH or linux/ARCH/VARIANT, e.g. linux/arm64", asked)
-	}
-	want := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		want.Variant = parts[2]
+	want, err := parsePlatform(asked)
+	if err != nil {
+		return nil, err
 	}
 	if pl != nil && pl.Architecture != want.Architecture {
-		return nil, field.Errorf("Platform", "%s, but %s is built for linux/%s: build it for %s or drop the platform", asked, prog.Path, pl.Architecture, want.Architecture)
+		return nil, field.Errorf("Platforms", "%s, but %s is built for linux/%s: build it for %s or drop the platform", asked, prog.Path, pl.Architecture, want.Architecture)
 	}
 	return &want, nil
+}
+
+// parsePlatform reads linux/ARCH[/VARIANT].
+func parsePlatform(s string) (ocispec.Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] != "linux" || parts[1] == "" || (len(parts) == 3 && parts[2] == "") {
+		return ocispec.Platform{}, field.Errorf("Platforms", "%q: give linux/ARCH or linux/ARCH/VARIANT, e.g. linux/arm64", s)
+	}
+	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
 }

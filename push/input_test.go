@@ -61,7 +61,7 @@ func TestInputErrorsNameTheField(t *testing.T) {
 		{"nonroot and user", func(in *Input) { in.NonRoot, in.User = "app:1000", "1" }, "User", "conflicts with NonRoot"},
 		{"missing CA bundle", func(in *Input) { in.CACerts = notDir + ".pem" }, "CACerts", "does not exist"},
 		{"not zoneinfo", func(in *Input) { in.TZData = t.TempDir() }, "TZData", "no UTC in it"},
-		{"bad platform", func(in *Input) { in.Platform = "arm64" }, "Platform", "give linux/ARCH"},
+		{"bad platform", func(in *Input) { in.Platforms = []string{"arm64"} }, "Platforms", "give linux/ARCH"},
 		{"bad epoch", func(in *Input) { in.SourceDateEpoch = "yesterday" }, "SourceDateEpoch", "not a count of seconds"},
 		{"no repository", func(in *Input) { in.Repository = "" }, "Repository", "required to push"},
 		{"registry disagrees", func(in *Input) { in.Registry = "quay.io" }, "Repository", "but Registry is quay.io"},

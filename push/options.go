@@ -33,6 +33,13 @@ type Options struct {
 	// Platform is the image's, when the program or the user says; nil
 	// leaves it to the daemon.
 	Platform *ocispec.Platform
+	// Platforms, when set, make one multi-platform image: an image a
+	// platform, each from its own folder, made here under one OCI index,
+	// which is pushed from here (Direct or not). Dir and Platform are then
+	// unused. The containerd store loads the whole index; the classic
+	// store and Podman, which hold one platform an image, load the image
+	// for the daemon's platform, else the first.
+	Platforms []PlatformDir
 	// Reproducible makes the image here and loads it, instead of building.
 	Reproducible bool
 	// NoCache builds again: no reuse of an unchanged folder's image, no
@@ -75,4 +82,13 @@ type Result struct {
 	Reused bool
 	// Tags are the tags pushed, or with Push false, set in the daemon.
 	Tags []Tag
+	// Platforms are a multi-platform image's platforms and their
+	// manifests' digests, in the index's order.
+	Platforms []PlatformImage
+}
+
+// PlatformImage is one platform of a multi-platform image.
+type PlatformImage struct {
+	Platform string `json:"platform"`
+	Digest   string `json:"digest"`
 }

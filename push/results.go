@@ -40,7 +40,9 @@ type metadata struct {
 	Size     int64    `json:"size"`
 	Platform string   `json:"platform"`
 	Reused   bool     `json:"reused"`
-	Daemon   struct {
+	// Platforms are a multi-platform image's: each one's manifest.
+	Platforms []PlatformImage `json:"platforms,omitempty"`
+	Daemon    struct {
 		Version    string `json:"version"`
 		APIVersion string `json:"apiVersion"`
 	} `json:"daemon"`
@@ -85,7 +87,7 @@ func (f Files) write(ctx context.Context, api daemon.API, r Result) error {
 	if err != nil {
 		return field.Wrap("MetadataFile", err)
 	}
-	m := metadata{ImageID: facts.ID, Tags: r.Tags, Layers: facts.DiffIDs, Size: facts.Size, Platform: facts.Platform, Reused: r.Reused}
+	m := metadata{ImageID: facts.ID, Tags: r.Tags, Layers: facts.DiffIDs, Size: facts.Size, Platform: facts.Platform, Reused: r.Reused, Platforms: r.Platforms}
 	if m.Tags == nil {
 		m.Tags = []Tag{}
 	}

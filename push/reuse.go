@@ -62,7 +62,7 @@ func openReuse() (reuseStore, bool) {
 // it sends. false: no key could be made, so nothing is reused or recorded.
 func reuseKey(ctx context.Context, sum builder.Summary, dockerfile []byte, o Options) (string, bool) {
 	h := sha256.New()
-	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t %t %q\n", sum.Fingerprint, dockerfile, o.Layout.ModTime.Unix(), o.Builder, o.Reproducible, o.Direct, platformString(o.Platform))
+	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t %t %q\n", sum.Fingerprint, dockerfile, o.Layout.ModTime.Unix(), o.Builder, o.Reproducible, o.Direct, builder.PlatformString(o.Platform))
 	if o.Layout.Essentials != "" {
 		d, err := builder.TreeDigest(ctx, o.Layout.Essentials)
 		if err != nil {

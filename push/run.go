@@ -29,6 +29,9 @@ type Engine func(context.Context) (daemon.API, error)
 // built, so the daemon is left as it was found; tags pushed before a
 // failure stay pushed, and the Result names them.
 func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
+	if len(o.Platforms) > 0 {
+		return runIndex(ctx, engine, o)
+	}
 	var res Result
 	scanned := time.Now()
 	sum, err := builder.Scan(ctx, o.Dir)
@@ -42,17 +45,11 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if o.Essentials.Any() {
-		dir, err := os.MkdirTemp("", "scratch-push-essentials-")
-		if err != nil {
-			return res, fmt.Errorf("making the essentials: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		if err := builder.WriteEssentials(ctx, dir, o.Essentials); err != nil {
-			return res, err
-		}
-		o.Layout.Essentials = dir
+	cleanup, err := writeEssentials(ctx, &o)
+	if err != nil {
+		return res, err
 	}
+	defer cleanup()
 	o.Layout.Splits = sum.Split(o.MaxLayers, daemonCores(ctx, api, sum, o))
 	o.Layout.Climb = sum.Climb
 	dockerfile, err := builder.Dockerfile(o.Spec, o.Layout)
@@ -74,6 +71,31 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 		}
 		return res, err
 	}
+	return finish(ctx, api, o, m, res, registryOpts)
+}
+
+// writeEssentials writes the essentials Options ask for to a folder of
+// their own, named in o.Layout; cleanup removes it.
+func writeEssentials(ctx context.Context, o *Options) (cleanup func(), err error) {
+	if !o.Essentials.Any() {
+		return func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "scratch-push-essentials-")
+	if err != nil {
+		return nil, fmt.Errorf("making the essentials: %w", err)
+	}
+	if err := builder.WriteEssentials(ctx, dir, o.Essentials); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	o.Layout.Essentials = dir
+	return func() { os.RemoveAll(dir) }, nil
+}
+
+// finish tags the image the run has, pushes it (or waits for its upload;
+// registryOpts are the daemon's push's) and writes the result files; on failure it undoes the tags and removes
+// what the run made.
+func finish(ctx context.Context, api daemon.API, o Options, m made, res Result, registryOpts daemon.RegistryOptions) (Result, error) {
 	res.ImageID, res.Reused = m.built.ID, m.reused
 	done := false
 	undo := func(context.Context) {}
@@ -257,17 +279,6 @@ func imagePlatform(ctx context.Context, api daemon.API, o Options) (image, daemo
 // samePlatform compares what names a platform: OS, architecture, variant.
 func samePlatform(a, b ocispec.Platform) bool {
 	return a.OS == b.OS && a.Architecture == b.Architecture && a.Variant == b.Variant
-}
-
-func platformString(p *ocispec.Platform) string {
-	if p == nil {
-		return ""
-	}
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
 }
 
 // explainRegistry says what to check when the daemon could not use the

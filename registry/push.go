@@ -9,6 +9,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
@@ -54,28 +56,40 @@ func Push(ctx context.Context, img builder.Image, tags []reference.NamedTagged, 
 	if err != nil {
 		return nil, fmt.Errorf("preparing the image for the registry: %w", err)
 	}
+	return push(ctx, image, img.Made.Manifest, tags, o)
+}
+
+// PushIndex uploads every platform's image of ix by its digest, then the
+// index under each tag, and returns the index's digest, which the registry
+// confirmed. As with Push, a tag names only a complete index.
+func PushIndex(ctx context.Context, ix builder.Index, tags []reference.NamedTagged, o Options) (pushed []string, err error) {
+	return push(ctx, index{ix}, ix.Digest, tags, o)
+}
+
+// push writes t under each tag and reads the tag back: it must name want.
+func push(ctx context.Context, t remote.Taggable, want digest.Digest, tags []reference.NamedTagged, o Options) (pushed []string, err error) {
 	for _, ref := range tags {
 		tag, err := name.NewTag(ref.String())
 		if err != nil {
 			return pushed, fmt.Errorf("pushing %s: %w", reference.FamiliarString(ref), err)
 		}
-		if err := write(ctx, tag, image, o); err != nil {
+		if err := write(ctx, tag, t, o); err != nil {
 			return pushed, classify(ctx, ref, err)
 		}
 		desc, err := remote.Head(tag, remote.WithContext(ctx), remote.WithAuth(authenticator(o.Credentials)), remote.WithTransport(transportFor(o)))
 		if err != nil {
 			return pushed, classify(ctx, ref, fmt.Errorf("reading back the pushed manifest: %w", err))
 		}
-		if desc.Digest.String() != img.Made.Manifest.String() {
-			return pushed, fmt.Errorf("pushing %s: the registry names the tag %s, but the manifest pushed is %s", reference.FamiliarString(ref), desc.Digest, img.Made.Manifest)
+		if desc.Digest.String() != want.String() {
+			return pushed, fmt.Errorf("pushing %s: the registry names the tag %s, but the manifest pushed is %s", reference.FamiliarString(ref), desc.Digest, want)
 		}
 		pushed = append(pushed, desc.Digest.String())
 	}
 	return pushed, nil
 }
 
-// write pushes the image under one tag, reporting progress.
-func write(ctx context.Context, tag name.Tag, image v1.Image, o Options) error {
+// write pushes an image or index under one tag, reporting progress.
+func write(ctx context.Context, tag name.Tag, t remote.Taggable, o Options) error {
 	jobs := o.Jobs
 	if jobs <= 0 {
 		jobs = 4
@@ -88,7 +102,7 @@ func write(ctx context.Context, tag name.Tag, image v1.Image, o Options) error {
 		remote.WithRetryBackoff(remote.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: max(o.Retries, 0) + 1}),
 	}
 	if o.Progress == nil {
-		return remote.Write(tag, image, opts...)
+		return remote.Push(tag, t, opts...)
 	}
 	updates := make(chan v1.Update, 16)
 	done := make(chan struct{})
@@ -100,8 +114,8 @@ func write(ctx context.Context, tag name.Tag, image v1.Image, o Options) error {
 			}
 		}
 	}()
-	err := remote.Write(tag, image, append(opts, remote.WithProgress(updates))...)
-	<-done // remote.Write closes updates when it returns
+	err := remote.Push(tag, t, append(opts, remote.WithProgress(updates))...)
+	<-done // remote.Push closes updates when it returns
 	return err
 }
 
@@ -172,3 +186,29 @@ func (l layer) Digest() (v1.Hash, error)            { return v1.NewHash(l.l.Dige
 func (l layer) Compressed() (io.ReadCloser, error)  { return l.l.Open() }
 func (l layer) Size() (int64, error)                { return l.l.Size, nil }
 func (l layer) MediaType() (types.MediaType, error) { return types.MediaType(l.l.MediaType), nil }
+
+// index is a builder.Index as go-containerregistry wants an image index:
+// the index blob as made, each platform's image as core makes it.
+type index struct{ ix builder.Index }
+
+func (i index) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
+func (i index) Digest() (v1.Hash, error)            { return v1.NewHash(i.ix.Digest.String()) }
+func (i index) Size() (int64, error)                { return int64(len(i.ix.Manifest)), nil }
+func (i index) RawManifest() ([]byte, error)        { return i.ix.Manifest, nil }
+
+func (i index) IndexManifest() (*v1.IndexManifest, error) {
+	return v1.ParseIndexManifest(bytes.NewReader(i.ix.Manifest))
+}
+
+func (i index) Image(h v1.Hash) (v1.Image, error) {
+	for _, img := range i.ix.Images {
+		if img.Made.Manifest.String() == h.String() {
+			return partial.CompressedToImage(core{img})
+		}
+	}
+	return nil, fmt.Errorf("the index names no image %s", h)
+}
+
+func (i index) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	return nil, fmt.Errorf("the index names no index %s", h)
+}

@@ -45,6 +45,9 @@ var keyFields = map[string]string{
 	"labels":      "Labels",
 	"author":      "Labels",
 	"stopsignal":  "StopSignal",
+	// Not wercker's: scratch-push's --platform, for a multi-platform
+	// image's PLATFORM=DIR pairs.
+	"platform": "Platforms",
 }
 
 // ignored are keys that change nothing for scratch-push, and why.

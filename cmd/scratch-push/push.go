@@ -80,7 +80,7 @@ var inputFlags = map[string]string{
 	"Cmd": "cmd", "Entrypoint": "entrypoint", "AllowNoCommand": "allow-no-command", "AllowDynamic": "allow-dynamic",
 	"Ports": "ports", "Env": "env", "Labels": "label", "Volumes": "volume", "Workdir": "workdir", "User": "user",
 	"StopSignal": "stop-signal", "CACerts": "ca-certs", "TZData": "tzdata", "NonRoot": "nonroot", "Tmp": "tmp",
-	"Platform": "platform", "Builder": "builder", "Reproducible": "reproducible", "NoCache": "no-cache",
+	"Platforms": "platform", "Builder": "builder", "Reproducible": "reproducible", "NoCache": "no-cache",
 	"MaxLayers": "max-layers", "Registry": "registry", "Repository": "repository", "Tags": "tag",
 	"Retries": "retries", "MetadataFile": "metadata-file", "IIDFile": "iidfile", "DigestFile": "digest-file",
 	"Username": "username", "Push": "no-push", "PushVia": "push",

@@ -81,7 +81,7 @@ const example = `  # Build ./out into the local daemon only (docker images shows
 func newRootCommand(s *streams) *cobra.Command {
 	var o options
 	cmd := &cobra.Command{
-		Use:   "scratch-push [flags] DIR",
+		Use:   "scratch-push [flags] DIR | --platform PLATFORM=DIR...",
 		Short: "Turn a folder into a FROM-scratch image and push it",
 		Long: `scratch-push builds a minimal image FROM scratch out of the files in DIR,
 with the command, ports, environment and labels you give, through the Docker
@@ -120,10 +120,12 @@ like one of these commands is given as ./version.`,
 			if err := chooseProgress(s, flags.Changed("progress"), &o); err != nil {
 				return err
 			}
-			if len(args) != 1 {
-				return usagef("want exactly one folder argument (DIR), got %d: see scratch-push --help", len(args))
+			switch {
+			case len(args) == 1:
+				o.in.Dir = args[0]
+			case len(args) > 1 || !platformFolders(o.in.Platforms):
+				return usagef("want exactly one folder argument (DIR), or --platform PLATFORM=DIR, got %d folders: see scratch-push --help", len(args))
 			}
-			o.in.Dir = args[0]
 			passwordFlag := flags.Changed("password")
 			if pw := os.Getenv("SCRATCH_PUSH_PASSWORD"); !passwordFlag && !o.passwordStdin && (pw != "" || !o.passwordFromFile) {
 				o.in.Credentials.Password = pw
@@ -210,7 +212,7 @@ like one of these commands is given as ./version.`,
 	f.BoolVar(&o.in.Tmp, "tmp", false, "add an empty /tmp, mode 1777")
 	f.BoolVar(&o.in.AllowNoCommand, "allow-no-command", false, "accept neither --cmd nor --entrypoint: an image meant as a base for others, which cannot start by itself")
 	f.BoolVar(&o.in.AllowDynamic, "allow-dynamic", false, "accept a dynamically linked program whose loader the folder lacks (it will not start unless the loader and libraries come another way)")
-	f.StringVar(&o.in.Platform, "platform", "", "the image's platform, linux/ARCH[/VARIANT] (default: the program's architecture, else the daemon's)")
+	f.StringArrayVar(&o.in.Platforms, "platform", nil, "the image's platform, linux/ARCH[/VARIANT] (default: the program's architecture, else the daemon's); or PLATFORM=DIR, repeatable, for one multi-platform image (an OCI index) made of each folder's image for its platform, in place of DIR")
 	f.StringVar(&o.in.MetadataFile, "metadata-file", "", "write the results as JSON to this file: image ID, each tag's reference and digest, layers, size, daemon version")
 	f.StringVar(&o.in.IIDFile, "iidfile", "", "write the image ID to this file")
 	f.StringVar(&o.in.DigestFile, "digest-file", "", "write the pushed manifest digest to this file")
@@ -247,6 +249,17 @@ func flagsFromEnv(flags *pflag.FlagSet, origins map[string]string) error {
 		}
 	})
 	return err
+}
+
+// platformFolders says whether --platform names the folders
+// (PLATFORM=DIR), which then stand in for DIR.
+func platformFolders(values []string) bool {
+	for _, v := range values {
+		if strings.Contains(v, "=") {
+			return true
+		}
+	}
+	return false
 }
 
 func envName(flag string) string {

@@ -15,7 +15,8 @@ import (
 // flag the command line left unset from its keys: a flag given on the
 // command line replaces the key (all of a list key's values). Each flag set
 // remembers the key and line in o.origins. The folder defaults to
-// $WERCKER_OUTPUT_DIR, as in a wercker pipeline.
+// $WERCKER_OUTPUT_DIR, as in a wercker pipeline, unless platform keys
+// name the folders.
 func applyWercker(s *streams, flags *pflag.FlagSet, o *options, args []string) ([]string, error) {
 	path := o.werckerYML
 	data, err := os.ReadFile(path)
@@ -69,7 +70,7 @@ func applyWercker(s *streams, flags *pflag.FlagSet, o *options, args []string) (
 		o.origins[flag] = from[flag]
 	}
 	o.werckerStep = fmt.Sprintf("running the %s step of pipeline %s (%s line %d)", wercker.StepName, step.Pipeline, path, step.Line)
-	if len(args) == 0 {
+	if len(args) == 0 && !platformFolders(o.in.Platforms) {
 		dir := os.Getenv("WERCKER_OUTPUT_DIR")
 		if dir == "" {
 			return nil, usagef("no folder given and WERCKER_OUTPUT_DIR is not set: give the folder, e.g. scratch-push --wercker-yml %s ./out", path)

@@ -1,0 +1,154 @@
+package push
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/registry"
+)
+
+// A multi-platform image (Options.Platforms). Every platform's image is
+// made here, as --push direct makes one, and the OCI index over them is
+// made here too; the registry client pushes each image by digest and then
+// the index under each tag, while the daemon loads: the containerd store
+// the whole index, so that docker images lists it and docker push pushes
+// every platform; the classic store and Podman, which keep one platform an
+// image, the image for the daemon's platform, else the first one given.
+// The Engine API's push cannot send an index from those stores, so the
+// index always goes up from here.
+
+// runIndex is Run for several platforms.
+func runIndex(ctx context.Context, engine Engine, o Options) (Result, error) {
+	var res Result
+	sums := make([]builder.Summary, len(o.Platforms))
+	var all builder.Summary
+	for i, p := range o.Platforms {
+		sum, err := builder.Scan(ctx, p.Dir)
+		if err != nil {
+			return res, fmt.Errorf("the folder for %s, %s: %w", builder.PlatformString(&p.Platform), p.Dir, err)
+		}
+		sums[i] = sum
+		all.Files, all.Dirs, all.Symlinks, all.Bytes = all.Files+sum.Files, all.Dirs+sum.Dirs, all.Symlinks+sum.Symlinks, all.Bytes+sum.Bytes
+	}
+	if o.Scanned != nil {
+		o.Scanned(all)
+	}
+	api, err := engine(ctx)
+	if err != nil {
+		return res, err
+	}
+	cleanupEssentials, err := writeEssentials(ctx, &o)
+	if err != nil {
+		return res, err
+	}
+	defer cleanupEssentials()
+	if o.Push && !o.Credentials.Empty() {
+		o.Direct = true // checked from here, where the push goes from
+		if err := checkCredentials(ctx, api, o, &daemon.RegistryOptions{}); err != nil {
+			return res, err
+		}
+	}
+	o.Progress = serial(o.Progress)
+	tmp, err := os.MkdirTemp("", "scratch-push-layers-")
+	if err != nil {
+		return res, fmt.Errorf("making a folder for the compressed layers: %w", err)
+	}
+	var readers sync.WaitGroup
+	removeTmp := func() { readers.Wait(); os.RemoveAll(tmp) }
+	ix, err := makeIndex(ctx, api, tmp, o, sums)
+	if err != nil {
+		removeTmp()
+		return res, err
+	}
+	for _, img := range ix.Images {
+		res.Platforms = append(res.Platforms, PlatformImage{builder.PlatformString(img.Descriptor.Platform), img.Made.Manifest.String()})
+	}
+	o.note("made index %s here for %d platforms", ix.Digest, len(ix.Images))
+
+	readers.Add(1) // before the upload can end and remove tmp
+	m := made{remember: func() {}}
+	if o.Push {
+		m.upload = startSend(ctx, o, removeTmp, func(ctx context.Context, opts registry.Options) ([]string, error) {
+			return registry.PushIndex(ctx, ix, o.Target.Tags, opts)
+		})
+	}
+	m.built, err = loadIndex(ctx, api, o, ix)
+	readers.Done()
+	if !o.Push {
+		removeTmp()
+	}
+	if err != nil {
+		if m.upload != nil {
+			res.Tags = pushedTags(o, m.upload.stop())
+		}
+		return res, err
+	}
+	return finish(ctx, api, o, m, res, daemon.RegistryOptions{})
+}
+
+// makeIndex makes each platform's image, its layers in tmp, and the index.
+func makeIndex(ctx context.Context, api daemon.API, tmp string, o Options, sums []builder.Summary) (builder.Index, error) {
+	var images []builder.Image
+	for i, p := range o.Platforms {
+		layout := o.Layout
+		layout.Splits = sums[i].Split(o.MaxLayers, daemonCores(ctx, api, sums[i], o))
+		layout.Climb = sums[i].Climb
+		start := time.Now()
+		img, err := builder.MakeImage(ctx, tmp, p.Dir, o.Spec, layout, p.Platform)
+		if err != nil {
+			return builder.Index{}, fmt.Errorf("making the image for %s from %s: %w", builder.PlatformString(&p.Platform), p.Dir, err)
+		}
+		o.note("made the image for %s from %s (%d files, %s) in %.1fs: manifest %s", builder.PlatformString(&p.Platform), p.Dir, sums[i].Files, HumanBytes(sums[i].Bytes), time.Since(start).Seconds(), img.Made.Manifest)
+		images = append(images, img)
+	}
+	return builder.MakeIndex(images)
+}
+
+// loadIndex loads the index into the daemon, or on a store that holds one
+// platform an image, the image for the daemon's platform, else the first.
+func loadIndex(ctx context.Context, api daemon.API, o Options, ix builder.Index) (daemon.Built, error) {
+	containerd, err := daemon.ContainerdStore(ctx, api)
+	if err != nil {
+		return daemon.Built{}, err
+	}
+	if containerd {
+		archive := newSending(ix.Archive(), "image", "the image", ix.Size(), o.Progress)
+		built, err := daemon.Load(ctx, api, archive, o.Progress)
+		archive.Close()
+		if err != nil {
+			return built, err
+		}
+		if built.ID != ix.Digest.String() {
+			built.Discard(ctx, api)
+			return daemon.Built{}, fmt.Errorf("the daemon loaded the image as %s, but the index made is %s", built.ID, ix.Digest)
+		}
+		return built, nil
+	}
+	_, host, err := imagePlatform(ctx, api, o)
+	if err != nil {
+		return daemon.Built{}, err
+	}
+	img := ix.Images[0]
+	for _, i := range ix.Images {
+		if samePlatform(*i.Descriptor.Platform, host) {
+			img = i
+			break
+		}
+	}
+	o.note("the daemon's image store holds one platform an image: it gets %s; the registry gets every platform", builder.PlatformString(img.Descriptor.Platform))
+	archive := newSending(img.Archive(), "image", "the image", img.Size(), o.Progress)
+	built, err := daemon.Load(ctx, api, archive, o.Progress)
+	archive.Close()
+	if err != nil {
+		return built, err
+	}
+	if err := checkLoaded(ctx, api, built, img.Made); err != nil {
+		return daemon.Built{}, err
+	}
+	return built, nil
+}
