@@ -44,13 +44,30 @@ func TestMultiPlatform(t *testing.T) {
 	meta := filepath.Join(t.TempDir(), "metadata.json")
 	epoch := []string{"SOURCE_DATE_EPOCH=1700000000"}
 	settings := []string{"--cmd", "./app", "--ports", "5000", "--env", "MODE=prod", "--label", "org.example=1"}
+	reg := registryClient{t}
+
+	// Folders paired with the wrong platforms: a usage error before anything
+	// is made, naming the folder and both architectures.
+	swapped := scratchPush(t, env.password, epoch, append(append(pushArgs(repo, "swapped"), settings...),
+		"--platform", "linux/amd64="+arm, "--platform", "linux/arm64="+amd)...)
+	if want := "--platform: linux/amd64=" + arm + ": /app there is built for linux/arm64, not amd64"; swapped.code != 2 || !strings.Contains(swapped.stderr, want) {
+		t.Errorf("swapped folders: exit %d, stderr %q; want 2 and %q", swapped.code, swapped.stderr, want)
+	}
+	// A wrong password fails before anything is made.
+	refused := scratchPush(t, "not-"+env.password, epoch, append(append(pushArgs(repo, "refused"), settings...),
+		"--platform", "linux/amd64="+amd, "--platform", "linux/arm64="+arm)...)
+	if refused.code == 0 || !strings.Contains(refused.stderr, "check the user name and password") || strings.Contains(refused.stderr, "made the image") {
+		t.Errorf("wrong password: exit %d, stderr %q; want a refusal before any image is made", refused.code, refused.stderr)
+	}
+	if code := reg.tagsStatus(repo); code != 404 {
+		t.Errorf("after the usage error and the refusal the registry answers %d for the repository's tags, want 404", code)
+	}
 
 	res := scratchPush(t, env.password, epoch, append(append(pushArgs(repo, "v1", "v2"), settings...),
 		"--metadata-file", meta, "--platform", "linux/amd64="+amd, "--platform", "linux/arm64="+arm)...)
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
-	reg := registryClient{t}
 	body, digest := reg.manifestBytes(repo, "v1")
 	if _, d2 := reg.manifestBytes(repo, "v2"); d2 != digest {
 		t.Errorf("v1 is %s, v2 is %s", digest, d2)

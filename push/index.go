@@ -140,7 +140,11 @@ func loadIndex(ctx context.Context, api daemon.API, o Options, ix builder.Index)
 			break
 		}
 	}
-	o.note("the daemon's image store holds one platform an image: it gets %s; the registry gets every platform", builder.PlatformString(img.Descriptor.Platform))
+	others := "the registry gets every platform"
+	if !o.Push {
+		others = "without a push the others are kept nowhere"
+	}
+	o.note("the daemon's image store holds one platform an image: it gets %s; %s", builder.PlatformString(img.Descriptor.Platform), others)
 	archive := newSending(img.Archive(), "image", "the image", img.Size(), o.Progress)
 	built, err := daemon.Load(ctx, api, archive, o.Progress)
 	archive.Close()

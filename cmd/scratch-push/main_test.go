@@ -44,6 +44,11 @@ func TestUsageErrors(t *testing.T) {
 	if err := os.WriteFile(yml, []byte(step), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	platformYML := filepath.Join(t.TempDir(), "wercker.yml")
+	step = "deploy:\n  steps:\n    - internal/docker-scratch-push:\n        cmd: ./app\n        platform: linux/arm64=" + filepath.Join(dir, "nope") + " linux/amd64=" + dir + "\n"
+	if err := os.WriteFile(platformYML, []byte(step), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -100,6 +105,9 @@ func TestUsageErrors(t *testing.T) {
 		{"workdir from wercker.yml", []string{"--no-push", "--wercker-yml", yml, dir}, nil, yml + ` line 5: working-dir: "/app": "/app" in the folder is a file or link, not a directory`},
 		{"a flag beats wercker.yml", []string{"--no-push", "--wercker-yml", yml, "--workdir", "/app/x", dir}, nil, `--workdir: "/app/x": "/app" in the folder is a file`},
 		{"folder from WERCKER_OUTPUT_DIR", []string{"--no-push", "--wercker-yml", yml}, map[string]string{"WERCKER_OUTPUT_DIR": empty}, "WERCKER_OUTPUT_DIR: " + strconv.Quote(empty) + ": the folder is empty"},
+		{"platform folders from a variable", []string{"--no-push", "--cmd", "./app"}, map[string]string{"SCRATCH_PUSH_PLATFORM": "linux/arm64=" + filepath.Join(dir, "nope") + " linux/amd64=" + dir}, "SCRATCH_PUSH_PLATFORM: linux/arm64=" + filepath.Join(dir, "nope") + `: folder "` + filepath.Join(dir, "nope") + `": no such folder`},
+		{"platform folders and DIR", []string{"--no-push", "--cmd", "./app", "--platform", "linux/amd64=" + dir, "--platform", "linux/arm64=" + dir, dir}, nil, "with PLATFORM=DIR the folders come from --platform; drop DIR"},
+		{"platform folders from wercker.yml", []string{"--no-push", "--wercker-yml", platformYML}, map[string]string{"WERCKER_OUTPUT_DIR": dir}, platformYML + " line 5: platform: linux/arm64=" + filepath.Join(dir, "nope") + ": folder"},
 		{"missing wercker.yml", []string{"--wercker-yml", filepath.Join(dir, "wercker.yml")}, nil, "wercker.yml\": no such file"},
 	}
 	for _, c := range cases {
