@@ -104,6 +104,8 @@ type Image struct {
 	Descriptor ocispec.Descriptor
 	// ModTime stamps the archive's own entries.
 	ModTime time.Time
+	// annotations, from Layout, go in the manifest when it is made.
+	annotations map[string]string
 }
 
 // Size is what the image's blobs weigh: the compressed layers, the config
@@ -267,10 +269,11 @@ func (o *ociLayout) finish(img *Image, platform ocispec.Platform) error {
 		descs[i] = l.Descriptor
 	}
 	manifest, err := json.Marshal(ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    cfg,
-		Layers:    descs,
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		MediaType:   ocispec.MediaTypeImageManifest,
+		Config:      cfg,
+		Layers:      descs,
+		Annotations: img.annotations,
 	})
 	if err != nil {
 		return err

@@ -71,6 +71,9 @@ type Layout struct {
 	// Podman's build endpoint refuses one that points outside it ("invalid
 	// symlink"), where Docker's extraction, chrooted, takes it.
 	Climb int
+	// Annotations go in the manifest of an image made here (and in the
+	// index of several): a daemon that makes its own manifest keeps none.
+	Annotations map[string]string
 }
 
 // EssentialsDir is the folder of the build context holding the essentials.

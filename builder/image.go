@@ -179,7 +179,7 @@ func makeImage(ctx context.Context, a archiveWriter, dir string, spec Spec, layo
 	if err != nil {
 		return Image{}, err
 	}
-	img := Image{Config: config, ModTime: layout.ModTime}
+	img := Image{Config: config, ModTime: layout.ModTime, annotations: layout.Annotations}
 	if err := a.finish(&img, platform); err != nil {
 		return Image{}, err
 	}

@@ -30,9 +30,10 @@ type Index struct {
 }
 
 // MakeIndex makes the index over images, ordered by platform so that the
-// same images give the same digest whatever order they were made in. Two
-// images for one platform are refused: a runtime could pick either.
-func MakeIndex(images []Image) (Index, error) {
+// same images give the same digest whatever order they were made in, with
+// the annotations given. Two images for one platform are refused: a
+// runtime could pick either.
+func MakeIndex(images []Image, annotations map[string]string) (Index, error) {
 	images = slices.Clone(images)
 	slices.SortFunc(images, func(a, b Image) int {
 		return strings.Compare(PlatformString(a.Descriptor.Platform), PlatformString(b.Descriptor.Platform))
@@ -53,9 +54,10 @@ func MakeIndex(images []Image) (Index, error) {
 	}
 	var err error
 	ix.Manifest, err = json.Marshal(ocispec.Index{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageIndex,
-		Manifests: descs,
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		MediaType:   ocispec.MediaTypeImageIndex,
+		Manifests:   descs,
+		Annotations: annotations,
 	})
 	if err != nil {
 		return Index{}, err

@@ -29,9 +29,9 @@ func TestMakeIndex(t *testing.T) {
 		must(t, err)
 		images = append(images, img)
 	}
-	ix, err := MakeIndex(images)
+	ix, err := MakeIndex(images, nil)
 	must(t, err)
-	again, err := MakeIndex([]Image{images[2], images[0], images[1]})
+	again, err := MakeIndex([]Image{images[2], images[0], images[1]}, nil)
 	must(t, err)
 	if again.Digest != ix.Digest || ix.Digest != digest.FromBytes(ix.Manifest) {
 		t.Errorf("the same images in another order made %s, first %s", again.Digest, ix.Digest)
@@ -84,7 +84,7 @@ func TestMakeIndex(t *testing.T) {
 		t.Errorf("the blobs weigh %d, Size says %d", size, ix.Size())
 	}
 
-	if _, err := MakeIndex([]Image{images[0], images[0]}); err == nil || !strings.Contains(err.Error(), "two images for linux/arm64") {
+	if _, err := MakeIndex([]Image{images[0], images[0]}, nil); err == nil || !strings.Contains(err.Error(), "two images for linux/arm64") {
 		t.Errorf("one platform twice: %v", err)
 	}
 }

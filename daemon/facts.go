@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/moby/moby/client"
 )
@@ -36,4 +37,18 @@ func ImageFacts(ctx context.Context, api API, id string) (Facts, error) {
 		Version:    v.Version,
 		APIVersion: v.APIVersion,
 	}, nil
+}
+
+// ImageCreated is when image id was made, as its config says: for an
+// image reused from an earlier run, that run's time.
+func ImageCreated(ctx context.Context, api API, id string) (time.Time, error) {
+	img, err := api.ImageInspect(ctx, id)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("inspecting image %s: %w", id, err)
+	}
+	t, err := time.Parse(time.RFC3339Nano, img.Created)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("image %s: its created time %q: %w", id, img.Created, err)
+	}
+	return t, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
@@ -91,4 +92,36 @@ func CPUs(ctx context.Context, api API) int {
 		return 0
 	}
 	return max(info.Info.NCPU, 0)
+}
+
+// DiscardLate removes an image that a cancelled load may still make: a
+// daemon that has read the whole archive can go on and commit it after the
+// client has gone (Podman's service does). ids name the image as the
+// daemon may (config or manifest digest); it waits a few seconds for one
+// to appear, on a context of its own, and leaves one that has a tag.
+func DiscardLate(ctx context.Context, api API, ids ...string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for tries := 0; tries < 12; tries++ {
+		for _, id := range ids {
+			if id == "" {
+				continue
+			}
+			img, err := api.ImageInspect(ctx, id)
+			if err != nil {
+				continue
+			}
+			if len(img.RepoTags) == 0 {
+				_, _ = api.ImageRemove(ctx, id, client.ImageRemoveOptions{})
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

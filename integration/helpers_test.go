@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -72,16 +73,21 @@ func runTool(t *testing.T, cred *syscall.Credential, stdin string, extraEnv, arg
 }
 
 // cleanEnv is the environment without the credentials a user may have set,
-// so every test says where its credentials come from, and without
-// SOURCE_DATE_EPOCH, which switches on --reproducible; DOCKER_CONFIG points
-// to an empty folder unless a test sets its own.
+// so every test says where its credentials come from, without
+// SOURCE_DATE_EPOCH, which switches on --reproducible, and without the CI
+// variables that name a source (a run under GitHub Actions would label
+// every image); DOCKER_CONFIG points to an empty folder unless a test sets
+// its own.
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "SCRATCH_PUSH_") || strings.HasPrefix(kv, "DOCKER_CONFIG=") || strings.HasPrefix(kv, "DOCKER_AUTH_CONFIG=") || strings.HasPrefix(kv, "SOURCE_DATE_EPOCH=") {
-			continue
+		skip := false
+		for _, p := range []string{"SCRATCH_PUSH_", "DOCKER_CONFIG=", "DOCKER_AUTH_CONFIG=", "SOURCE_DATE_EPOCH=", "GITHUB_", "CI_PROJECT_URL=", "CI_COMMIT_SHA=", "WERCKER_GIT_"} {
+			skip = skip || strings.HasPrefix(kv, p)
 		}
-		env = append(env, kv)
+		if !skip {
+			env = append(env, kv)
+		}
 	}
 	return append(env, "DOCKER_CONFIG="+emptyDockerConfig, "SCRATCH_PUSH_CACHE_DIR="+reuseRecords)
 }
@@ -318,6 +324,28 @@ func (r registryClient) config(repo string, m ocispec.Manifest) ocispec.Image {
 	}
 	return img
 }
+
+// tags lists repo's tags, sorted, without the tags the OCI's referrers
+// tag schema names after a digest (sha256-<hex>), which index the SBOMs
+// attached to an image on a registry without the referrers API.
+func (r registryClient) tags(repo string) []string {
+	r.t.Helper()
+	resp, body := r.get("/v2/"+repo+"/tags/list", "")
+	var list struct{ Tags []string }
+	if err := json.Unmarshal(body, &list); err != nil || resp.StatusCode != http.StatusOK {
+		r.t.Fatalf("tags of %s: HTTP %d %s", repo, resp.StatusCode, body)
+	}
+	var tags []string
+	for _, t := range list.Tags {
+		if !referrersTag.MatchString(t) {
+			tags = append(tags, t)
+		}
+	}
+	sort.Strings(tags)
+	return tags
+}
+
+var referrersTag = regexp.MustCompile(`^sha256-[0-9a-f]{64}$`)
 
 // tagsStatus is the HTTP status of the repository's tag list: 404 when
 // nothing was ever pushed to it.

@@ -106,6 +106,7 @@ func TestMultiPlatform(t *testing.T) {
 	var md struct {
 		ImageID   string `json:"imageID"`
 		Platforms []struct{ Platform, Digest string }
+		SBOMs     []struct{ Subject, Digest string } `json:"sboms"`
 	}
 	b, err := os.ReadFile(meta)
 	must(t, err)
@@ -113,6 +114,16 @@ func TestMultiPlatform(t *testing.T) {
 	if len(md.Platforms) != 2 || md.Platforms[0].Platform != "linux/amd64" || md.Platforms[0].Digest != index.Manifests[0].Digest.String() ||
 		md.Platforms[1].Platform != "linux/arm64" || md.Platforms[1].Digest != index.Manifests[1].Digest.String() {
 		t.Errorf("--metadata-file names platforms %+v, the index %+v", md.Platforms, index.Manifests)
+	}
+
+	// An SBOM for the whole index, and one for each platform's image.
+	if len(md.SBOMs) != 3 {
+		t.Errorf("--metadata-file names SBOMs %+v, want three", md.SBOMs)
+	}
+	for _, subject := range []string{digest, index.Manifests[0].Digest.String(), index.Manifests[1].Digest.String()} {
+		if found := referrers(t, ref+"@"+subject); len(found) != 1 {
+			t.Errorf("SBOMs of %s: %v, want one", subject, found)
+		}
 	}
 
 	// The daemon: the whole index on the containerd store, else the amd64

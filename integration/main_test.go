@@ -41,6 +41,8 @@ type testEnv struct {
 	// docker29Bin holds the dockerd and runc of the Docker 29 line that
 	// scripts/dev-env built, for a second containerd-store daemon.
 	docker29Bin string
+	// oras is the OCI artifact client the tests read referrers with.
+	oras string
 }
 
 // onPodman reports whether the daemon under test is Podman's service.
@@ -124,6 +126,7 @@ func loadEnv() string {
 
 		podmanConfig: os.Getenv("SCRATCHPUSH_TEST_PODMAN_CONFIG"),
 		docker29Bin:  os.Getenv("SCRATCHPUSH_TEST_DOCKER29_BIN"),
+		oras:         os.Getenv("SCRATCHPUSH_TEST_ORAS"),
 	}
 	if env.registry != "" {
 		return ""
@@ -151,6 +154,8 @@ func loadEnv() string {
 			env.podmanConfig = v
 		case "SCRATCHPUSH_TEST_DOCKER29_BIN":
 			env.docker29Bin = v
+		case "SCRATCHPUSH_TEST_ORAS":
+			env.oras = v
 		}
 	}
 	if env.registry == "" {

@@ -126,13 +126,24 @@ type loadResult struct {
 // load sends an archive to the daemon and reports what it loaded and what
 // the archive was made as.
 func load(ctx context.Context, api daemon.API, archive *sending, made func() builder.Made, out chan<- loadResult) {
+	built, m, err := loadArchive(ctx, api, archive, made)
+	out <- loadResult{built, m, err}
+}
+
+// loadArchive sends an image archive to the daemon and returns what it
+// loaded and what was made. A load cancelled after the archive was sent
+// whole may still end in an image: it is removed (daemon.DiscardLate).
+func loadArchive(ctx context.Context, api daemon.API, archive *sending, made func() builder.Made) (daemon.Built, builder.Made, error) {
 	built, err := daemon.Load(ctx, api, archive, archive.progress)
 	archive.Close()
-	var m builder.Made
-	if err == nil {
-		m = made()
+	m := made() // the archive's writer has ended: sent whole, or stopped
+	if err != nil && ctx.Err() != nil && m.Config != "" {
+		daemon.DiscardLate(ctx, api, m.Config.String(), m.Manifest.String())
 	}
-	out <- loadResult{built, m, err}
+	if err != nil {
+		return built, builder.Made{}, err
+	}
+	return built, m, nil
 }
 
 // startUpload pushes img under every tag of the target from a goroutine,

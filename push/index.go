@@ -42,6 +42,7 @@ func runIndex(ctx context.Context, engine Engine, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	noteSource(o)
 	cleanupEssentials, err := writeEssentials(ctx, &o)
 	if err != nil {
 		return res, err
@@ -106,7 +107,7 @@ func makeIndex(ctx context.Context, api daemon.API, tmp string, o Options, sums 
 		o.note("made the image for %s from %s (%d files, %s) in %.1fs: manifest %s", builder.PlatformString(&p.Platform), p.Dir, sums[i].Files, HumanBytes(sums[i].Bytes), time.Since(start).Seconds(), img.Made.Manifest)
 		images = append(images, img)
 	}
-	return builder.MakeIndex(images)
+	return builder.MakeIndex(images, o.Layout.Annotations)
 }
 
 // loadIndex loads the index into the daemon, or on a store that holds one
@@ -118,8 +119,7 @@ func loadIndex(ctx context.Context, api daemon.API, o Options, ix builder.Index)
 	}
 	if containerd {
 		archive := newSending(ix.Archive(), "image", "the image", ix.Size(), o.Progress)
-		built, err := daemon.Load(ctx, api, archive, o.Progress)
-		archive.Close()
+		built, _, err := loadArchive(ctx, api, archive, func() builder.Made { return builder.Made{Config: ix.Digest, Manifest: ix.Digest} })
 		if err != nil {
 			return built, err
 		}
@@ -146,8 +146,7 @@ func loadIndex(ctx context.Context, api daemon.API, o Options, ix builder.Index)
 	}
 	o.note("the daemon's image store holds one platform an image: it gets %s; %s", builder.PlatformString(img.Descriptor.Platform), others)
 	archive := newSending(img.Archive(), "image", "the image", img.Size(), o.Progress)
-	built, err := daemon.Load(ctx, api, archive, o.Progress)
-	archive.Close()
+	built, _, err := loadArchive(ctx, api, archive, func() builder.Made { return img.Made })
 	if err != nil {
 		return built, err
 	}

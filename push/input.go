@@ -66,6 +66,17 @@ type Input struct {
 	// PushVia is daemon (the daemon pushes, the default) or direct (pushed
 	// from here while the daemon loads the image).
 	PushVia string
+	// Annotations are KEY=VALUE for the manifest (and index), which must
+	// then be made here. SourceInfo is auto (the default when empty: the
+	// OCI's source, revision, created and version labels and annotations,
+	// from CI variables read with LookupEnv or the folder's git checkout)
+	// or none.
+	Annotations []string
+	SourceInfo  string
+	LookupEnv   func(string) (string, bool)
+	// SBOM is spdx (the default when empty: an SPDX document attached to
+	// what is pushed) or none. Tool names this program in it.
+	SBOM, Tool string
 	// Credentials for the registry; empty takes the docker config's.
 	Credentials auth.Credentials
 	Retries     int
@@ -102,6 +113,17 @@ func (in Input) Options(ctx context.Context) (Options, error) {
 		o.Direct = true
 	default:
 		return o, field.Errorf("PushVia", "%q: give daemon (the daemon pushes) or direct (pushed from here while the daemon loads the image)", in.PushVia)
+	}
+	switch in.SBOM {
+	case "", "spdx":
+		o.SBOM = true
+	case "none":
+	default:
+		return o, field.Errorf("SBOM", "%q: give spdx (an SPDX 2.3 document attached to the pushed image) or none", in.SBOM)
+	}
+	o.Tool = in.Tool
+	if o.Tool == "" {
+		o.Tool = "scratch-push"
 	}
 	if o.Direct && !in.Push {
 		return o, field.Errorf("PushVia", "direct pushes, but %s says not to push: drop one of them", field.Ref("Push"))
@@ -154,6 +176,9 @@ func (in Input) Options(ctx context.Context) (Options, error) {
 		o.Layout.Created = time.Now().UTC().Truncate(time.Second)
 	}
 	if o.Target, err = in.target(); err != nil {
+		return o, err
+	}
+	if err := in.describe(ctx, &o); err != nil {
 		return o, err
 	}
 	o.Files = Files{Metadata: in.MetadataFile, IID: in.IIDFile, Digest: in.DigestFile}

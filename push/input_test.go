@@ -46,6 +46,9 @@ func TestInputErrorsNameTheField(t *testing.T) {
 		{"direct without a push", func(in *Input) { in.PushVia, in.Push = "direct", false }, "PushVia", "direct pushes, but Push says not to push"},
 		{"builder with direct", func(in *Input) { in.PushVia, in.Builder = "direct", "buildkit" }, "Builder", "does not apply with PushVia direct"},
 		{"no layers", func(in *Input) { in.MaxLayers, in.MaxLayersExact = 0, true }, "MaxLayers", "give 1 or more"},
+		{"bad sbom", func(in *Input) { in.SBOM = "cyclonedx" }, "SBOM", `"cyclonedx": give spdx`},
+		{"bad source info", func(in *Input) { in.SourceInfo = "maybe" }, "SourceInfo", `"maybe": give auto`},
+		{"annotation without =", func(in *Input) { in.Annotations = []string{"note"} }, "Annotations", `"note" has no "="`},
 		{"negative retries", func(in *Input) { in.Retries = -1 }, "Retries", "give 0 or more"},
 		{"bad command", func(in *Input) { in.Cmd = `./app "x` }, "Cmd", "splitting"},
 		{"bad entrypoint", func(in *Input) { in.Entrypoint = `["x",1]` }, "Entrypoint", "invalid JSON array"},
@@ -129,5 +132,27 @@ func TestInputOptions(t *testing.T) {
 	in.Reproducible = false
 	if o, err = in.Options(context.Background()); err != nil || o.MaxLayers != builder.MaxLayers {
 		t.Errorf("max layers %d, %v; want %d when built by the daemon", o.MaxLayers, err, builder.MaxLayers)
+	}
+}
+
+// A tag that names a release becomes the version label; v1 does not.
+func TestVersionLabel(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	for tags, want := range map[string]string{"latest v1.2.3 v1.2.4": "v1.2.3", "v1 latest": "", "2.0.0-rc.1": "2.0.0-rc.1", "main-abc123": ""} {
+		in := input(t)
+		in.Tags = []string{tags}
+		o, err := in.Options(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		for _, l := range o.Spec.Labels {
+			if l.Key == "org.opencontainers.image.version" {
+				got = l.Value
+			}
+		}
+		if got != want || o.Layout.Annotations["org.opencontainers.image.version"] != want {
+			t.Errorf("tags %q: version label %q, annotation %q; want %q", tags, got, o.Layout.Annotations["org.opencontainers.image.version"], want)
+		}
 	}
 }

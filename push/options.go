@@ -13,6 +13,7 @@ import (
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/source"
 	"github.com/scratchpush/scratchpush/target"
 )
 
@@ -63,6 +64,16 @@ type Options struct {
 	// Retries is how often a transient login or push failure is retried.
 	Retries int
 
+	// Source is where the folder comes from, as far as Input found out;
+	// it is in the labels and Layout.Annotations. Annotated says the input
+	// gave annotations, which need a manifest made here.
+	Source    source.Info
+	Annotated bool
+	// SBOM attaches an SPDX document of the image (package sbom) to what
+	// is pushed, as an OCI referrer. Tool names this program in it.
+	SBOM bool
+	Tool string
+
 	// Files are written when the run succeeds.
 	Files Files
 	// Progress receives events as the run goes: the daemon's, and the
@@ -85,6 +96,8 @@ type Result struct {
 	// Platforms are a multi-platform image's platforms and their
 	// manifests' digests, in the index's order.
 	Platforms []PlatformImage
+	// SBOMs are the SBOM documents attached, each to its subject.
+	SBOMs []Referrer
 }
 
 // PlatformImage is one platform of a multi-platform image.

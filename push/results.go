@@ -42,7 +42,9 @@ type metadata struct {
 	Reused   bool     `json:"reused"`
 	// Platforms are a multi-platform image's: each one's manifest.
 	Platforms []PlatformImage `json:"platforms,omitempty"`
-	Daemon    struct {
+	// SBOMs are the SBOM referrers attached, each to its subject.
+	SBOMs  []Referrer `json:"sboms,omitempty"`
+	Daemon struct {
 		Version    string `json:"version"`
 		APIVersion string `json:"apiVersion"`
 	} `json:"daemon"`
@@ -87,7 +89,7 @@ func (f Files) write(ctx context.Context, api daemon.API, r Result) error {
 	if err != nil {
 		return field.Wrap("MetadataFile", err)
 	}
-	m := metadata{ImageID: facts.ID, Tags: r.Tags, Layers: facts.DiffIDs, Size: facts.Size, Platform: facts.Platform, Reused: r.Reused, Platforms: r.Platforms}
+	m := metadata{ImageID: facts.ID, Tags: r.Tags, Layers: facts.DiffIDs, Size: facts.Size, Platform: facts.Platform, Reused: r.Reused, Platforms: r.Platforms, SBOMs: r.SBOMs}
 	if m.Tags == nil {
 		m.Tags = []Tag{}
 	}

@@ -7,11 +7,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
@@ -63,6 +67,13 @@ func openReuse() (reuseStore, bool) {
 func reuseKey(ctx context.Context, sum builder.Summary, dockerfile []byte, o Options) (string, bool) {
 	h := sha256.New()
 	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t %t %q\n", sum.Fingerprint, dockerfile, o.Layout.ModTime.Unix(), o.Builder, o.Reproducible, o.Direct, builder.PlatformString(o.Platform))
+	// The annotations, but for the created time, which is the reused
+	// image's own.
+	for _, k := range slices.Sorted(maps.Keys(o.Layout.Annotations)) {
+		if k != ocispec.AnnotationCreated {
+			fmt.Fprintf(h, "annotation %q=%q\n", k, o.Layout.Annotations[k])
+		}
+	}
 	if o.Layout.Essentials != "" {
 		d, err := builder.TreeDigest(ctx, o.Layout.Essentials)
 		if err != nil {
@@ -87,6 +98,11 @@ type made struct {
 	upload *upload
 	// remember records a made image; called once the run has succeeded.
 	remember func()
+	// sbom is the SBOM kept for a reused image (nil for none), and
+	// keepSBOM keeps the one made for this image, once the run has
+	// succeeded: the image's files are unchanged, so is its SBOM.
+	sbom     []byte
+	keepSBOM func([]byte)
 }
 
 // pushAgain pushes from here the image an earlier run made and pushed from
@@ -122,6 +138,7 @@ func reuseOrMake(ctx context.Context, api daemon.API, o Options, sum builder.Sum
 			if reuse {
 				o.note("reusing image %s: nothing in %s changed since it was built (--no-cache builds again)", id, o.Dir)
 				m.built, m.reused = daemon.Built{ID: id}, true
+				m.sbom, m.keepSBOM = store.sbom(key, o), func(doc []byte) { store.keepSBOM(key, o, doc) }
 				return m, nil
 			}
 		}
@@ -149,6 +166,7 @@ func reuseOrMake(ctx context.Context, api daemon.API, o Options, sum builder.Sum
 			pushed = &m.upload.img
 		}
 		m.remember = func() { store.record(ctx, key, built.ID, pushed, sum, scanned) }
+		m.keepSBOM = func(doc []byte) { store.keepSBOM(key, o, doc) }
 	}
 	return m, nil
 }
@@ -223,6 +241,36 @@ func (r reuseStore) record(ctx context.Context, key, id string, pushed *builder.
 		_ = os.Remove(f.Name())
 		return
 	}
+	r.prune()
+}
+
+// sbomPath is where the SBOM of key's image is kept: it names the
+// repository, so a document is kept for each repository pushed to.
+func (r reuseStore) sbomPath(key string, o Options) string {
+	sum := sha256.Sum256([]byte(key + "\n" + o.Target.Repository.Name()))
+	return filepath.Join(r.dir, hex.EncodeToString(sum[:])+".spdx.json")
+}
+
+// sbom is the SBOM kept for key's image, or nil.
+func (r reuseStore) sbom(key string, o Options) []byte {
+	if o.Target.Repository == nil {
+		return nil
+	}
+	b, err := os.ReadFile(r.sbomPath(key, o))
+	if err != nil {
+		return nil
+	}
+	now := time.Now()
+	_ = os.Chtimes(r.sbomPath(key, o), now, now)
+	return b
+}
+
+// keepSBOM keeps doc for key's image, whole or not at all.
+func (r reuseStore) keepSBOM(key string, o Options, doc []byte) {
+	if o.Target.Repository == nil || os.MkdirAll(r.dir, 0o700) != nil {
+		return
+	}
+	_ = writeAtomic(r.sbomPath(key, o), doc)
 	r.prune()
 }
 

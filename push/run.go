@@ -50,6 +50,10 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 		return res, err
 	}
 	defer cleanup()
+	noteSource(o)
+	if err := checkAnnotated(ctx, api, o); err != nil {
+		return res, err
+	}
 	o.Layout.Splits = sum.Split(o.MaxLayers, daemonCores(ctx, api, sum, o))
 	o.Layout.Climb = sum.Climb
 	dockerfile, err := builder.Dockerfile(o.Spec, o.Layout)
@@ -97,9 +101,11 @@ func writeEssentials(ctx context.Context, o *Options) (cleanup func(), err error
 // what the run made.
 func finish(ctx context.Context, api daemon.API, o Options, m made, res Result, registryOpts daemon.RegistryOptions) (Result, error) {
 	res.ImageID, res.Reused = m.built.ID, m.reused
+	sboms := startSBOM(ctx, api, o, m)
 	done := false
 	undo := func(context.Context) {}
 	defer func() {
+		sboms.stop()
 		if done {
 			m.remember()
 			return
@@ -141,8 +147,14 @@ func finish(ctx context.Context, api daemon.API, o Options, m made, res Result, 
 			res.Tags = append(res.Tags, Tag{name, digest, reference.FamiliarName(ref) + "@" + digest})
 		}
 	}
+	if err := sboms.attach(ctx, o, &res); err != nil {
+		return res, err
+	}
 	if err := o.Files.write(ctx, api, res); err != nil {
 		return res, err
+	}
+	if sboms != nil && sboms.made && m.keepSBOM != nil {
+		m.keepSBOM(sboms.docs[""])
 	}
 	done = true
 	return res, nil
@@ -239,13 +251,11 @@ func makeImage(ctx context.Context, api daemon.API, o Options, dockerfile []byte
 		format = builder.OCILayout
 	}
 	stream, made := builder.ImageArchive(ctx, o.Dir, o.Spec, o.Layout, platform, format)
-	archive := newSending(stream, "image", "the image", size, o.Progress)
-	built, err := daemon.Load(ctx, api, archive, o.Progress)
-	archive.Close()
+	built, m, err := loadArchive(ctx, api, newSending(stream, "image", "the image", size, o.Progress), made)
 	if err != nil {
 		return built, err
 	}
-	if err := checkLoaded(ctx, api, built, made()); err != nil {
+	if err := checkLoaded(ctx, api, built, m); err != nil {
 		return daemon.Built{}, err
 	}
 	return built, nil

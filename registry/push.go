@@ -76,7 +76,7 @@ func push(ctx context.Context, t remote.Taggable, want digest.Digest, tags []ref
 		if err := write(ctx, tag, t, o); err != nil {
 			return pushed, classify(ctx, ref, err)
 		}
-		desc, err := remote.Head(tag, remote.WithContext(ctx), remote.WithAuth(authenticator(o.Credentials)), remote.WithTransport(transportFor(o)))
+		desc, err := remote.Head(tag, remoteOptions(ctx, o)...)
 		if err != nil {
 			return pushed, classify(ctx, ref, fmt.Errorf("reading back the pushed manifest: %w", err))
 		}
@@ -94,13 +94,7 @@ func write(ctx context.Context, tag name.Tag, t remote.Taggable, o Options) erro
 	if jobs <= 0 {
 		jobs = 4
 	}
-	opts := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuth(authenticator(o.Credentials)),
-		remote.WithTransport(transportFor(o)),
-		remote.WithJobs(jobs),
-		remote.WithRetryBackoff(remote.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: max(o.Retries, 0) + 1}),
-	}
+	opts := append(remoteOptions(ctx, o), remote.WithJobs(jobs))
 	if o.Progress == nil {
 		return remote.Push(tag, t, opts...)
 	}
@@ -117,6 +111,17 @@ func write(ctx context.Context, tag name.Tag, t remote.Taggable, o Options) erro
 	err := remote.Push(tag, t, append(opts, remote.WithProgress(updates))...)
 	<-done // remote.Push closes updates when it returns
 	return err
+}
+
+// remoteOptions are every request's: the context, the credentials, the
+// transport, and retries with backoff from a second, doubling.
+func remoteOptions(ctx context.Context, o Options) []remote.Option {
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuth(authenticator(o.Credentials)),
+		remote.WithTransport(transportFor(o)),
+		remote.WithRetryBackoff(remote.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: max(o.Retries, 0) + 1}),
+	}
 }
 
 func authenticator(c auth.Credentials) authn.Authenticator {

@@ -83,7 +83,8 @@ var inputFlags = map[string]string{
 	"Platforms": "platform", "Builder": "builder", "Reproducible": "reproducible", "NoCache": "no-cache",
 	"MaxLayers": "max-layers", "Registry": "registry", "Repository": "repository", "Tags": "tag",
 	"Retries": "retries", "MetadataFile": "metadata-file", "IIDFile": "iidfile", "DigestFile": "digest-file",
-	"Username": "username", "Push": "no-push", "PushVia": "push",
+	"Username": "username", "Push": "no-push", "PushVia": "push", "SBOM": "sbom",
+	"Annotations": "annotation", "SourceInfo": "source-info",
 }
 
 // explain puts in front of an error about one input the flag, variable or

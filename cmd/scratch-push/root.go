@@ -143,6 +143,8 @@ like one of these commands is given as ./version.`,
 			}
 			o.in.MaxLayersExact = flags.Changed("max-layers")
 			o.in.Push = !o.noPush
+			o.in.Tool = "scratch-push " + toolVersion()
+			o.in.LookupEnv = os.LookupEnv
 			if o.timeout < 0 {
 				return usagef("--timeout %s: give a positive duration such as 10m, or 0 for no limit", o.timeout)
 			}
@@ -194,6 +196,9 @@ like one of these commands is given as ./version.`,
 	f.StringVar(&o.in.StopSignal, "stop-signal", "", "signal that stops the container: SIGTERM, TERM, 15, SIGRTMIN+3")
 	f.BoolVar(&o.noPush, "no-push", false, "build and tag in the local daemon only (docker images shows it), and print the image ID")
 	f.StringVar(&o.in.PushVia, "push", "daemon", "who pushes: daemon (the daemon, as docker push does), or direct (scratch-push itself, from the image it makes here, while the daemon loads it: faster, and the registry gets the exact manifest made here)")
+	f.StringArrayVar(&o.in.Annotations, "annotation", nil, "manifest annotation KEY=VALUE (and the index's, for several platforms); repeatable; needs the manifest made here: --push direct, several platforms, or Docker's containerd image store")
+	f.StringVar(&o.in.SourceInfo, "source-info", "auto", "auto: label the image (and annotate a manifest made here) with org.opencontainers.image.source and .revision from CI variables (GITHUB_*, GitLab's CI_*, WERCKER_GIT_*) or the folder's git checkout, .version from a tag like v1.2.3, and .created; none: leave them out")
+	f.StringVar(&o.in.SBOM, "sbom", "spdx", "attach an SBOM to what is pushed, as an OCI referrer: spdx (an SPDX 2.3 document: each Go program's modules, the essentials, every file's checksums) or none")
 	f.BoolVar(&o.in.NoCache, "no-cache", false, "build again: neither reuse the image of an unchanged folder nor use the daemon's build cache")
 	f.BoolVar(&o.in.Reproducible, "reproducible", false, "make the image here, byte for byte the same for the same folder, and load it (default on when SOURCE_DATE_EPOCH is set)")
 	f.IntVar(&o.in.MaxLayers, "max-layers", builder.MaxLayers, "split a folder of more than 64 MiB into up to this many layers, which push in parallel; unless given, fewer when the daemon's processors would be shared badly, and one with --reproducible; given, it is the exact cap")
@@ -219,10 +224,12 @@ like one of these commands is given as ./version.`,
 	f.StringVar(&o.werckerYML, "wercker-yml", "", "run the internal/docker-scratch-push step of this wercker.yml; flags given here override its keys, and DIR defaults to $WERCKER_OUTPUT_DIR")
 	f.StringVar(&o.pipeline, "pipeline", "", "with --wercker-yml: the pipeline whose step to run (default: the one that has it)")
 	for flag, values := range map[string][]string{
-		"progress": display.Modes,
-		"builder":  {"auto", "buildkit", "classic"},
-		"push":     {"daemon", "direct"},
-		"platform": {"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64"},
+		"progress":    display.Modes,
+		"builder":     {"auto", "buildkit", "classic"},
+		"push":        {"daemon", "direct"},
+		"sbom":        {"spdx", "none"},
+		"source-info": {"auto", "none"},
+		"platform":    {"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64"},
 	} {
 		_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
 	}

@@ -1,0 +1,133 @@
+package push
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/field"
+	"github.com/scratchpush/scratchpush/registry"
+	"github.com/scratchpush/scratchpush/sbom"
+)
+
+// Referrer is an artifact attached to a pushed manifest or index.
+type Referrer struct {
+	Subject      string `json:"subject"`
+	Digest       string `json:"digest"`
+	ArtifactType string `json:"artifactType"`
+}
+
+// sbomJob is the SBOM documents being made while the image is pushed:
+// for an image one; for an index one per platform and one for the whole.
+type sbomJob struct {
+	done    chan struct{}
+	docs    map[string][]byte // by platform (os/arch[/variant]); "" for the whole
+	err     error
+	parts   []sbom.Part
+	created time.Time
+	cancel  context.CancelFunc
+	// made: the documents are made now, not kept from an earlier run.
+	made bool
+}
+
+// stop ends the making of the documents, when the run ends without them.
+func (j *sbomJob) stop() {
+	if j != nil {
+		j.cancel()
+		<-j.done
+	}
+}
+
+// startSBOM starts making the documents of the image when Options ask for
+// them and the run pushes, unless a reused image has its own; nil when no
+// SBOM is asked for.
+func startSBOM(ctx context.Context, api daemon.API, o Options, m made) *sbomJob {
+	if !o.SBOM || !o.Push {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	j := &sbomJob{done: make(chan struct{}), docs: map[string][]byte{}, cancel: cancel}
+	// The image's own time, so that the same image (reused, or made
+	// again reproducibly) gets the same document, not one more referrer.
+	created, err := daemon.ImageCreated(ctx, api, m.built.ID)
+	if err != nil {
+		j.err = err
+		close(j.done)
+		return j
+	}
+	j.created = created
+	if m.sbom != nil {
+		j.docs[""] = m.sbom
+		close(j.done)
+		return j
+	}
+	j.made = true
+	if len(o.Platforms) == 0 {
+		platform, _, err := imagePlatform(ctx, api, o)
+		if err != nil {
+			j.err = err
+			close(j.done)
+			return j
+		}
+		j.parts = []sbom.Part{{Platform: platform, Dir: o.Dir, Essentials: o.Layout.Essentials}}
+	}
+	for _, p := range o.Platforms {
+		j.parts = append(j.parts, sbom.Part{Platform: p.Platform, Dir: p.Dir, Essentials: o.Layout.Essentials})
+	}
+	in := sbom.Input{Name: reference.FamiliarName(o.Target.Repository), Parts: j.parts, Created: j.created, Tool: o.Tool}
+	go func() {
+		defer close(j.done)
+		start := time.Now()
+		docs, err := sbom.SPDX(ctx, in)
+		if err != nil {
+			j.err = err
+			return
+		}
+		j.docs[""] = docs.Whole
+		for i, d := range docs.Parts {
+			j.docs[builder.PlatformString(&j.parts[i].Platform)] = d
+		}
+		o.note("made the SBOM (SPDX 2.3) in %.1fs", time.Since(start).Seconds())
+	}()
+	return j
+}
+
+// attach waits for the documents and attaches each to what it describes:
+// the pushed image, or the index and each platform's manifest.
+func (j *sbomJob) attach(ctx context.Context, o Options, res *Result) error {
+	if j == nil || len(res.Tags) == 0 {
+		return nil
+	}
+	<-j.done
+	if j.err != nil {
+		return fmt.Errorf("making the SBOM: %w", j.err)
+	}
+	if !j.made {
+		o.note("the SBOM is the one made for this image before")
+	}
+	type subject struct {
+		digest string
+		doc    []byte
+	}
+	subjects := []subject{{res.Tags[0].Digest, j.docs[""]}}
+	for _, p := range res.Platforms {
+		subjects = append(subjects, subject{p.Digest, j.docs[p.Platform]})
+	}
+	opts := registry.Options{Credentials: o.Credentials, Retries: o.Retries, UserAgent: "scratch-push"}
+	annotations := map[string]string{ocispec.AnnotationCreated: j.created.UTC().Format(time.RFC3339)}
+	for _, s := range subjects {
+		d, err := registry.Attach(ctx, o.Target.Repository, digest.Digest(s.digest), sbom.MediaType, "sbom.spdx.json", s.doc, annotations, opts)
+		if err != nil {
+			return field.Wrap("SBOM", fmt.Errorf("the image is pushed, but its SBOM could not be attached: %w; %s none pushes without one", err, field.Ref("SBOM")))
+		}
+		o.note("attached the SBOM %s to %s", d, s.digest)
+		res.SBOMs = append(res.SBOMs, Referrer{Subject: s.digest, Digest: d.String(), ArtifactType: sbom.MediaType})
+	}
+	return nil
+}
