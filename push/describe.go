@@ -49,11 +49,7 @@ func (in Input) describe(ctx context.Context, o *Options) error {
 		if in.SourceDateEpoch != "" {
 			labels = append(labels, builder.KeyValue{Key: ocispec.AnnotationCreated, Value: o.Layout.ModTime.UTC().Format(time.RFC3339)})
 		}
-		created := o.Layout.Created
-		if created.IsZero() {
-			created = o.Layout.ModTime
-		}
-		annotations[ocispec.AnnotationCreated] = created.UTC().Format(time.RFC3339)
+		annotations[ocispec.AnnotationCreated] = o.created().UTC().Format(time.RFC3339)
 		o.Spec.Labels = append(labels, o.Spec.Labels...)
 	case "none":
 	default:

@@ -7,9 +7,12 @@ import (
 	"sync"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/registry"
+	"github.com/scratchpush/scratchpush/sbom"
 )
 
 // Pushing from here (Options.Direct). The image is made here, its layers
@@ -38,33 +41,38 @@ func (u *upload) wait() ([]string, error) {
 }
 
 // stop cancels the upload and waits for it: a tag whose manifest was
-// already put stays pushed and is returned.
+// already put stays pushed and is returned. A nil upload has none.
 func (u *upload) stop() []string {
+	if u == nil {
+		return nil
+	}
 	u.cancel()
 	<-u.done
 	return u.digests
 }
 
-// makeDirect makes the image, starts its upload and loads it into the
-// daemon; the upload goes on after it returns, unless the load failed, in
-// which case it is stopped. The upload is returned whenever it was
-// started.
-func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (daemon.Built, *upload, error) {
+// makeDirect makes the image here, writes it to the Outputs, starts its
+// upload when pushing, and loads it into the daemon; the upload goes on
+// after it returns, unless the load failed, in which case it is stopped.
+// The upload is returned whenever it was started.
+func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (made, error) {
+	var m made
 	platform, _, err := imagePlatform(ctx, api, o)
 	if err != nil {
-		return daemon.Built{}, nil, err
+		return m, err
 	}
 	containerd, err := daemon.ContainerdStore(ctx, api)
 	if err != nil {
-		return daemon.Built{}, nil, err
+		return m, err
 	}
 	o.Progress = serial(o.Progress)
 	tmp, err := os.MkdirTemp("", "scratch-push-layers-")
 	if err != nil {
-		return daemon.Built{}, nil, fmt.Errorf("making a folder for the compressed layers: %w", err)
+		return m, fmt.Errorf("making a folder for the compressed layers: %w", err)
 	}
 	// The upload removes tmp when it ends, once the load no longer reads
-	// it; until the upload starts, a failure removes it here.
+	// it; until the upload starts, a failure removes it here, and without
+	// an upload the end of the load does.
 	var readers sync.WaitGroup
 	removeTmp := func() { readers.Wait(); os.RemoveAll(tmp) }
 
@@ -79,6 +87,10 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (dae
 		go load(loadCtx, api, newSending(stream, "image", "the image", size, o.Progress), made, loaded)
 	}
 	img, err := builder.MakeImage(ctx, tmp, o.Dir, o.Spec, o.Layout, platform)
+	if err == nil && len(o.Outputs) > 0 {
+		m.sboms, err = outputImage(ctx, o, img, platform)
+		m.outputs = written(o, img.Made.Manifest.String())
+	}
 	if err != nil {
 		if !containerd {
 			cancelLoad()
@@ -87,13 +99,18 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (dae
 			}
 		}
 		removeTmp()
-		return daemon.Built{}, nil, err
+		return m, err
 	}
-	o.note("made image %s here; pushing it from here while the daemon loads it", img.Made.Manifest)
 	if containerd {
 		readers.Add(1) // before the upload can end and remove tmp
 	}
-	up := startUpload(ctx, img, o, removeTmp)
+	if o.Push {
+		o.note("made image %s here; pushing it from here while the daemon loads it", img.Made.Manifest)
+		m.upload = startUpload(ctx, img, o, removeTmp)
+	} else {
+		o.note("made image %s here; the daemon loads it", img.Made.Manifest)
+		defer removeTmp()
+	}
 	if containerd {
 		go func() {
 			defer readers.Done()
@@ -111,10 +128,28 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (dae
 		}
 	}
 	if err != nil {
-		up.stop()
-		return daemon.Built{}, up, err
+		m.upload.stop()
+		return m, err
 	}
-	return l.built, up, nil
+	m.built = l.built
+	return m, nil
+}
+
+// outputImage makes the SBOM of an image made here, when asked, and writes
+// both to the Outputs; it returns the SBOM for the push to attach.
+func outputImage(ctx context.Context, o Options, img builder.Image, platform ocispec.Platform) (*sbom.Documents, error) {
+	created := o.created()
+	docs, err := imageSBOM(ctx, o, []sbom.Part{{Platform: platform, Dir: o.Dir, Essentials: o.Layout.Essentials}}, created)
+	if err != nil {
+		return nil, fmt.Errorf("making the SBOM: %w", err)
+	}
+	if err := writeImageOutputs(o, img, docs.Whole, created); err != nil {
+		return nil, err
+	}
+	if docs.Whole == nil {
+		return nil, nil
+	}
+	return &docs, nil
 }
 
 type loadResult struct {

@@ -10,6 +10,7 @@ import (
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/registry"
+	"github.com/scratchpush/scratchpush/sbom"
 )
 
 // A multi-platform image (Options.Platforms). Every platform's image is
@@ -38,9 +39,12 @@ func runIndex(ctx context.Context, engine Engine, o Options) (Result, error) {
 	if o.Scanned != nil {
 		o.Scanned(all)
 	}
-	api, err := engine(ctx)
-	if err != nil {
-		return res, err
+	var api daemon.API // none when the run only writes files
+	if !filesOnly(o) {
+		var err error
+		if api, err = engine(ctx); err != nil {
+			return res, err
+		}
 	}
 	noteSource(o)
 	cleanupEssentials, err := writeEssentials(ctx, &o)
@@ -70,9 +74,21 @@ func runIndex(ctx context.Context, engine Engine, o Options) (Result, error) {
 		res.Platforms = append(res.Platforms, PlatformImage{builder.PlatformString(img.Descriptor.Platform), img.Made.Manifest.String()})
 	}
 	o.note("made index %s here for %d platforms", ix.Digest, len(ix.Images))
+	m := made{remember: func() {}}
+	if len(o.Outputs) > 0 {
+		if m.sboms, err = outputIndex(ctx, o, ix); err != nil {
+			removeTmp()
+			return res, err
+		}
+		m.outputs = written(o, ix.Digest.String())
+	}
+	if filesOnly(o) {
+		removeTmp()
+		res.Outputs = m.outputs
+		return res, nil
+	}
 
 	readers.Add(1) // before the upload can end and remove tmp
-	m := made{remember: func() {}}
 	if o.Push {
 		m.upload = startSend(ctx, o, removeTmp, func(ctx context.Context, opts registry.Options) ([]string, error) {
 			return registry.PushIndex(ctx, ix, o.Target.Tags, opts)
@@ -97,7 +113,11 @@ func makeIndex(ctx context.Context, api daemon.API, tmp string, o Options, sums 
 	var images []builder.Image
 	for i, p := range o.Platforms {
 		layout := o.Layout
-		layout.Splits = sums[i].Split(o.MaxLayers, daemonCores(ctx, api, sums[i], o))
+		cores := 0
+		if api != nil {
+			cores = daemonCores(ctx, api, sums[i], o)
+		}
+		layout.Splits = sums[i].Split(o.MaxLayers, cores)
 		layout.Climb = sums[i].Climb
 		start := time.Now()
 		img, err := builder.MakeImage(ctx, tmp, p.Dir, o.Spec, layout, p.Platform)
@@ -154,4 +174,26 @@ func loadIndex(ctx context.Context, api daemon.API, o Options, ix builder.Index)
 		return daemon.Built{}, err
 	}
 	return built, nil
+}
+
+// outputIndex makes the SBOMs of the index and of each platform's image,
+// when asked, and writes them with the index to the Outputs; it returns
+// them for the push to attach.
+func outputIndex(ctx context.Context, o Options, ix builder.Index) (*sbom.Documents, error) {
+	created := o.created()
+	var parts []sbom.Part
+	for _, p := range o.Platforms {
+		parts = append(parts, sbom.Part{Platform: p.Platform, Dir: p.Dir, Essentials: o.Layout.Essentials})
+	}
+	docs, err := imageSBOM(ctx, o, parts, created)
+	if err != nil {
+		return nil, fmt.Errorf("making the SBOM: %w", err)
+	}
+	if err := writeIndexOutputs(o, ix, docs, o.Platforms, created); err != nil {
+		return nil, err
+	}
+	if docs.Whole == nil {
+		return nil, nil
+	}
+	return &docs, nil
 }

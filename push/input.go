@@ -81,6 +81,9 @@ type Input struct {
 	Credentials auth.Credentials
 	Retries     int
 
+	// Outputs are oci-layout:DIR or docker-archive:FILE (Output).
+	Outputs []string
+
 	// MetadataFile, IIDFile and DigestFile are the result files (Files).
 	MetadataFile, IIDFile, DigestFile string
 }
@@ -180,6 +183,15 @@ func (in Input) Options(ctx context.Context) (Options, error) {
 	}
 	if err := in.describe(ctx, &o); err != nil {
 		return o, err
+	}
+	if o.Outputs, err = parseOutputs(in.Outputs, len(o.Platforms)); err != nil {
+		return o, err
+	}
+	if len(o.Outputs) > 0 {
+		if o.Builder != daemon.BuilderAuto {
+			return o, field.Errorf("Builder", "does not apply with %s: the image is made here", field.Ref("Outputs"))
+		}
+		o.Direct = o.Push // the registry gets what the files hold
 	}
 	o.Files = Files{Metadata: in.MetadataFile, IID: in.IIDFile, Digest: in.DigestFile}
 	if !o.Push && o.Files.Digest != "" {

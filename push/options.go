@@ -74,6 +74,11 @@ type Options struct {
 	SBOM bool
 	Tool string
 
+	// Outputs are written with the image made here (and pushed from
+	// here, when pushing, so that they hold what the registry gets).
+	// With no push and no Target, the run needs no daemon.
+	Outputs []Output
+
 	// Files are written when the run succeeds.
 	Files Files
 	// Progress receives events as the run goes: the daemon's, and the
@@ -98,6 +103,8 @@ type Result struct {
 	Platforms []PlatformImage
 	// SBOMs are the SBOM documents attached, each to its subject.
 	SBOMs []Referrer
+	// Outputs are the Outputs written, each KIND:PATH@DIGEST.
+	Outputs []string
 }
 
 // PlatformImage is one platform of a multi-platform image.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/sbom"
 )
 
 // Reusing an unchanged folder's image. Sending a folder to the build
@@ -98,11 +99,14 @@ type made struct {
 	upload *upload
 	// remember records a made image; called once the run has succeeded.
 	remember func()
-	// sbom is the SBOM kept for a reused image (nil for none), and
-	// keepSBOM keeps the one made for this image, once the run has
-	// succeeded: the image's files are unchanged, so is its SBOM.
-	sbom     []byte
+	// sboms are the SBOM documents at hand: kept for a reused image, or
+	// made with the image for its Outputs (nil for none); keepSBOM keeps
+	// the one made for this image, once the run has succeeded: the
+	// image's files are unchanged, so is its SBOM.
+	sboms    *sbom.Documents
 	keepSBOM func([]byte)
+	// outputs are the Outputs written, KIND:PATH@DIGEST.
+	outputs []string
 }
 
 // pushAgain pushes from here the image an earlier run made and pushed from
@@ -129,7 +133,7 @@ func reuseOrMake(ctx context.Context, api daemon.API, o Options, sum builder.Sum
 	store, ok := openReuse()
 	key, keyed := reuseKey(ctx, sum, dockerfile, o)
 	ok = ok && keyed
-	if ok && !o.NoCache {
+	if ok && !o.NoCache && len(o.Outputs) == 0 { // an Output needs the layers, which a reused image has not here
 		if id, pushed, found := store.lookup(ctx, api, key); found {
 			reuse := true
 			if o.Direct {
@@ -138,7 +142,10 @@ func reuseOrMake(ctx context.Context, api daemon.API, o Options, sum builder.Sum
 			if reuse {
 				o.note("reusing image %s: nothing in %s changed since it was built (--no-cache builds again)", id, o.Dir)
 				m.built, m.reused = daemon.Built{ID: id}, true
-				m.sbom, m.keepSBOM = store.sbom(key, o), func(doc []byte) { store.keepSBOM(key, o, doc) }
+				if doc := store.sbom(key, o); doc != nil {
+					m.sboms = &sbom.Documents{Whole: doc}
+				}
+				m.keepSBOM = func(doc []byte) { store.keepSBOM(key, o, doc) }
 				return m, nil
 			}
 		}
@@ -148,17 +155,18 @@ func reuseOrMake(ctx context.Context, api daemon.API, o Options, sum builder.Sum
 		layers = fmt.Sprintf("%d layers", n)
 	}
 	o.note("sending %s: %d files, %d folders, %d links, %s, as %s", o.Dir, sum.Files, sum.Dirs, sum.Symlinks, HumanBytes(sum.Bytes), layers)
-	var built daemon.Built
 	var err error
-	if o.Direct {
-		built, m.upload, err = makeDirect(ctx, api, o, sum.Bytes)
+	if o.Direct || len(o.Outputs) > 0 {
+		var d made
+		d, err = makeDirect(ctx, api, o, sum.Bytes)
+		m.built, m.upload, m.sboms, m.outputs = d.built, d.upload, d.sboms, d.outputs
 	} else {
-		built, err = makeImage(ctx, api, o, dockerfile, sum.Bytes)
+		m.built, err = makeImage(ctx, api, o, dockerfile, sum.Bytes)
 	}
 	if err != nil {
 		return m, err
 	}
-	m.built = built
+	built := m.built
 	// Recorded only if the folder was the same after the build read it.
 	if after, err := builder.Scan(ctx, o.Dir); ok && err == nil && after.Fingerprint == sum.Fingerprint {
 		var pushed *builder.Image

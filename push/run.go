@@ -32,6 +32,9 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 	if len(o.Platforms) > 0 {
 		return runIndex(ctx, engine, o)
 	}
+	if filesOnly(o) {
+		return runFiles(ctx, o)
+	}
 	var res Result
 	scanned := time.Now()
 	sum, err := builder.Scan(ctx, o.Dir)
@@ -100,7 +103,7 @@ func writeEssentials(ctx context.Context, o *Options) (cleanup func(), err error
 // registryOpts are the daemon's push's) and writes the result files; on failure it undoes the tags and removes
 // what the run made.
 func finish(ctx context.Context, api daemon.API, o Options, m made, res Result, registryOpts daemon.RegistryOptions) (Result, error) {
-	res.ImageID, res.Reused = m.built.ID, m.reused
+	res.ImageID, res.Reused, res.Outputs = m.built.ID, m.reused, m.outputs
 	sboms := startSBOM(ctx, api, o, m)
 	done := false
 	undo := func(context.Context) {}

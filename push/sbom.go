@@ -62,12 +62,7 @@ func startSBOM(ctx context.Context, api daemon.API, o Options, m made) *sbomJob 
 		return j
 	}
 	j.created = created
-	if m.sbom != nil {
-		j.docs[""] = m.sbom
-		close(j.done)
-		return j
-	}
-	j.made = true
+	j.made = !m.reused
 	if len(o.Platforms) == 0 {
 		platform, _, err := imagePlatform(ctx, api, o)
 		if err != nil {
@@ -79,6 +74,14 @@ func startSBOM(ctx context.Context, api daemon.API, o Options, m made) *sbomJob 
 	}
 	for _, p := range o.Platforms {
 		j.parts = append(j.parts, sbom.Part{Platform: p.Platform, Dir: p.Dir, Essentials: o.Layout.Essentials})
+	}
+	if m.sboms != nil {
+		j.docs[""] = m.sboms.Whole
+		for i, d := range m.sboms.Parts {
+			j.docs[builder.PlatformString(&j.parts[i].Platform)] = d
+		}
+		close(j.done)
+		return j
 	}
 	in := sbom.Input{Name: reference.FamiliarName(o.Target.Repository), Parts: j.parts, Created: j.created, Tool: o.Tool}
 	go func() {
@@ -109,7 +112,7 @@ func (j *sbomJob) attach(ctx context.Context, o Options, res *Result) error {
 		return fmt.Errorf("making the SBOM: %w", j.err)
 	}
 	if !j.made {
-		o.note("the SBOM is the one made for this image before")
+		o.note("the SBOM is the one kept for this image")
 	}
 	type subject struct {
 		digest string

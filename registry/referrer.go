@@ -3,7 +3,6 @@ package registry
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -14,8 +13,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/scratchpush/scratchpush/builder"
 )
 
 // Attach pushes blob to repo as an OCI 1.1 artifact that refers to
@@ -36,20 +36,11 @@ func Attach(ctx context.Context, repo reference.Named, subject digest.Digest, ar
 	if err != nil {
 		return "", classify(ctx, repo, fmt.Errorf("reading the manifest %s to attach to: %w", subject, err))
 	}
-	manifest, err := json.Marshal(ocispec.Manifest{
-		Versioned:    specs.Versioned{SchemaVersion: 2},
-		MediaType:    ocispec.MediaTypeImageManifest,
-		ArtifactType: artifactType,
-		Config:       ocispec.DescriptorEmptyJSON,
-		Layers: []ocispec.Descriptor{{MediaType: artifactType, Digest: digest.FromBytes(blob), Size: int64(len(blob)),
-			Annotations: map[string]string{ocispec.AnnotationTitle: title}}},
-		Subject:     &ocispec.Descriptor{MediaType: string(desc.MediaType), Digest: subject, Size: desc.Size},
-		Annotations: annotations,
-	})
+	a, err := builder.MakeArtifact(ocispec.Descriptor{MediaType: string(desc.MediaType), Digest: subject, Size: desc.Size}, artifactType, title, blob, annotations)
 	if err != nil {
 		return "", err
 	}
-	artifact := digest.FromBytes(manifest)
+	manifest, artifact := a.Manifest, a.Descriptor.Digest
 	ref, err := name.NewDigest(repo.Name() + "@" + artifact.String())
 	if err != nil {
 		return "", err

@@ -63,8 +63,11 @@ func runPush(ctx context.Context, s *streams, o options) error {
 
 	res, err := push.Run(ctx, engine, opts)
 	progress.Close() // results after the progress, never inside it
-	if !opts.Push && err == nil {
+	if !opts.Push && err == nil && res.ImageID != "" {
 		fmt.Fprintln(s.out, res.ImageID)
+	}
+	for _, w := range res.Outputs {
+		fmt.Fprintln(s.out, w)
 	}
 	for _, t := range res.Tags {
 		if t.Digest != "" {
@@ -84,7 +87,7 @@ var inputFlags = map[string]string{
 	"MaxLayers": "max-layers", "Registry": "registry", "Repository": "repository", "Tags": "tag",
 	"Retries": "retries", "MetadataFile": "metadata-file", "IIDFile": "iidfile", "DigestFile": "digest-file",
 	"Username": "username", "Push": "no-push", "PushVia": "push", "SBOM": "sbom",
-	"Annotations": "annotation", "SourceInfo": "source-info",
+	"Annotations": "annotation", "SourceInfo": "source-info", "Outputs": "output",
 }
 
 // explain puts in front of an error about one input the flag, variable or

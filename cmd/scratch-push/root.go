@@ -218,6 +218,7 @@ like one of these commands is given as ./version.`,
 	f.BoolVar(&o.in.AllowNoCommand, "allow-no-command", false, "accept neither --cmd nor --entrypoint: an image meant as a base for others, which cannot start by itself")
 	f.BoolVar(&o.in.AllowDynamic, "allow-dynamic", false, "accept a dynamically linked program whose loader the folder lacks (it will not start unless the loader and libraries come another way)")
 	f.StringArrayVar(&o.in.Platforms, "platform", nil, "the image's platform, linux/ARCH[/VARIANT] (default: the program's architecture, else the daemon's); or PLATFORM=DIR, repeatable, for one multi-platform image (an OCI index) made of each folder's image for its platform, in place of DIR")
+	f.StringArrayVar(&o.in.Outputs, "output", nil, "also write the image, made here, to oci-layout:DIR (an OCI image layout, the SBOM beside it as a referrer) or docker-archive:FILE (what docker load takes); repeatable; with --no-push and no --repository, no daemon is needed; when pushing, the push goes from here, so the registry gets what the files hold")
 	f.StringVar(&o.in.MetadataFile, "metadata-file", "", "write the results as JSON to this file: image ID, each tag's reference and digest, layers, size, daemon version")
 	f.StringVar(&o.in.IIDFile, "iidfile", "", "write the image ID to this file")
 	f.StringVar(&o.in.DigestFile, "digest-file", "", "write the pushed manifest digest to this file")

@@ -1,0 +1,177 @@
+package builder
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Artifact is an OCI 1.1 artifact that refers to an image or index (its
+// subject), as an SBOM does: an image manifest of its artifact type, the
+// empty config, and one blob.
+type Artifact struct {
+	Manifest []byte
+	Blob     []byte
+	// Descriptor is the manifest's, with the artifact type and the
+	// manifest's annotations, as a referrers list names it.
+	Descriptor ocispec.Descriptor
+}
+
+// MakeArtifact makes the artifact of artifactType whose blob, titled title
+// (org.opencontainers.image.title, the file name oras pull writes), refers
+// to subject.
+func MakeArtifact(subject ocispec.Descriptor, artifactType, title string, blob []byte, annotations map[string]string) (Artifact, error) {
+	subject = ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}
+	manifest, err := json.Marshal(ocispec.Manifest{
+		Versioned:    specs.Versioned{SchemaVersion: 2},
+		MediaType:    ocispec.MediaTypeImageManifest,
+		ArtifactType: artifactType,
+		Config:       ocispec.DescriptorEmptyJSON,
+		Layers: []ocispec.Descriptor{{MediaType: artifactType, Digest: digest.FromBytes(blob), Size: int64(len(blob)),
+			Annotations: map[string]string{ocispec.AnnotationTitle: title}}},
+		Subject:     &subject,
+		Annotations: annotations,
+	})
+	if err != nil {
+		return Artifact{}, err
+	}
+	return Artifact{Manifest: manifest, Blob: blob, Descriptor: ocispec.Descriptor{
+		MediaType: ocispec.MediaTypeImageManifest, ArtifactType: artifactType,
+		Digest: digest.FromBytes(manifest), Size: int64(len(manifest)), Annotations: annotations,
+	}}, nil
+}
+
+// layoutBlob is a blob for a layout: in memory, or in a file.
+type layoutBlob struct {
+	digest digest.Digest
+	data   []byte
+	path   string
+}
+
+func (img Image) layoutBlobs() []layoutBlob {
+	var out []layoutBlob
+	for _, l := range img.Layers {
+		out = append(out, layoutBlob{digest: l.Digest, path: l.Path})
+	}
+	return append(out, layoutBlob{digest: img.Made.Config, data: img.Config}, layoutBlob{digest: img.Made.Manifest, data: img.Manifest})
+}
+
+// WriteLayout writes the image as an OCI image layout into dir, which must
+// not exist or be empty: its blobs, and index.json naming it by name
+// (org.opencontainers.image.ref.name, e.g. a tag); artifacts referring to
+// it go beside it. A failure removes what was written.
+func (img Image) WriteLayout(dir, name string, artifacts []Artifact) error {
+	return writeLayout(dir, img.layoutBlobs(), img.Descriptor, name, artifacts)
+}
+
+// WriteLayout writes the index and every platform's image as WriteLayout
+// of an Image does.
+func (ix Index) WriteLayout(dir, name string, artifacts []Artifact) error {
+	var blobs []layoutBlob
+	for _, img := range ix.Images {
+		blobs = append(blobs, img.layoutBlobs()...)
+	}
+	return writeLayout(dir, append(blobs, layoutBlob{digest: ix.Digest, data: ix.Manifest}), ix.Descriptor(), name, artifacts)
+}
+
+func writeLayout(dir string, blobs []layoutBlob, top ocispec.Descriptor, name string, artifacts []Artifact) (err error) {
+	if err := emptyDir(dir); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	top.Platform = nil // the index names an image or index; its manifest says the platform
+	if name != "" {
+		top.Annotations = map[string]string{ocispec.AnnotationRefName: name}
+	}
+	manifests := []ocispec.Descriptor{top}
+	for _, a := range artifacts {
+		blobs = append(blobs, layoutBlob{digest: digest.FromBytes(a.Manifest), data: a.Manifest},
+			layoutBlob{digest: digest.FromBytes(a.Blob), data: a.Blob},
+			layoutBlob{digest: ocispec.DescriptorEmptyJSON.Digest, data: ocispec.DescriptorEmptyJSON.Data})
+		manifests = append(manifests, a.Descriptor)
+	}
+	written := map[digest.Digest]bool{}
+	for _, b := range blobs {
+		if written[b.digest] {
+			continue
+		}
+		written[b.digest] = true
+		if err := writeBlob(dir, b); err != nil {
+			return err
+		}
+	}
+	index, err := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: manifests})
+	if err != nil {
+		return err
+	}
+	layoutFile, err := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ocispec.ImageLayoutFile), layoutFile, 0o644); err != nil {
+		return fmt.Errorf("writing the image layout: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ocispec.ImageIndexFile), index, 0o644); err != nil {
+		return fmt.Errorf("writing the image layout: %w", err)
+	}
+	return nil
+}
+
+// emptyDir makes dir, or takes it when it is an empty folder.
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return fmt.Errorf("making %s for the image layout: %w", dir, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s, for the image layout: %w", dir, err)
+	case len(entries) > 0:
+		return fmt.Errorf("%s is not empty: give a new or empty folder for the image layout", dir)
+	}
+	return nil
+}
+
+func writeBlob(dir string, b layoutBlob) error {
+	path := filepath.Join(dir, filepath.FromSlash(blobPath(b.digest)))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("writing the image layout: %w", err)
+	}
+	if b.path == "" {
+		if err := os.WriteFile(path, b.data, 0o644); err != nil {
+			return fmt.Errorf("writing the image layout: %w", err)
+		}
+		return nil
+	}
+	in, err := os.Open(b.path)
+	if err != nil {
+		return fmt.Errorf("reading back a compressed layer: %w", err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing the image layout: %w", err)
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+package builder
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// An image written as an OCI layout holds every blob under its digest, and
+// index.json names the image by its tag and the artifact referring to it;
+// a folder that is not empty is refused and left alone.
+func TestWriteLayout(t *testing.T) {
+	dir := makeFolder(t)
+	img, err := MakeImage(context.Background(), t.TempDir(), dir, Spec{Cmd: []string{"./app"}}, Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: "amd64"})
+	must(t, err)
+	sbom, err := MakeArtifact(img.Descriptor, "application/spdx+json", "sbom.spdx.json", []byte(`{"spdxVersion":"SPDX-2.3"}`), map[string]string{"a": "b"})
+	must(t, err)
+	out := filepath.Join(t.TempDir(), "layout")
+	must(t, img.WriteLayout(out, "v1", []Artifact{sbom}))
+
+	var index ocispec.Index
+	b, err := os.ReadFile(filepath.Join(out, "index.json"))
+	must(t, err)
+	must(t, json.Unmarshal(b, &index))
+	if len(index.Manifests) != 2 || index.Manifests[0].Digest != img.Made.Manifest || index.Manifests[0].Annotations[ocispec.AnnotationRefName] != "v1" ||
+		index.Manifests[1].Digest != sbom.Descriptor.Digest || index.Manifests[1].ArtifactType != "application/spdx+json" {
+		t.Fatalf("index.json %s", b)
+	}
+	var m ocispec.Manifest
+	must(t, json.Unmarshal(sbom.Manifest, &m))
+	if m.Subject == nil || m.Subject.Digest != img.Made.Manifest || m.Config.Digest != ocispec.DescriptorEmptyJSON.Digest || m.Layers[0].Annotations[ocispec.AnnotationTitle] != "sbom.spdx.json" {
+		t.Errorf("artifact manifest %s", sbom.Manifest)
+	}
+	want := []digest.Digest{img.Made.Manifest, img.Made.Config, sbom.Descriptor.Digest, m.Layers[0].Digest, ocispec.DescriptorEmptyJSON.Digest}
+	for _, l := range img.Layers {
+		want = append(want, l.Digest)
+	}
+	for _, d := range want {
+		b, err := os.ReadFile(filepath.Join(out, "blobs", "sha256", d.Encoded()))
+		if err != nil || digest.FromBytes(b) != d {
+			t.Errorf("blob %s: %v", d, err)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "oci-layout")); err != nil || !strings.Contains(string(b), `"imageLayoutVersion":"1.0.0"`) {
+		t.Errorf("oci-layout: %s, %v", b, err)
+	}
+	if err := img.WriteLayout(out, "v1", nil); err == nil || !strings.Contains(err.Error(), "is not empty") {
+		t.Errorf("a second write into the layout: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "index.json")); err != nil {
+		t.Errorf("the refused write removed the first: %v", err)
+	}
+}
