@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/config/credentials"
@@ -17,6 +18,11 @@ import (
 func FromDockerConfig(ctx context.Context, configDir, host string) (Credentials, error) {
 	if err := ctx.Err(); err != nil {
 		return Credentials{}, err
+	}
+	if configDir == "" {
+		// config.Dir reads DOCKER_CONFIG once per process; a library
+		// called more than once (the tests) reads it each time.
+		configDir = os.Getenv(config.EnvOverrideConfigDir)
 	}
 	if configDir == "" {
 		configDir = config.Dir()

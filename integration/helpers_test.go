@@ -202,14 +202,22 @@ func dockerErr(extraEnv []string, args ...string) (string, error) {
 }
 
 // loggedInConfig gives a DOCKER_CONFIG=... setting logged in to the test
-// registry, without touching the user's own docker config.
-func loggedInConfig(t *testing.T) []string {
+// registry (or, named, to hosts in front of it), without touching the
+// user's own docker config.
+func loggedInConfig(t *testing.T, hosts ...string) []string {
 	t.Helper()
 	// The file docker login writes, written here: Podman's login endpoint
 	// cannot check a plain-HTTP registry, and docker pull only reads the file.
 	dir := t.TempDir()
+	if len(hosts) == 0 {
+		hosts = []string{env.registry}
+	}
 	auth := base64.StdEncoding.EncodeToString([]byte(env.username + ":" + env.password))
-	cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, env.registry, auth)
+	var entries []string
+	for _, h := range hosts {
+		entries = append(entries, fmt.Sprintf(`%q:{"auth":%q}`, h, auth))
+	}
+	cfg := `{"auths":{` + strings.Join(entries, ",") + `}}`
 	must(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600))
 	return []string{"DOCKER_CONFIG=" + dir}
 }

@@ -61,6 +61,9 @@ type Input struct {
 	// default to latest.
 	Registry, Repository string
 	Tags                 []string
+	// Mirrors are more repositories to push the same image to, under the
+	// same tags (Mirror); a value may hold a comma or space separated list.
+	Mirrors []string
 	// Push pushes; false tags in the daemon only.
 	Push bool
 	// PushVia is daemon (the daemon pushes, the default) or direct (pushed
@@ -84,8 +87,9 @@ type Input struct {
 	// Outputs are oci-layout:DIR or docker-archive:FILE (Output).
 	Outputs []string
 
-	// MetadataFile, IIDFile and DigestFile are the result files (Files).
-	MetadataFile, IIDFile, DigestFile string
+	// MetadataFile, IIDFile, DigestFile and ImageRefsFile are the result
+	// files (Files).
+	MetadataFile, IIDFile, DigestFile, ImageRefsFile string
 }
 
 // Options checks every value of the input against the folder and the
@@ -193,7 +197,10 @@ func (in Input) Options(ctx context.Context) (Options, error) {
 		}
 		o.Direct = o.Push // the registry gets what the files hold
 	}
-	o.Files = Files{Metadata: in.MetadataFile, IID: in.IIDFile, Digest: in.DigestFile}
+	o.Files = Files{Metadata: in.MetadataFile, IID: in.IIDFile, Digest: in.DigestFile, ImageRefs: in.ImageRefsFile}
+	if !o.Push && o.Files.ImageRefs != "" {
+		return o, field.Errorf("ImageRefsFile", "lists what is pushed, and nothing is: drop it or push")
+	}
 	if !o.Push && o.Files.Digest != "" {
 		return o, field.Errorf("DigestFile", "there is no digest without a push: write the image ID with %s instead", field.Ref("IIDFile"))
 	}
@@ -207,6 +214,9 @@ func (in Input) Options(ctx context.Context) (Options, error) {
 		if o.Credentials, err = auth.FromDockerConfig(ctx, "", o.Target.Host()); err != nil {
 			return o, err
 		}
+	}
+	if o.Mirrors, err = in.mirrors(ctx, o); err != nil {
+		return o, err
 	}
 	return o, nil
 }

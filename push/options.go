@@ -53,6 +53,8 @@ type Options struct {
 
 	// Target is where the image goes; a zero Repository tags nothing.
 	Target target.Target
+	// Mirrors get the same tags once Target has them.
+	Mirrors []Mirror
 	// Push pushes every tag of Target; false only tags in the daemon.
 	Push bool
 	// Direct pushes from here (package registry) instead of through the

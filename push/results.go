@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/field"
@@ -23,6 +24,9 @@ type Files struct {
 	Metadata string // JSON: image ID, tags, layers, size, platform, daemon
 	IID      string // the image ID
 	Digest   string // the first tag's pushed manifest digest
+	// ImageRefs lists every tag pushed, REFERENCE@DIGEST a line, as ko's
+	// --image-refs does, the mirrors' too.
+	ImageRefs string
 }
 
 // Tag is one tag of a run: its reference, and once pushed the manifest
@@ -54,7 +58,7 @@ type metadata struct {
 // prepare checks that each file can be written and removes an old one: a
 // failed run then leaves none.
 func (f Files) prepare() error {
-	for _, r := range []struct{ name, path string }{{"MetadataFile", f.Metadata}, {"IIDFile", f.IID}, {"DigestFile", f.Digest}} {
+	for _, r := range []struct{ name, path string }{{"MetadataFile", f.Metadata}, {"IIDFile", f.IID}, {"DigestFile", f.Digest}, {"ImageRefsFile", f.ImageRefs}} {
 		if r.path == "" {
 			continue
 		}
@@ -81,6 +85,17 @@ func (f Files) write(ctx context.Context, api daemon.API, r Result) error {
 	if f.Digest != "" && len(r.Tags) > 0 {
 		if err := writeAtomic(f.Digest, []byte(r.Tags[0].Digest)); err != nil {
 			return field.Wrap("DigestFile", err)
+		}
+	}
+	if f.ImageRefs != "" {
+		var refs strings.Builder
+		for _, t := range r.Tags {
+			if t.Digest != "" {
+				refs.WriteString(t.Reference + "@" + t.Digest + "\n")
+			}
+		}
+		if err := writeAtomic(f.ImageRefs, []byte(refs.String())); err != nil {
+			return field.Wrap("ImageRefsFile", err)
 		}
 	}
 	if f.Metadata == "" {

@@ -153,6 +153,9 @@ func finish(ctx context.Context, api daemon.API, o Options, m made, res Result, 
 	if err := sboms.attach(ctx, o, &res); err != nil {
 		return res, err
 	}
+	if err := pushMirrors(ctx, o, &res); err != nil {
+		return res, err
+	}
 	if err := o.Files.write(ctx, api, res); err != nil {
 		return res, err
 	}

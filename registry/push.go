@@ -217,3 +217,41 @@ func (i index) Image(h v1.Hash) (v1.Image, error) {
 func (i index) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
 	return nil, fmt.Errorf("the index names no index %s", h)
 }
+
+// Copy copies src@d, an image, an index or an artifact already in a
+// registry (from's), to dst (to's) under each tag, or by its digest alone
+// when tags is empty, and returns the digest each tag names, read back.
+// Blobs stream from one registry to the other; a registry mounts what it
+// has in another repository. An artifact's subject brings the referrers
+// tag schema's index up to date at dst, as Attach does.
+func Copy(ctx context.Context, src reference.Named, d digest.Digest, from Options, dst reference.Named, tags []reference.NamedTagged, to Options) ([]string, error) {
+	srcRef, err := name.NewDigest(src.Name() + "@" + d.String())
+	if err != nil {
+		return nil, fmt.Errorf("naming %s@%s: %w", reference.FamiliarName(src), d, err)
+	}
+	desc, err := remote.Get(srcRef, remoteOptions(ctx, from)...)
+	if err != nil {
+		return nil, classify(ctx, src, fmt.Errorf("reading %s to copy it: %w", d, err))
+	}
+	var t remote.Taggable = desc
+	switch {
+	case desc.MediaType.IsIndex():
+		t, err = desc.ImageIndex()
+	case desc.MediaType.IsImage():
+		t, err = desc.Image()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s to copy it: %w", d, err)
+	}
+	if len(tags) > 0 {
+		return push(ctx, t, d, tags, to)
+	}
+	dstRef, err := name.NewDigest(dst.Name() + "@" + d.String())
+	if err != nil {
+		return nil, err
+	}
+	if err := remote.Push(dstRef, t, remoteOptions(ctx, to)...); err != nil {
+		return nil, classify(ctx, dst, fmt.Errorf("copying %s: %w", d, err))
+	}
+	return nil, nil
+}

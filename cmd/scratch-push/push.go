@@ -88,6 +88,7 @@ var inputFlags = map[string]string{
 	"Retries": "retries", "MetadataFile": "metadata-file", "IIDFile": "iidfile", "DigestFile": "digest-file",
 	"Username": "username", "Push": "no-push", "PushVia": "push", "SBOM": "sbom",
 	"Annotations": "annotation", "SourceInfo": "source-info", "Outputs": "output",
+	"Mirrors": "repository", "ImageRefsFile": "image-refs",
 }
 
 // explain puts in front of an error about one input the flag, variable or

@@ -33,6 +33,7 @@ type streams struct {
 // flags, and what only the command line has.
 type options struct {
 	in            push.Input
+	repositories  []string // --repository: the first is in.Repository, the rest in.Mirrors
 	passwordStdin bool
 	noPush        bool
 	quiet         bool
@@ -143,6 +144,16 @@ like one of these commands is given as ./version.`,
 			}
 			o.in.MaxLayersExact = flags.Changed("max-layers")
 			o.in.Push = !o.noPush
+			o.in.Repository, o.in.Mirrors = "", nil
+			for _, v := range o.repositories {
+				for _, r := range builder.SplitList(v) {
+					if o.in.Repository == "" {
+						o.in.Repository = r
+					} else {
+						o.in.Mirrors = append(o.in.Mirrors, r)
+					}
+				}
+			}
 			o.in.Tool = "scratch-push " + toolVersion()
 			o.in.LookupEnv = os.LookupEnv
 			if o.timeout < 0 {
@@ -179,7 +190,7 @@ like one of these commands is given as ./version.`,
 
 	f := cmd.Flags()
 	f.SortFlags = false
-	f.StringVar(&o.in.Repository, "repository", "", "repository to push to: quay.io/team/app, user/app (Docker Hub), 127.0.0.1:5000/app; no tag or digest in it (required unless --no-push)")
+	f.StringArrayVar(&o.repositories, "repository", nil, "repository to push to: quay.io/team/app, user/app (Docker Hub), 127.0.0.1:5000/app; no tag or digest in it (required unless --no-push); repeatable: the image is pushed to the first (with --registry and the credentials given) and copied from there to each other under the same tags, with the docker config's credentials for its registry")
 	f.StringArrayVar(&o.in.Tags, "tag", nil, "tag to push; repeatable, and a value may hold a comma or space separated list (default latest)")
 	f.StringVar(&o.in.Registry, "registry", "", "registry host or URL: https://quay.io, quay.io and quay.io/v2/ mean the same; put in front of a repository that names no host, and must agree with one that does (default: the repository's host, else Docker Hub)")
 	f.StringVar(&o.in.Credentials.Username, "username", "", "registry user name")
@@ -222,6 +233,7 @@ like one of these commands is given as ./version.`,
 	f.StringVar(&o.in.MetadataFile, "metadata-file", "", "write the results as JSON to this file: image ID, each tag's reference and digest, layers, size, daemon version")
 	f.StringVar(&o.in.IIDFile, "iidfile", "", "write the image ID to this file")
 	f.StringVar(&o.in.DigestFile, "digest-file", "", "write the pushed manifest digest to this file")
+	f.StringVar(&o.in.ImageRefsFile, "image-refs", "", "write every pushed reference, REPOSITORY:TAG@DIGEST a line (every repository's), to this file")
 	f.StringVar(&o.werckerYML, "wercker-yml", "", "run the internal/docker-scratch-push step of this wercker.yml; flags given here override its keys, and DIR defaults to $WERCKER_OUTPUT_DIR")
 	f.StringVar(&o.pipeline, "pipeline", "", "with --wercker-yml: the pipeline whose step to run (default: the one that has it)")
 	for flag, values := range map[string][]string{
