@@ -69,6 +69,9 @@ func TestMultiPlatform(t *testing.T) {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
 	body, digest := reg.manifestBytes(repo, "v1")
+	if d := skopeoDigest(t, ref+":v1"); d != digest {
+		t.Errorf("skopeo reads the index as %s, the registry API as %s", d, digest)
+	}
 	if _, d2 := reg.manifestBytes(repo, "v2"); d2 != digest {
 		t.Errorf("v1 is %s, v2 is %s", digest, d2)
 	}

@@ -33,6 +33,9 @@ func TestMirrors(t *testing.T) {
 	_, d1 := reg.manifest(first, "v1")
 	_, d2 := reg.manifest(second, "v1")
 	want := env.registry + "/" + first + ":v1@" + d1 + "\n" + p.addr + "/" + second + ":v1@" + d1 + "\n"
+	if d := skopeoDigest(t, env.registry+"/"+second+":v1"); d != d1 {
+		t.Errorf("skopeo reads the copy as %s, the first is %s", d, d1)
+	}
 	if d1 != d2 || res.stdout != want {
 		t.Errorf("digests %s and %s, stdout %q; want the same, and %q", d1, d2, res.stdout, want)
 	}

@@ -34,6 +34,27 @@ func orasRun(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// skopeoDigest is the digest of the manifest ref (REPOSITORY:TAG, on a
+// registry on loopback) as skopeo, a client of its own, reads it.
+func skopeoDigest(t *testing.T, ref string) string {
+	t.Helper()
+	if _, err := exec.LookPath("skopeo"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no skopeo: scripts/dev-env installs it")
+		}
+		t.Skip("no skopeo: run scripts/dev-env")
+	}
+	cmd := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", "--creds", env.username+":"+env.password, "docker://"+ref)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	raw, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("skopeo inspect %s: %v: %s", ref, err, stderr.String())
+	}
+	sum := sha256.Sum256(raw)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 // referrers lists, with oras discover, the SPDX documents attached to
 // ref (REPOSITORY@DIGEST).
 func referrers(t *testing.T, ref string) []string {

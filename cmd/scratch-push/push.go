@@ -30,6 +30,10 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	}
 	s.redact.Add(opts.Credentials.Password)
 	s.redact.Add(opts.Credentials.IdentityToken)
+	for _, m := range opts.Mirrors {
+		s.redact.Add(m.Credentials.Password)
+		s.redact.Add(m.Credentials.IdentityToken)
+	}
 	progress := display.New(s.err, o.progress, s.errFd)
 	defer progress.Close()
 	if o.werckerStep != "" {
