@@ -66,15 +66,13 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (mad
 		return m, err
 	}
 	o.Progress = serial(o.Progress)
-	tmp, err := os.MkdirTemp("", "scratch-push-layers-")
+	// The upload removes the layers when it ends, once the load no longer
+	// reads them; until the upload starts, a failure removes them here,
+	// and without an upload the end of the load does.
+	layers, err := newLayerFiles()
 	if err != nil {
-		return m, fmt.Errorf("making a folder for the compressed layers: %w", err)
+		return m, err
 	}
-	// The upload removes tmp when it ends, once the load no longer reads
-	// it; until the upload starts, a failure removes it here, and without
-	// an upload the end of the load does.
-	var readers sync.WaitGroup
-	removeTmp := func() { readers.Wait(); os.RemoveAll(tmp) }
 
 	// The classic store and Podman get the folder as plain layers, read
 	// again while it is compressed for the registry; the containerd store
@@ -86,7 +84,7 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (mad
 		stream, made := builder.ImageArchive(loadCtx, o.Dir, o.Spec, o.Layout, platform, builder.DockerSave)
 		go load(loadCtx, api, newSending(stream, "image", "the image", size, o.Progress), made, loaded)
 	}
-	img, err := builder.MakeImage(ctx, tmp, o.Dir, o.Spec, o.Layout, platform)
+	img, err := builder.MakeImage(ctx, layers.dir, o.Dir, o.Spec, o.Layout, platform)
 	if err == nil && len(o.Outputs) > 0 {
 		m.sboms, err = outputImage(ctx, o, img, platform)
 		m.outputs = written(o, img.Made.Manifest.String())
@@ -98,22 +96,22 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (mad
 				l.built.Discard(ctx, api)
 			}
 		}
-		removeTmp()
+		layers.remove()
 		return m, err
 	}
 	if containerd {
-		readers.Add(1) // before the upload can end and remove tmp
+		layers.readers.Add(1) // before the upload can end and remove them
 	}
 	if o.Push {
 		o.note("made image %s here; pushing it from here while the daemon loads it", img.Made.Manifest)
-		m.upload = startUpload(ctx, img, o, removeTmp)
+		m.upload = startUpload(ctx, img, o, layers.remove)
 	} else {
 		o.note("made image %s here; the daemon loads it", img.Made.Manifest)
-		defer removeTmp()
+		defer layers.remove()
 	}
 	if containerd {
 		go func() {
-			defer readers.Done()
+			defer layers.readers.Done()
 			load(loadCtx, api, newSending(img.Archive(), "image", "the image", img.Size(), o.Progress), func() builder.Made { return img.Made }, loaded)
 		}()
 	}
@@ -234,4 +232,26 @@ func serial(p daemon.Progress) daemon.Progress {
 		defer mu.Unlock()
 		p(e)
 	}
+}
+
+// layerFiles is the folder an image made here keeps its compressed layers
+// in: the upload, the daemon's load and the Outputs read them, each a
+// reader, and the folder goes once the last is done.
+type layerFiles struct {
+	dir     string
+	readers sync.WaitGroup
+}
+
+func newLayerFiles() (*layerFiles, error) {
+	dir, err := os.MkdirTemp("", "scratch-push-layers-")
+	if err != nil {
+		return nil, fmt.Errorf("making a folder for the compressed layers: %w", err)
+	}
+	return &layerFiles{dir: dir}, nil
+}
+
+// remove waits for the readers, then removes the folder.
+func (l *layerFiles) remove() {
+	l.readers.Wait()
+	os.RemoveAll(l.dir)
 }

@@ -3,8 +3,6 @@ package push
 import (
 	"context"
 	"fmt"
-	"os"
-	"sync"
 	"time"
 
 	"github.com/scratchpush/scratchpush/builder"
@@ -59,15 +57,13 @@ func runIndex(ctx context.Context, engine Engine, o Options) (Result, error) {
 		}
 	}
 	o.Progress = serial(o.Progress)
-	tmp, err := os.MkdirTemp("", "scratch-push-layers-")
+	layers, err := newLayerFiles()
 	if err != nil {
-		return res, fmt.Errorf("making a folder for the compressed layers: %w", err)
+		return res, err
 	}
-	var readers sync.WaitGroup
-	removeTmp := func() { readers.Wait(); os.RemoveAll(tmp) }
-	ix, err := makeIndex(ctx, api, tmp, o, sums)
+	ix, err := makeIndex(ctx, api, layers.dir, o, sums)
 	if err != nil {
-		removeTmp()
+		layers.remove()
 		return res, err
 	}
 	for _, img := range ix.Images {
@@ -77,27 +73,27 @@ func runIndex(ctx context.Context, engine Engine, o Options) (Result, error) {
 	m := made{remember: func() {}}
 	if len(o.Outputs) > 0 {
 		if m.sboms, err = outputIndex(ctx, o, ix); err != nil {
-			removeTmp()
+			layers.remove()
 			return res, err
 		}
 		m.outputs = written(o, ix.Digest.String())
 	}
 	if filesOnly(o) {
-		removeTmp()
+		layers.remove()
 		res.Outputs = m.outputs
 		return res, nil
 	}
 
-	readers.Add(1) // before the upload can end and remove tmp
+	layers.readers.Add(1) // before the upload can end and remove them
 	if o.Push {
-		m.upload = startSend(ctx, o, removeTmp, func(ctx context.Context, opts registry.Options) ([]string, error) {
+		m.upload = startSend(ctx, o, layers.remove, func(ctx context.Context, opts registry.Options) ([]string, error) {
 			return registry.PushIndex(ctx, ix, o.Target.Tags, opts)
 		})
 	}
 	m.built, err = loadIndex(ctx, api, o, ix)
-	readers.Done()
+	layers.readers.Done()
 	if !o.Push {
-		removeTmp()
+		layers.remove()
 	}
 	if err != nil {
 		if m.upload != nil {

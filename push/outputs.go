@@ -214,12 +214,12 @@ func runFiles(ctx context.Context, o Options) (Result, error) {
 	if o.Platform != nil {
 		platform = *o.Platform
 	}
-	tmp, err := os.MkdirTemp("", "scratch-push-layers-")
+	layers, err := newLayerFiles()
 	if err != nil {
-		return res, fmt.Errorf("making a folder for the compressed layers: %w", err)
+		return res, err
 	}
-	defer os.RemoveAll(tmp)
-	img, err := builder.MakeImage(ctx, tmp, o.Dir, o.Spec, o.Layout, platform)
+	defer layers.remove()
+	img, err := builder.MakeImage(ctx, layers.dir, o.Dir, o.Spec, o.Layout, platform)
 	if err != nil {
 		return res, err
 	}
