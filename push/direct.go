@@ -170,7 +170,7 @@ func loadArchive(ctx context.Context, api daemon.API, archive *sending, made fun
 	built, err := daemon.Load(ctx, api, archive, archive.progress)
 	archive.Close()
 	m := made() // the archive's writer has ended: sent whole, or stopped
-	if err != nil && ctx.Err() != nil && m.Config != "" {
+	if err != nil && ctx.Err() != nil && (m.Config != "" || m.Manifest != "") {
 		daemon.DiscardLate(ctx, api, m.Config.String(), m.Manifest.String())
 	}
 	if err != nil {

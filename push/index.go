@@ -134,14 +134,14 @@ func loadIndex(ctx context.Context, api daemon.API, o Options, ix builder.Index)
 		return daemon.Built{}, err
 	}
 	if containerd {
+		made := builder.Made{Manifest: ix.Digest} // the store names it by the index
 		archive := newSending(ix.Archive(), "image", "the image", ix.Size(), o.Progress)
-		built, _, err := loadArchive(ctx, api, archive, func() builder.Made { return builder.Made{Config: ix.Digest, Manifest: ix.Digest} })
+		built, _, err := loadArchive(ctx, api, archive, func() builder.Made { return made })
 		if err != nil {
 			return built, err
 		}
-		if built.ID != ix.Digest.String() {
-			built.Discard(ctx, api)
-			return daemon.Built{}, fmt.Errorf("the daemon loaded the image as %s, but the index made is %s", built.ID, ix.Digest)
+		if err := checkLoaded(ctx, api, built, made); err != nil {
+			return daemon.Built{}, err
 		}
 		return built, nil
 	}

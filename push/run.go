@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/distribution/reference"
@@ -275,7 +276,14 @@ func checkLoaded(ctx context.Context, api daemon.API, built daemon.Built, made b
 		return nil
 	}
 	built.Discard(ctx, api)
-	return fmt.Errorf("the daemon loaded the image as %s, but it was made as %s (manifest %s)", built.ID, made.Config, made.Manifest)
+	var as []string // what names it: a config, a manifest or index, or both
+	if made.Config != "" {
+		as = append(as, made.Config.String())
+	}
+	if made.Manifest != "" {
+		as = append(as, "manifest "+made.Manifest.String())
+	}
+	return fmt.Errorf("the daemon loaded the image as %s, but it was made as %s", built.ID, strings.Join(as, ", "))
 }
 
 // imagePlatform is the platform the image is for, the one Options name,
