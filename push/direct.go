@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/registry"
@@ -86,7 +84,9 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (mad
 	}
 	img, err := builder.MakeImage(ctx, layers.dir, o.Dir, o.Spec, o.Layout, platform)
 	if err == nil && len(o.Outputs) > 0 {
-		m.sboms, err = outputImage(ctx, o, img, platform)
+		m.sboms, err = writeOutputs(ctx, o, []sbom.Part{imagePart(o, platform)}, func(docs map[string][]byte, created time.Time) error {
+			return writeImageOutputs(o, img, docs, created)
+		})
 		m.outputs = written(o, img.Made.Manifest.String())
 	}
 	if err != nil {
@@ -131,23 +131,6 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (mad
 	}
 	m.built = l.built
 	return m, nil
-}
-
-// outputImage makes the SBOM of an image made here, when asked, and writes
-// both to the Outputs; it returns the SBOM for the push to attach.
-func outputImage(ctx context.Context, o Options, img builder.Image, platform ocispec.Platform) (*sbom.Documents, error) {
-	created := o.created()
-	docs, err := imageSBOM(ctx, o, []sbom.Part{{Platform: platform, Dir: o.Dir, Essentials: o.Layout.Essentials}}, created)
-	if err != nil {
-		return nil, fmt.Errorf("making the SBOM: %w", err)
-	}
-	if err := writeImageOutputs(o, img, docs.Whole, created); err != nil {
-		return nil, err
-	}
-	if docs.Whole == nil {
-		return nil, nil
-	}
-	return &docs, nil
 }
 
 type loadResult struct {

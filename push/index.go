@@ -8,7 +8,6 @@ import (
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/registry"
-	"github.com/scratchpush/scratchpush/sbom"
 )
 
 // A multi-platform image (Options.Platforms). Every platform's image is
@@ -72,7 +71,10 @@ func runIndex(ctx context.Context, engine Engine, o Options) (Result, error) {
 	o.note("made index %s here for %d platforms", ix.Digest, len(ix.Images))
 	m := made{remember: func() {}}
 	if len(o.Outputs) > 0 {
-		if m.sboms, err = outputIndex(ctx, o, ix); err != nil {
+		m.sboms, err = writeOutputs(ctx, o, sbomParts(o), func(docs map[string][]byte, created time.Time) error {
+			return writeIndexOutputs(o, ix, docs, created)
+		})
+		if err != nil {
 			layers.remove()
 			return res, err
 		}
@@ -170,26 +172,4 @@ func loadIndex(ctx context.Context, api daemon.API, o Options, ix builder.Index)
 		return daemon.Built{}, err
 	}
 	return built, nil
-}
-
-// outputIndex makes the SBOMs of the index and of each platform's image,
-// when asked, and writes them with the index to the Outputs; it returns
-// them for the push to attach.
-func outputIndex(ctx context.Context, o Options, ix builder.Index) (*sbom.Documents, error) {
-	created := o.created()
-	var parts []sbom.Part
-	for _, p := range o.Platforms {
-		parts = append(parts, sbom.Part{Platform: p.Platform, Dir: p.Dir, Essentials: o.Layout.Essentials})
-	}
-	docs, err := imageSBOM(ctx, o, parts, created)
-	if err != nil {
-		return nil, fmt.Errorf("making the SBOM: %w", err)
-	}
-	if err := writeIndexOutputs(o, ix, docs, o.Platforms, created); err != nil {
-		return nil, err
-	}
-	if docs.Whole == nil {
-		return nil, nil
-	}
-	return &docs, nil
 }

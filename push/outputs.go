@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,34 +95,54 @@ func refName(o Options) string {
 	return ""
 }
 
-// imageSBOM makes the SBOM of an image made here when Options ask for one:
-// the whole image's, and with several parts each part's.
-func imageSBOM(ctx context.Context, o Options, parts []sbom.Part, created time.Time) (sbom.Documents, error) {
-	if !o.SBOM {
-		return sbom.Documents{}, nil
-	}
-	name := "image"
-	if o.Target.Repository != nil {
-		name = reference.FamiliarName(o.Target.Repository)
-	}
-	return sbom.SPDX(ctx, sbom.Input{Name: name, Parts: parts, Created: created, Tool: o.Tool})
-}
-
-// sbomArtifact is the SBOM as an artifact referring to subject.
-func sbomArtifact(subject ocispec.Descriptor, doc []byte, created time.Time) (builder.Artifact, error) {
-	return builder.MakeArtifact(subject, sbom.MediaType, "sbom.spdx.json", doc, map[string]string{ocispec.AnnotationCreated: created.UTC().Format(time.RFC3339)})
-}
-
-// writeImageOutputs writes img to every Output, with its SBOM doc (nil:
-// none) beside it in a layout.
-func writeImageOutputs(o Options, img builder.Image, doc []byte, created time.Time) error {
-	var artifacts []builder.Artifact
-	if doc != nil {
-		a, err := sbomArtifact(img.Descriptor, doc, created)
-		if err != nil {
-			return err
+// writeOutputs makes the SBOM of an image made here of parts, when
+// Options ask for one, and has write put the image and the documents (by
+// platform, "" for the whole: sbomDocs) in the Outputs; it returns the
+// documents for the push to attach.
+func writeOutputs(ctx context.Context, o Options, parts []sbom.Part, write func(docs map[string][]byte, created time.Time) error) (*sbom.Documents, error) {
+	created := o.created()
+	var docs *sbom.Documents
+	if o.SBOM {
+		name := "image"
+		if o.Target.Repository != nil {
+			name = reference.FamiliarName(o.Target.Repository)
 		}
-		artifacts = append(artifacts, a)
+		d, err := sbom.SPDX(ctx, sbom.Input{Name: name, Parts: parts, Created: created, Tool: o.Tool})
+		if err != nil {
+			return nil, fmt.Errorf("making the SBOM: %w", err)
+		}
+		docs = &d
+	}
+	if err := write(sbomDocs(parts, docs), created); err != nil {
+		return nil, err
+	}
+	return docs, nil
+}
+
+// sbomArtifacts are the SBOM documents as artifacts, each referring to the
+// image or index it describes: subjects by platform, "" for the whole.
+func sbomArtifacts(docs map[string][]byte, subjects map[string]ocispec.Descriptor, created time.Time) ([]builder.Artifact, error) {
+	var out []builder.Artifact
+	for _, key := range slices.Sorted(maps.Keys(subjects)) {
+		doc, ok := docs[key]
+		if !ok {
+			continue
+		}
+		a, err := builder.MakeArtifact(subjects[key], sbom.MediaType, sbomTitle, doc, sbomAnnotations(created))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// writeImageOutputs writes img to every Output, with its SBOM (docs[""],
+// if any) beside it in a layout.
+func writeImageOutputs(o Options, img builder.Image, docs map[string][]byte, created time.Time) error {
+	artifacts, err := sbomArtifacts(docs, map[string]ocispec.Descriptor{"": img.Descriptor}, created)
+	if err != nil {
+		return err
 	}
 	for _, out := range o.Outputs {
 		var err error
@@ -140,25 +162,14 @@ func writeImageOutputs(o Options, img builder.Image, doc []byte, created time.Ti
 
 // writeIndexOutputs writes ix as an OCI layout to every Output, with the
 // SBOMs of the whole and of each platform beside it.
-func writeIndexOutputs(o Options, ix builder.Index, docs sbom.Documents, platforms []PlatformDir, created time.Time) error {
-	var artifacts []builder.Artifact
-	if docs.Whole != nil {
-		a, err := sbomArtifact(ix.Descriptor(), docs.Whole, created)
-		if err != nil {
-			return err
-		}
-		artifacts = append(artifacts, a)
-		for i, p := range platforms {
-			for _, img := range ix.Images {
-				if builder.PlatformString(img.Descriptor.Platform) == builder.PlatformString(&p.Platform) {
-					a, err := sbomArtifact(img.Descriptor, docs.Parts[i], created)
-					if err != nil {
-						return err
-					}
-					artifacts = append(artifacts, a)
-				}
-			}
-		}
+func writeIndexOutputs(o Options, ix builder.Index, docs map[string][]byte, created time.Time) error {
+	subjects := map[string]ocispec.Descriptor{"": ix.Descriptor()}
+	for _, img := range ix.Images {
+		subjects[builder.PlatformString(img.Descriptor.Platform)] = img.Descriptor
+	}
+	artifacts, err := sbomArtifacts(docs, subjects, created)
+	if err != nil {
+		return err
 	}
 	for _, out := range o.Outputs {
 		if err := ix.WriteLayout(out.Path, refName(o), artifacts); err != nil {
@@ -223,7 +234,9 @@ func runFiles(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if _, err := outputImage(ctx, o, img, platform); err != nil {
+	if _, err := writeOutputs(ctx, o, []sbom.Part{imagePart(o, platform)}, func(docs map[string][]byte, created time.Time) error {
+		return writeImageOutputs(o, img, docs, created)
+	}); err != nil {
 		return res, err
 	}
 	res.Outputs = written(o, img.Made.Manifest.String())

@@ -52,7 +52,7 @@ func startSBOM(ctx context.Context, api daemon.API, o Options, m made) *sbomJob 
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	j := &sbomJob{done: make(chan struct{}), docs: map[string][]byte{}, cancel: cancel}
+	j := &sbomJob{done: make(chan struct{}), cancel: cancel}
 	// The image's own time, so that the same image (reused, or made
 	// again reproducibly) gets the same document, not one more referrer.
 	created, err := daemon.ImageCreated(ctx, api, m.built.ID)
@@ -63,23 +63,17 @@ func startSBOM(ctx context.Context, api daemon.API, o Options, m made) *sbomJob 
 	}
 	j.created = created
 	j.made = !m.reused
-	if len(o.Platforms) == 0 {
+	if j.parts = sbomParts(o); len(j.parts) == 0 {
 		platform, _, err := imagePlatform(ctx, api, o)
 		if err != nil {
 			j.err = err
 			close(j.done)
 			return j
 		}
-		j.parts = []sbom.Part{{Platform: platform, Dir: o.Dir, Essentials: o.Layout.Essentials}}
-	}
-	for _, p := range o.Platforms {
-		j.parts = append(j.parts, sbom.Part{Platform: p.Platform, Dir: p.Dir, Essentials: o.Layout.Essentials})
+		j.parts = []sbom.Part{imagePart(o, platform)}
 	}
 	if m.sboms != nil {
-		j.docs[""] = m.sboms.Whole
-		for i, d := range m.sboms.Parts {
-			j.docs[builder.PlatformString(&j.parts[i].Platform)] = d
-		}
+		j.docs = sbomDocs(j.parts, m.sboms)
 		close(j.done)
 		return j
 	}
@@ -92,10 +86,7 @@ func startSBOM(ctx context.Context, api daemon.API, o Options, m made) *sbomJob 
 			j.err = err
 			return
 		}
-		j.docs[""] = docs.Whole
-		for i, d := range docs.Parts {
-			j.docs[builder.PlatformString(&j.parts[i].Platform)] = d
-		}
+		j.docs = sbomDocs(j.parts, &docs)
 		o.note("made the SBOM (SPDX 2.3) in %.1fs", time.Since(start).Seconds())
 	}()
 	return j
@@ -123,9 +114,8 @@ func (j *sbomJob) attach(ctx context.Context, o Options, res *Result) error {
 		subjects = append(subjects, subject{p.Digest, j.docs[p.Platform]})
 	}
 	opts := registry.Options{Credentials: o.Credentials, Retries: o.Retries, UserAgent: "scratch-push"}
-	annotations := map[string]string{ocispec.AnnotationCreated: j.created.UTC().Format(time.RFC3339)}
 	for _, s := range subjects {
-		d, err := registry.Attach(ctx, o.Target.Repository, digest.Digest(s.digest), sbom.MediaType, "sbom.spdx.json", s.doc, annotations, opts)
+		d, err := registry.Attach(ctx, o.Target.Repository, digest.Digest(s.digest), sbom.MediaType, sbomTitle, s.doc, sbomAnnotations(j.created), opts)
 		if err != nil {
 			return field.Wrap("SBOM", fmt.Errorf("the image is pushed, but its SBOM could not be attached: %w; %s none pushes without one", err, field.Ref("SBOM")))
 		}
@@ -133,4 +123,41 @@ func (j *sbomJob) attach(ctx context.Context, o Options, res *Result) error {
 		res.SBOMs = append(res.SBOMs, Referrer{Subject: s.digest, Digest: d.String(), ArtifactType: sbom.MediaType})
 	}
 	return nil
+}
+
+// sbomTitle is the file name an SBOM blob carries, which oras pull writes.
+const sbomTitle = "sbom.spdx.json"
+
+// sbomAnnotations are an SBOM artifact's: the image's created time, so
+// that the same image gets the same artifact.
+func sbomAnnotations(created time.Time) map[string]string {
+	return map[string]string{ocispec.AnnotationCreated: created.UTC().Format(time.RFC3339)}
+}
+
+// imagePart is the SBOM's one part for an image of o.Dir.
+func imagePart(o Options, platform ocispec.Platform) sbom.Part {
+	return sbom.Part{Platform: platform, Dir: o.Dir, Essentials: o.Layout.Essentials}
+}
+
+// sbomParts are the SBOM's parts for several platforms, in the order
+// given; none for one image, whose platform the daemon may tell.
+func sbomParts(o Options) []sbom.Part {
+	var parts []sbom.Part
+	for _, p := range o.Platforms {
+		parts = append(parts, sbom.Part{Platform: p.Platform, Dir: p.Dir, Essentials: o.Layout.Essentials})
+	}
+	return parts
+}
+
+// sbomDocs are docs by what they describe: "" the whole image, else a
+// part's platform (os/arch[/variant]); nil without documents.
+func sbomDocs(parts []sbom.Part, docs *sbom.Documents) map[string][]byte {
+	if docs == nil {
+		return nil
+	}
+	out := map[string][]byte{"": docs.Whole}
+	for i, d := range docs.Parts {
+		out[builder.PlatformString(&parts[i].Platform)] = d
+	}
+	return out
 }
