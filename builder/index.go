@@ -90,25 +90,9 @@ func (ix Index) Descriptor() ocispec.Descriptor {
 func (ix Index) WriteArchive(w io.Writer) error {
 	tw := tar.NewWriter(w)
 	stamp := Layout{ModTime: ix.ModTime}
-	d := dockerSave{tw: tw, layout: stamp}
-	written := map[digest.Digest]bool{}
-	for _, img := range ix.Images {
-		for _, l := range img.Layers {
-			if written[l.Digest] {
-				continue
-			}
-			written[l.Digest] = true
-			if err := copyBlob(tw, l, stamp); err != nil {
-				return err
-			}
-		}
-		for _, b := range [][]byte{img.Config, img.Manifest} {
-			if dg := digest.FromBytes(b); !written[dg] {
-				written[dg] = true
-				if err := d.entry(blobPath(dg), b); err != nil {
-					return err
-				}
-			}
+	for _, b := range ix.blobs() {
+		if err := b.writeTar(tw, stamp); err != nil {
+			return err
 		}
 	}
 	top, err := json.Marshal(ocispec.Index{
@@ -123,11 +107,11 @@ func (ix Index) WriteArchive(w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	d := dockerSave{tw: tw, layout: stamp}
 	for _, e := range []struct {
 		name string
 		body []byte
 	}{
-		{blobPath(ix.Digest), ix.Manifest},
 		{ocispec.ImageIndexFile, top},
 		{ocispec.ImageLayoutFile, layoutFile},
 	} {
@@ -149,16 +133,9 @@ func (ix Index) Archive() io.ReadCloser {
 
 // Size is what the index's blobs weigh, each counted once.
 func (ix Index) Size() int64 {
-	n := int64(len(ix.Manifest))
-	seen := map[digest.Digest]bool{}
-	for _, img := range ix.Images {
-		n += int64(len(img.Config) + len(img.Manifest))
-		for _, l := range img.Layers {
-			if !seen[l.Digest] {
-				seen[l.Digest] = true
-				n += l.Size
-			}
-		}
+	var n int64
+	for _, b := range ix.blobs() {
+		n += b.size
 	}
 	return n
 }

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"archive/tar"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,19 +50,48 @@ func MakeArtifact(subject ocispec.Descriptor, artifactType, title string, blob [
 	}}, nil
 }
 
-// layoutBlob is a blob for a layout: in memory, or in a file.
+// layoutBlob is a blob of an image made here: in memory, or in a file.
 type layoutBlob struct {
 	digest digest.Digest
+	size   int64
 	data   []byte
 	path   string
 }
 
+func memoryBlob(b []byte) layoutBlob {
+	return layoutBlob{digest: digest.FromBytes(b), size: int64(len(b)), data: b}
+}
+
+// layoutBlobs are the image's blobs: its layers, config and manifest.
 func (img Image) layoutBlobs() []layoutBlob {
 	var out []layoutBlob
 	for _, l := range img.Layers {
-		out = append(out, layoutBlob{digest: l.Digest, path: l.Path})
+		out = append(out, layoutBlob{digest: l.Digest, size: l.Size, path: l.Path})
 	}
-	return append(out, layoutBlob{digest: img.Made.Config, data: img.Config}, layoutBlob{digest: img.Made.Manifest, data: img.Manifest})
+	return append(out, memoryBlob(img.Config), memoryBlob(img.Manifest))
+}
+
+// blobs are the index's blobs, each once: every image's, then the index.
+func (ix Index) blobs() []layoutBlob {
+	var out []layoutBlob
+	seen := map[digest.Digest]bool{}
+	for _, img := range ix.Images {
+		for _, b := range img.layoutBlobs() {
+			if !seen[b.digest] {
+				seen[b.digest] = true
+				out = append(out, b)
+			}
+		}
+	}
+	return append(out, memoryBlob(ix.Manifest))
+}
+
+// writeTar writes the blob into an archive, under blobs/.
+func (b layoutBlob) writeTar(tw *tar.Writer, stamp Layout) error {
+	if b.path == "" {
+		return (&dockerSave{tw: tw, layout: stamp}).entry(blobPath(b.digest), b.data)
+	}
+	return copyBlob(tw, Layer{Descriptor: ocispec.Descriptor{Digest: b.digest, Size: b.size}, Path: b.path}, stamp)
 }
 
 // WriteLayout writes the image as an OCI image layout into dir, which must
@@ -75,11 +105,7 @@ func (img Image) WriteLayout(dir, name string, artifacts []Artifact) error {
 // WriteLayout writes the index and every platform's image as WriteLayout
 // of an Image does.
 func (ix Index) WriteLayout(dir, name string, artifacts []Artifact) error {
-	var blobs []layoutBlob
-	for _, img := range ix.Images {
-		blobs = append(blobs, img.layoutBlobs()...)
-	}
-	return writeLayout(dir, append(blobs, layoutBlob{digest: ix.Digest, data: ix.Manifest}), ix.Descriptor(), name, artifacts)
+	return writeLayout(dir, ix.blobs(), ix.Descriptor(), name, artifacts)
 }
 
 func writeLayout(dir string, blobs []layoutBlob, top ocispec.Descriptor, name string, artifacts []Artifact) (err error) {
@@ -97,9 +123,7 @@ func writeLayout(dir string, blobs []layoutBlob, top ocispec.Descriptor, name st
 	}
 	manifests := []ocispec.Descriptor{top}
 	for _, a := range artifacts {
-		blobs = append(blobs, layoutBlob{digest: digest.FromBytes(a.Manifest), data: a.Manifest},
-			layoutBlob{digest: digest.FromBytes(a.Blob), data: a.Blob},
-			layoutBlob{digest: ocispec.DescriptorEmptyJSON.Digest, data: ocispec.DescriptorEmptyJSON.Data})
+		blobs = append(blobs, memoryBlob(a.Manifest), memoryBlob(a.Blob), memoryBlob(ocispec.DescriptorEmptyJSON.Data))
 		manifests = append(manifests, a.Descriptor)
 	}
 	written := map[digest.Digest]bool{}
