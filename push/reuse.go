@@ -264,12 +264,13 @@ func (r reuseStore) sbom(key string, o Options) []byte {
 	if o.Target.Repository == nil {
 		return nil
 	}
-	b, err := os.ReadFile(r.sbomPath(key, o))
+	path := r.sbomPath(key, o)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
 	now := time.Now()
-	_ = os.Chtimes(r.sbomPath(key, o), now, now)
+	_ = os.Chtimes(path, now, now) // most recently used, for pruning
 	return b
 }
 
