@@ -46,8 +46,9 @@ func Ref(name string) string { return mark + name + mark }
 // Error names the input by its Go name: "Workdir: ...".
 func (e *Error) Error() string { return e.Field + ": " + e.Message(nil) }
 
-// Unwrap gives the cause, for errors.Is.
-func (e *Error) Unwrap() error { return errors.Unwrap(e.err) }
+// Unwrap gives the message's error, whose own chain holds every cause
+// wrapped with %w (one or several), for errors.Is and errors.As.
+func (e *Error) Unwrap() error { return e.err }
 
 // Message is the error's text without the input it is about, each input
 // it refers to named by name (its Go name when name is nil).

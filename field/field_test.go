@@ -32,3 +32,16 @@ func TestError(t *testing.T) {
 		t.Errorf("Wrap replaced the field: %s", fe.Field)
 	}
 }
+
+// errors.Is sees every cause of a message wrapped with several %w.
+func TestErrorUnwrapsSeveralCauses(t *testing.T) {
+	err := Errorf("Outputs", "writing %w after %w", fs.ErrPermission, fs.ErrExist)
+	for _, cause := range []error{fs.ErrPermission, fs.ErrExist} {
+		if !errors.Is(err, cause) {
+			t.Errorf("errors.Is(%v, %v) = false", err, cause)
+		}
+	}
+	if Of(fmt.Errorf("context: %w", err)) == nil {
+		t.Error("the field error is lost when wrapped")
+	}
+}

@@ -87,6 +87,11 @@ type Input struct {
 	// Outputs are oci-layout:DIR or docker-archive:FILE (Output).
 	Outputs []string
 
+	// CacheDir is the folder that keeps the records of images made, for
+	// reuse (SCRATCH_PUSH_CACHE_DIR in the command); "" is the user's
+	// cache folder, $XDG_CACHE_HOME/scratch-push.
+	CacheDir string
+
 	// MetadataFile, IIDFile, DigestFile and ImageRefsFile are the result
 	// files (Files).
 	MetadataFile, IIDFile, DigestFile, ImageRefsFile string
@@ -97,7 +102,8 @@ type Input struct {
 // docker config when the input has none; old result files are removed.
 func (in Input) Options(ctx context.Context) (Options, error) {
 	o := Options{Dir: in.Dir, Push: in.Push, Reproducible: in.Reproducible, NoCache: in.NoCache,
-		MaxLayers: in.MaxLayers, MaxLayersExact: in.MaxLayersExact, Retries: in.Retries, Credentials: in.Credentials}
+		MaxLayers: in.MaxLayers, MaxLayersExact: in.MaxLayersExact, Retries: in.Retries, Credentials: in.Credentials,
+		CacheDir: in.CacheDir}
 	asked, pairs, err := in.platforms()
 	if err != nil {
 		return o, err

@@ -81,6 +81,10 @@ type Options struct {
 	// With no push and no Target, the run needs no daemon.
 	Outputs []Output
 
+	// CacheDir keeps the records of images made, for reuse; "" is the
+	// user's cache folder.
+	CacheDir string
+
 	// Files are written when the run succeeds.
 	Files Files
 	// Progress receives events as the run goes: the daemon's, and the

@@ -29,7 +29,7 @@ import (
 // same options, and the daemon still has that image, scratch-push tags and
 // pushes that image instead: the check git's index and BuildKit's file sync
 // make. The record is a file per build under the user's cache folder
-// ($XDG_CACHE_HOME/scratch-push/images, or SCRATCH_PUSH_CACHE_DIR), holding
+// ($XDG_CACHE_HOME/scratch-push/images, or Options.CacheDir), holding
 // an image ID and nothing secret. --no-cache skips the lookup.
 //
 // An image is recorded only when no entry of the folder changed in the
@@ -49,8 +49,7 @@ type reuseStore struct{ dir string }
 
 // openReuse finds the record folder; ok is false when there is none to use,
 // and reuse is then simply off.
-func openReuse() (reuseStore, bool) {
-	dir := os.Getenv("SCRATCH_PUSH_CACHE_DIR")
+func openReuse(dir string) (reuseStore, bool) {
 	if dir == "" {
 		base, err := os.UserCacheDir()
 		if err != nil {
@@ -130,7 +129,7 @@ func pushAgain(ctx context.Context, o Options, pushed *builder.Image) (*upload, 
 // the daemon still has it, else makes one.
 func reuseOrMake(ctx context.Context, api daemon.API, o Options, sum builder.Summary, scanned time.Time, dockerfile []byte) (made, error) {
 	m := made{remember: func() {}}
-	store, ok := openReuse()
+	store, ok := openReuse(o.CacheDir)
 	key, keyed := reuseKey(ctx, sum, dockerfile, o)
 	ok = ok && keyed
 	if ok && !o.NoCache && len(o.Outputs) == 0 { // an Output needs the layers, which a reused image has not here

@@ -156,6 +156,7 @@ like one of these commands is given as ./version.`,
 			}
 			o.in.Tool = "scratch-push " + toolVersion()
 			o.in.LookupEnv = os.LookupEnv
+			o.in.CacheDir = os.Getenv("SCRATCH_PUSH_CACHE_DIR")
 			if o.timeout < 0 {
 				return usagef("--timeout %s: give a positive duration such as 10m, or 0 for no limit", o.timeout)
 			}
