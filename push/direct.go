@@ -166,8 +166,8 @@ func loadArchive(ctx context.Context, api daemon.API, archive *sending, made fun
 // reporting the bytes sent as events of the "push" phase; cleanup, when
 // set, runs when the upload ends, before wait and stop return.
 func startUpload(ctx context.Context, img builder.Image, o Options, cleanup func()) *upload {
-	u := startSend(ctx, o, cleanup, func(ctx context.Context, opts registry.Options) ([]string, error) {
-		return registry.Push(ctx, img, o.Target.Tags, opts)
+	u := startSend(ctx, o, cleanup, func(ctx context.Context, c *registry.Client) ([]string, error) {
+		return c.Push(ctx, img, o.Target.Tags)
 	})
 	u.img = img // the goroutine never reads it
 	return u
@@ -175,33 +175,34 @@ func startUpload(ctx context.Context, img builder.Image, o Options, cleanup func
 
 // startSend runs send, a push from here of every tag of the target, as
 // startUpload does.
-func startSend(ctx context.Context, o Options, cleanup func(), send func(context.Context, registry.Options) ([]string, error)) *upload {
+func startSend(ctx context.Context, o Options, cleanup func(), send func(context.Context, *registry.Client) ([]string, error)) *upload {
 	ctx, cancel := context.WithCancel(ctx)
 	u := &upload{done: make(chan struct{}), cancel: cancel}
 	var last time.Time
-	opts := registry.Options{
-		Credentials: o.Credentials,
-		Retries:     o.Retries,
-		UserAgent:   "scratch-push",
-		Progress: func(complete, total int64) {
-			if now := time.Now(); complete == total || now.Sub(last) >= 100*time.Millisecond {
-				last = now
-				o.event(daemon.Event{Phase: "push", ID: "registry", Text: "uploading", Current: complete, Total: total})
-			}
-		},
-	}
+	client := o.registry(registry.WithProgress(func(complete, total int64) {
+		if now := time.Now(); complete == total || now.Sub(last) >= 100*time.Millisecond {
+			last = now
+			o.event(daemon.Event{Phase: "push", ID: "registry", Text: "uploading", Current: complete, Total: total})
+		}
+	}))
 	go func() {
 		defer close(u.done)
 		if cleanup != nil {
 			defer cleanup()
 		}
 		start := time.Now()
-		u.digests, u.err = send(ctx, opts)
+		u.digests, u.err = send(ctx, client)
 		if u.err == nil {
 			o.event(daemon.Event{Phase: "push", ID: "registry", Text: fmt.Sprintf("pushed in %.1fs", time.Since(start).Seconds())})
 		}
 	}()
 	return u
+}
+
+// registry is the client for the target's registry, with the run's
+// credentials and retries.
+func (o Options) registry(opts ...registry.Option) *registry.Client {
+	return registry.New(o.Credentials, append([]registry.Option{registry.WithRetries(o.Retries)}, opts...)...)
 }
 
 // serial makes p safe to call from the upload and the load at once.

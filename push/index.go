@@ -88,8 +88,8 @@ func runIndex(ctx context.Context, engine Engine, o Options) (Result, error) {
 
 	layers.readers.Add(1) // before the upload can end and remove them
 	if o.Push {
-		m.upload = startSend(ctx, o, layers.remove, func(ctx context.Context, opts registry.Options) ([]string, error) {
-			return registry.PushIndex(ctx, ix, o.Target.Tags, opts)
+		m.upload = startSend(ctx, o, layers.remove, func(ctx context.Context, c *registry.Client) ([]string, error) {
+			return c.PushIndex(ctx, ix, o.Target.Tags)
 		})
 	}
 	m.built, err = loadIndex(ctx, api, o, ix)

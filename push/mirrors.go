@@ -71,12 +71,16 @@ func pushMirrors(ctx context.Context, o Options, res *Result) error {
 		return nil
 	}
 	pushed := digest.Digest(res.Tags[0].Digest)
-	from := registry.Options{Credentials: o.Credentials, Retries: o.Retries, UserAgent: "scratch-push"}
+	from := o.registry()
 	var failed []string
 	for _, m := range o.Mirrors {
-		to := registry.Options{Credentials: m.Credentials, Retries: o.Retries, UserAgent: "scratch-push"}
+		to := registry.New(m.Credentials, registry.WithRetries(o.Retries))
 		name := reference.FamiliarName(m.Target.Repository)
-		digests, err := registry.Copy(ctx, o.Target.Repository, pushed, from, m.Target.Repository, m.Target.Tags, to)
+		src, err := reference.WithDigest(o.Target.Repository, pushed)
+		if err != nil {
+			return fmt.Errorf("naming the pushed image: %w", err)
+		}
+		digests, err := from.Copy(ctx, src, to, m.Target.Repository, m.Target.Tags)
 		for i, d := range digests {
 			ref := m.Target.Tags[i]
 			res.Tags = append(res.Tags, Tag{reference.FamiliarString(ref), d, reference.FamiliarName(ref) + "@" + d})
@@ -85,7 +89,11 @@ func pushMirrors(ctx context.Context, o Options, res *Result) error {
 			if err != nil {
 				break
 			}
-			if _, err = registry.Copy(ctx, o.Target.Repository, digest.Digest(s.Digest), from, m.Target.Repository, nil, to); err != nil {
+			var ref reference.Canonical
+			if ref, err = reference.WithDigest(o.Target.Repository, digest.Digest(s.Digest)); err != nil {
+				break
+			}
+			if _, err = from.Copy(ctx, ref, to, m.Target.Repository, nil); err != nil {
 				err = fmt.Errorf("copying the SBOM %s: %w", s.Digest, err)
 			}
 		}

@@ -113,9 +113,10 @@ func (j *sbomJob) attach(ctx context.Context, o Options, res *Result) error {
 	for _, p := range res.Platforms {
 		subjects = append(subjects, subject{p.Digest, j.docs[p.Platform]})
 	}
-	opts := registry.Options{Credentials: o.Credentials, Retries: o.Retries, UserAgent: "scratch-push"}
+	client := o.registry()
 	for _, s := range subjects {
-		d, err := registry.Attach(ctx, o.Target.Repository, digest.Digest(s.digest), sbom.MediaType, sbomTitle, s.doc, sbomAnnotations(j.created), opts)
+		a := registry.Artifact{Type: sbom.MediaType, Title: sbomTitle, Blob: s.doc, Annotations: sbomAnnotations(j.created)}
+		d, err := client.Attach(ctx, o.Target.Repository, digest.Digest(s.digest), a)
 		if err != nil {
 			return field.Wrap("SBOM", fmt.Errorf("the image is pushed, but its SBOM could not be attached: %w; %s none pushes without one", err, field.Ref("SBOM")))
 		}

@@ -18,7 +18,16 @@ import (
 	"github.com/scratchpush/scratchpush/builder"
 )
 
-// Attach pushes blob to repo as an OCI 1.1 artifact that refers to
+// Artifact is a blob to attach to a manifest: its artifact type, the file
+// name it carries, its bytes and the artifact manifest's annotations.
+type Artifact struct {
+	Type        string
+	Title       string
+	Blob        []byte
+	Annotations map[string]string
+}
+
+// Attach pushes a's blob to repo as an OCI 1.1 artifact that refers to
 // subject, a manifest or index already there: an image manifest of the
 // given artifact type, the empty config, and blob as its one layer, which
 // the referrers API lists under the subject. A registry without that API
@@ -26,8 +35,8 @@ import (
 // sha256-<subject hex> that lists the artifact, as oras reads it. The blob
 // carries title as its file name (org.opencontainers.image.title), which
 // oras pull writes it to. It returns the artifact manifest's digest.
-func Attach(ctx context.Context, repo reference.Named, subject digest.Digest, artifactType, title string, blob []byte, annotations map[string]string, o Options) (digest.Digest, error) {
-	opts := remoteOptions(ctx, o)
+func (c *Client) Attach(ctx context.Context, repo reference.Named, subject digest.Digest, a Artifact) (digest.Digest, error) {
+	opts := c.options(ctx)
 	subjectRef, err := name.NewDigest(repo.Name() + "@" + subject.String())
 	if err != nil {
 		return "", fmt.Errorf("naming %s@%s: %w", reference.FamiliarName(repo), subject, err)
@@ -36,21 +45,21 @@ func Attach(ctx context.Context, repo reference.Named, subject digest.Digest, ar
 	if err != nil {
 		return "", classify(ctx, repo, fmt.Errorf("reading the manifest %s to attach to: %w", subject, err))
 	}
-	a, err := builder.MakeArtifact(ocispec.Descriptor{MediaType: string(desc.MediaType), Digest: subject, Size: desc.Size}, artifactType, title, blob, annotations)
+	made, err := builder.MakeArtifact(ocispec.Descriptor{MediaType: string(desc.MediaType), Digest: subject, Size: desc.Size}, a.Type, a.Title, a.Blob, a.Annotations)
 	if err != nil {
 		return "", err
 	}
-	manifest, artifact := a.Manifest, a.Descriptor.Digest
+	manifest, artifact := made.Manifest, made.Descriptor.Digest
 	ref, err := name.NewDigest(repo.Name() + "@" + artifact.String())
 	if err != nil {
 		return "", err
 	}
-	img, err := partial.CompressedToImage(artifactCore{manifest: manifest, blob: blob, mediaType: artifactType})
+	img, err := partial.CompressedToImage(artifactCore{manifest: manifest, blob: a.Blob, mediaType: a.Type})
 	if err != nil {
 		return "", err
 	}
 	if err := remote.Write(ref, img, opts...); err != nil {
-		return "", classify(ctx, repo, fmt.Errorf("attaching %s to %s: %w", artifactType, subject, err))
+		return "", classify(ctx, repo, fmt.Errorf("attaching %s to %s: %w", a.Type, subject, err))
 	}
 	return artifact, nil
 }

@@ -1,0 +1,510 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/scratchpush/scratchpush/auth"
+	"github.com/scratchpush/scratchpush/builder"
+)
+
+// These tests run against go-containerregistry's in-memory registry
+// (pkg/registry) on 127.0.0.1, behind handlers that play a registry's
+// refusals and faults; what was pushed is read back with
+// go-containerregistry's remote directly, not through this package.
+
+const user, password = "alice", "s3cret-pw"
+
+// server is an in-memory registry; before, when set, may answer a request
+// itself (true) instead of the registry. It counts the requests.
+type server struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []string // METHOD PATH
+	before   func(w http.ResponseWriter, r *http.Request, n int) bool
+}
+
+func newServer(t *testing.T, referrers bool, basic bool) *server {
+	t.Helper()
+	s := &server{}
+	reg := ggcrregistry.New(ggcrregistry.WithReferrersSupport(referrers), ggcrregistry.Logger(nopLogger()))
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.requests = append(s.requests, r.Method+" "+r.URL.Path)
+		n := len(s.requests)
+		before := s.before
+		s.mu.Unlock()
+		if basic {
+			if u, p, ok := r.BasicAuth(); !ok || u != user || p != password {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+				return
+			}
+		}
+		if before != nil && before(w, r, n) {
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *server) host() string { return strings.TrimPrefix(s.URL, "http://") }
+
+func (s *server) count(prefix string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.requests {
+		if strings.HasPrefix(r, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *server) tag(t *testing.T, repo, tag string) reference.NamedTagged {
+	t.Helper()
+	named, err := reference.ParseNormalizedNamed(s.host() + "/" + repo)
+	must(t, err)
+	tagged, err := reference.WithTag(named, tag)
+	must(t, err)
+	return tagged
+}
+
+// makeImage makes a small image here, for platform (amd64 when empty).
+func makeImage(t *testing.T, arch, text string) builder.Image {
+	t.Helper()
+	if arch == "" {
+		arch = "amd64"
+	}
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "app"), []byte("#!/bin/true\n"+text), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"greeting":"`+text+`"}`), 0o644))
+	img, err := builder.MakeImage(context.Background(), t.TempDir(), dir, builder.Spec{Cmd: []string{"./app"}}, builder.Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: arch})
+	must(t, err)
+	return img
+}
+
+func creds() auth.Credentials { return auth.Credentials{Username: user, Password: password} }
+
+// readBack reads ref with go-containerregistry's remote.
+func readBack(t *testing.T, ref string) *remote.Descriptor {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	must(t, err)
+	desc, err := remote.Get(r, remote.WithAuth(basicAuth))
+	must(t, err)
+	return desc
+}
+
+func TestPushIsReadBack(t *testing.T) {
+	s := newServer(t, true, true)
+	img := makeImage(t, "", "one")
+	tags := []reference.NamedTagged{s.tag(t, "team/app", "v1"), s.tag(t, "team/app", "latest")}
+	var progress []int64
+	c := New(creds(), WithProgress(func(complete, total int64) { progress = append(progress, complete) }))
+	pushed, err := c.Push(context.Background(), img, tags)
+	must(t, err)
+	if len(pushed) != 2 || pushed[0] != img.Made.Manifest.String() || pushed[1] != pushed[0] {
+		t.Fatalf("pushed %v, want the manifest %s under each tag", pushed, img.Made.Manifest)
+	}
+	for _, tag := range []string{"v1", "latest"} {
+		desc := readBack(t, s.host()+"/team/app:"+tag)
+		if desc.Digest.String() != img.Made.Manifest.String() {
+			t.Errorf("the registry names :%s %s, want %s", tag, desc.Digest, img.Made.Manifest)
+		}
+		got, err := desc.Image()
+		must(t, err)
+		cfg, err := got.RawConfigFile()
+		must(t, err)
+		if string(cfg) != string(img.Config) {
+			t.Errorf(":%s has another config than the one made", tag)
+		}
+		layers, err := got.Layers()
+		must(t, err)
+		if len(layers) != len(img.Layers) {
+			t.Errorf(":%s has %d layers, want %d", tag, len(layers), len(img.Layers))
+		}
+	}
+	if len(progress) == 0 {
+		t.Error("no progress was reported")
+	}
+	if n := s.count("PATCH ") + s.count("PUT /v2/team/app/blobs/"); n == 0 {
+		t.Error("no blob was uploaded")
+	}
+}
+
+// A wrong password is auth.ErrAuth; a refusal of access auth.ErrDenied;
+// neither is retried.
+func TestRefusalsAreClassified(t *testing.T) {
+	s := newServer(t, true, true)
+	img := makeImage(t, "", "refused")
+	tags := []reference.NamedTagged{s.tag(t, "team/app", "v1")}
+	_, err := New(auth.Credentials{Username: user, Password: "wrong"}, WithRetries(2), WithBackoff(time.Millisecond)).Push(context.Background(), img, tags)
+	if !errors.Is(err, auth.ErrAuth) || errors.Is(err, auth.ErrDenied) {
+		t.Errorf("a wrong password gave %v, want auth.ErrAuth", err)
+	}
+	if strings.Contains(fmt.Sprint(err), "wrong") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+	_, err = New(auth.Credentials{}).Push(context.Background(), img, tags)
+	if !errors.Is(err, auth.ErrAuth) {
+		t.Errorf("no credentials gave %v, want auth.ErrAuth", err)
+	}
+
+	s.before = func(w http.ResponseWriter, r *http.Request, n int) bool {
+		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
+			http.Error(w, `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}`, http.StatusForbidden)
+			return true
+		}
+		return false
+	}
+	before := s.count("")
+	_, err = New(creds(), WithRetries(2), WithBackoff(time.Millisecond)).Push(context.Background(), img, tags)
+	if !errors.Is(err, auth.ErrDenied) {
+		t.Errorf("a 403 gave %v, want auth.ErrDenied", err)
+	}
+	if n := s.count("") - before; n > 20 {
+		t.Errorf("a refusal took %d requests: it was retried", n)
+	}
+}
+
+// refusing is a transport whose first refuse manifest PUTs go to a port
+// nothing listens on, and so are refused by the kernel; it counts them.
+type refusing struct {
+	mu      sync.Mutex
+	refuse  int
+	refused int
+	closed  string
+}
+
+func newRefusing(t *testing.T, n int) *refusing {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	return &refusing{refuse: n, closed: addr}
+}
+
+func (r *refusing) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	// The manifest's PUT: the other requests have fallbacks of their own
+	// (the ping tries two schemes, a failed HEAD of a blob uploads it).
+	refuse := r.refused < r.refuse && req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/manifests/")
+
+	if refuse {
+		r.refused++
+	}
+	r.mu.Unlock()
+	if refuse {
+		req = req.Clone(req.Context())
+		req.URL.Host = r.closed
+	}
+	return remote.DefaultTransport.RoundTrip(req)
+}
+
+func TestRefusedConnectionIsRetried(t *testing.T) {
+	s := newServer(t, true, true)
+	img := makeImage(t, "", "refused-connection")
+	tags := []reference.NamedTagged{s.tag(t, "team/app", "v1")}
+
+	rt := newRefusing(t, 2)
+	pushed, err := New(creds(), WithRetries(2), WithBackoff(time.Millisecond), WithTransport(rt)).Push(context.Background(), img, tags)
+	if err != nil || len(pushed) != 1 {
+		t.Fatalf("with 2 retries, 2 refused connections gave %v, %v", pushed, err)
+	}
+	if rt.refused != 2 {
+		t.Errorf("%d connections were refused, want 2", rt.refused)
+	}
+
+	rt = newRefusing(t, 1)
+	_, err = New(creds(), WithRetries(0), WithTransport(rt)).Push(context.Background(), img, []reference.NamedTagged{s.tag(t, "team/app", "v2")})
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("with no retries a refused connection gave %v, want it reported", err)
+	}
+}
+
+// A 5xx is retried as often as asked, and no more.
+func TestServerErrorIsRetried(t *testing.T) {
+	s := newServer(t, true, false)
+	img := makeImage(t, "", "5xx")
+	tags := []reference.NamedTagged{s.tag(t, "team/app", "v1")}
+	var failed int
+	var mu sync.Mutex
+	failPuts := func(n int) func(http.ResponseWriter, *http.Request, int) bool {
+		return func(w http.ResponseWriter, r *http.Request, _ int) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") && failed < n {
+				failed++
+				http.Error(w, "upstream hiccup", http.StatusBadGateway)
+				return true
+			}
+			return false
+		}
+	}
+	s.before = failPuts(2)
+	if _, err := New(auth.Credentials{}, WithRetries(2), WithBackoff(time.Millisecond)).Push(context.Background(), img, tags); err != nil {
+		t.Fatalf("two 502s with 2 retries: %v", err)
+	}
+	failed = 0
+	s.before = failPuts(3)
+	_, err := New(auth.Credentials{}, WithRetries(1), WithBackoff(time.Millisecond)).Push(context.Background(), img, []reference.NamedTagged{s.tag(t, "team/app", "v2")})
+	if err == nil || !strings.Contains(err.Error(), "502") {
+		t.Errorf("three 502s with 1 retry gave %v, want the 502", err)
+	}
+	if failed != 2 {
+		t.Errorf("the manifest was put %d times with 1 retry, want 2", failed)
+	}
+}
+
+// A 429's Retry-After is waited for before the next try.
+func TestRetryAfterIsHonoured(t *testing.T) {
+	s := newServer(t, true, false)
+	img := makeImage(t, "", "429")
+	tags := []reference.NamedTagged{s.tag(t, "team/app", "v1")}
+	var refusedAt, retriedAt time.Time
+	var mu sync.Mutex
+	s.before = func(w http.ResponseWriter, r *http.Request, _ int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/manifests/") {
+			return false
+		}
+		if refusedAt.IsZero() {
+			refusedAt = time.Now()
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}`, http.StatusTooManyRequests)
+			return true
+		}
+		if retriedAt.IsZero() {
+			retriedAt = time.Now()
+		}
+		return false
+	}
+	if _, err := New(auth.Credentials{}, WithRetries(1), WithBackoff(time.Millisecond)).Push(context.Background(), img, tags); err != nil {
+		t.Fatalf("a 429 with 1 retry: %v", err)
+	}
+	// A lower bound only: a slow machine waits longer, never shorter.
+	if wait := retriedAt.Sub(refusedAt); wait < 900*time.Millisecond {
+		t.Errorf("retried %v after a 429 with Retry-After: 1", wait)
+	}
+}
+
+// The tag must name what was pushed: a registry that answers with another
+// digest is reported, not believed.
+func TestTagReadBackMismatch(t *testing.T) {
+	s := newServer(t, true, false)
+	img := makeImage(t, "", "mismatch")
+	other := digest.FromString("something else")
+	s.before = func(w http.ResponseWriter, r *http.Request, _ int) bool {
+		if r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/manifests/v1") {
+			w.Header().Set("Docker-Content-Digest", other.String())
+			w.Header().Set("Content-Type", ocispec.MediaTypeImageManifest)
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(http.StatusOK)
+			return true
+		}
+		return false
+	}
+	_, err := New(auth.Credentials{}).Push(context.Background(), img, []reference.NamedTagged{s.tag(t, "team/app", "v1")})
+	if err == nil || !strings.Contains(err.Error(), other.String()) || !strings.Contains(err.Error(), img.Made.Manifest.String()) {
+		t.Errorf("a tag read back as another digest gave %v", err)
+	}
+}
+
+// An SBOM attached where the registry has the referrers API is listed
+// there; where it has not, in the tag schema's index, as oras reads it.
+func TestAttach(t *testing.T) {
+	for _, referrers := range []bool{true, false} {
+		t.Run(fmt.Sprintf("referrers=%t", referrers), func(t *testing.T) {
+			s := newServer(t, referrers, true)
+			img := makeImage(t, "", "attach")
+			c := New(creds())
+			_, err := c.Push(context.Background(), img, []reference.NamedTagged{s.tag(t, "team/app", "v1")})
+			must(t, err)
+			repo := s.tag(t, "team/app", "v1")
+			a := Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{"spdxVersion":"SPDX-2.3"}`), Annotations: map[string]string{"org.opencontainers.image.created": "2023-11-14T22:13:20Z"}}
+			d, err := c.Attach(context.Background(), repo, img.Made.Manifest, a)
+			must(t, err)
+			subject, err := name.NewDigest(s.host() + "/team/app@" + img.Made.Manifest.String())
+			must(t, err)
+			idx, err := remote.Referrers(subject, remote.WithAuth(basicAuth))
+			must(t, err)
+			m, err := idx.IndexManifest()
+			must(t, err)
+			// go-containerregistry's in-memory registry lists the config's
+			// media type as the artifact type; the manifest's own field is
+			// checked below.
+			if len(m.Manifests) != 1 || m.Manifests[0].Digest.String() != d.String() {
+				t.Fatalf("the referrers of the image are %+v, want the artifact %s", m.Manifests, d)
+			}
+			fallback := s.count("GET /v2/team/app/manifests/sha256-") + s.count("PUT /v2/team/app/manifests/sha256-")
+			if referrers && fallback > 0 {
+				t.Errorf("the tag fallback was used %d times though the registry has the referrers API", fallback)
+			}
+			if !referrers && fallback == 0 {
+				t.Error("the registry has no referrers API, and the tag fallback was not written")
+			}
+			art := readBack(t, s.host()+"/team/app@"+d.String())
+			var am ocispec.Manifest
+			must(t, json.Unmarshal(art.Manifest, &am))
+			if am.ArtifactType != a.Type || am.Subject == nil || am.Subject.Digest != img.Made.Manifest {
+				t.Errorf("the artifact's manifest has type %q and subject %+v", am.ArtifactType, am.Subject)
+			}
+			got, err := art.Image()
+			must(t, err)
+			layers, err := got.Layers()
+			must(t, err)
+			if len(layers) != 1 {
+				t.Fatalf("the artifact has %d blobs", len(layers))
+			}
+			h, _ := layers[0].Digest()
+			if h.String() != digest.FromBytes(a.Blob).String() {
+				t.Errorf("the artifact's blob is %s, want the document's digest", h)
+			}
+			// The same document again is the same artifact, not another
+			// referrer.
+			again, err := c.Attach(context.Background(), repo, img.Made.Manifest, a)
+			if err != nil || again != d {
+				t.Errorf("attaching again gave %s, %v; want %s", again, err, d)
+			}
+			if _, err := c.Attach(context.Background(), repo, digest.FromString("absent"), a); err == nil {
+				t.Error("attaching to a manifest the registry has not succeeded")
+			}
+		})
+	}
+}
+
+// An index and every platform's image go up; copied to another repository
+// with its SBOM, the copy reads back the same.
+func TestPushIndexAndCopy(t *testing.T) {
+	s := newServer(t, true, true)
+	ix, err := builder.MakeIndex([]builder.Image{makeImage(t, "amd64", "ix"), makeImage(t, "arm64", "ix")}, nil)
+	must(t, err)
+	c := New(creds())
+	pushed, err := c.PushIndex(context.Background(), ix, []reference.NamedTagged{s.tag(t, "team/app", "v1")})
+	must(t, err)
+	if pushed[0] != ix.Digest.String() {
+		t.Fatalf("pushed %v, want the index %s", pushed, ix.Digest)
+	}
+	repo := s.tag(t, "team/app", "v1")
+	sbom, err := c.Attach(context.Background(), repo, ix.Digest, Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{}`)})
+	must(t, err)
+
+	// The mirror is another registry, with no credentials.
+	mirror := newServer(t, true, false)
+	to := New(auth.Credentials{})
+	src, err := reference.WithDigest(repo, ix.Digest)
+	must(t, err)
+	dst := mirror.tag(t, "copy/app", "v1")
+	copied, err := c.Copy(context.Background(), src, to, dst, []reference.NamedTagged{dst})
+	must(t, err)
+	if len(copied) != 1 || copied[0] != ix.Digest.String() {
+		t.Fatalf("copied %v, want the index %s", copied, ix.Digest)
+	}
+	desc := readBack(t, mirror.host()+"/copy/app:v1")
+	got, err := desc.ImageIndex()
+	must(t, err)
+	m, err := got.IndexManifest()
+	must(t, err)
+	if len(m.Manifests) != 2 {
+		t.Fatalf("the copy lists %d manifests, want 2", len(m.Manifests))
+	}
+	for _, child := range m.Manifests {
+		img := readBack(t, mirror.host()+"/copy/app@"+child.Digest.String())
+		if img.Digest != child.Digest {
+			t.Errorf("the copy's %s reads back as %s", child.Digest, img.Digest)
+		}
+	}
+	sbomRef, err := reference.WithDigest(repo, sbom)
+	must(t, err)
+	if _, err := c.Copy(context.Background(), sbomRef, to, dst, nil); err != nil {
+		t.Fatalf("copying the SBOM: %v", err)
+	}
+	subject, err := name.NewDigest(mirror.host() + "/copy/app@" + ix.Digest.String())
+	must(t, err)
+	refs, err := remote.Referrers(subject)
+	must(t, err)
+	rm, err := refs.IndexManifest()
+	must(t, err)
+	if len(rm.Manifests) != 1 || rm.Manifests[0].Digest.String() != sbom.String() {
+		t.Errorf("the copy's referrers are %+v, want the SBOM %s", rm.Manifests, sbom)
+	}
+
+	// Reading what is not there says so.
+	absent, err := reference.WithDigest(repo, digest.FromString("absent"))
+	must(t, err)
+	if _, err := c.Copy(context.Background(), absent, to, dst, nil); err == nil {
+		t.Error("copying a digest the registry has not succeeded")
+	}
+}
+
+// A cancelled push says so.
+func TestPushCancelled(t *testing.T) {
+	s := newServer(t, true, false)
+	img := makeImage(t, "", "cancel")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := New(auth.Credentials{}, WithRetries(3)).Push(ctx, img, []reference.NamedTagged{s.tag(t, "team/app", "v1")})
+	if err == nil || !strings.Contains(err.Error(), "cancelled") {
+		t.Errorf("a cancelled push gave %v", err)
+	}
+	if n := s.count(""); n > 0 {
+		t.Errorf("a cancelled push made %d requests", n)
+	}
+}
+
+func TestTransient(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("dial: %w", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", errConnRefused())}), true},
+		{context.Canceled, false},
+		{context.DeadlineExceeded, false},
+		{errors.New("manifest invalid"), false},
+	} {
+		if got := transient(c.err); got != c.want {
+			t.Errorf("transient(%v) = %t, want %t", c.err, got, c.want)
+		}
+	}
+}
+
+// basicAuth presents the test user to the test registries.
+var basicAuth = authn.FromConfig(authn.AuthConfig{Username: user, Password: password})
+
+func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+func errConnRefused() error { return syscall.ECONNREFUSED }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
