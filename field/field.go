@@ -1,7 +1,7 @@
 // Package field ties an error to the input whose value caused it, so that a
 // front end can name where that value came from: a flag, an environment
 // variable, a wercker.yml key and its line. The library packages name
-// inputs by the Go names of push.Input (Workdir, Ports, CACerts); only the
+// inputs by the Go names of plan.Input (Workdir, Ports, CACerts); only the
 // front end knows flags.
 package field
 

@@ -53,7 +53,7 @@ func (u *upload) stop() []string {
 // upload when pushing, and loads it into the daemon; the upload goes on
 // after it returns, unless the load failed, in which case it is stopped.
 // The upload is returned whenever it was started.
-func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (made, error) {
+func makeDirect(ctx context.Context, api daemon.API, o run, size int64) (made, error) {
 	var m made
 	platform, _, err := imagePlatform(ctx, api, o)
 	if err != nil {
@@ -63,7 +63,7 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (mad
 	if err != nil {
 		return m, err
 	}
-	o.Progress = serial(o.Progress)
+	o.progress = serial(o.progress)
 	// The upload removes the layers when it ends, once the load no longer
 	// reads them; until the upload starts, a failure removes them here,
 	// and without an upload the end of the load does.
@@ -80,7 +80,7 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (mad
 	loaded := make(chan loadResult, 1)
 	if !containerd {
 		stream, made := builder.ImageArchive(loadCtx, o.Dir, o.Spec, o.Layout, platform, builder.DockerSave)
-		go load(loadCtx, api, newSending(stream, "image", "the image", size, o.Progress), made, loaded)
+		go load(loadCtx, api, newSending(stream, "image", "the image", size, o.progress), made, loaded)
 	}
 	img, err := builder.MakeImage(ctx, layers.dir, o.Dir, o.Spec, o.Layout, platform)
 	if err == nil && len(o.Outputs) > 0 {
@@ -112,7 +112,7 @@ func makeDirect(ctx context.Context, api daemon.API, o Options, size int64) (mad
 	if containerd {
 		go func() {
 			defer layers.readers.Done()
-			load(loadCtx, api, newSending(img.Archive(), "image", "the image", img.Size(), o.Progress), func() builder.Made { return img.Made }, loaded)
+			load(loadCtx, api, newSending(img.Archive(), "image", "the image", img.Size(), o.progress), func() builder.Made { return img.Made }, loaded)
 		}()
 	}
 	l := <-loaded
@@ -165,7 +165,7 @@ func loadArchive(ctx context.Context, api daemon.API, archive *sending, made fun
 // startUpload pushes img under every tag of the target from a goroutine,
 // reporting the bytes sent as events of the "push" phase; cleanup, when
 // set, runs when the upload ends, before wait and stop return.
-func startUpload(ctx context.Context, img builder.Image, o Options, cleanup func()) *upload {
+func startUpload(ctx context.Context, img builder.Image, o run, cleanup func()) *upload {
 	u := startSend(ctx, o, cleanup, func(ctx context.Context, c *registry.Client) ([]string, error) {
 		return c.Push(ctx, img, o.Target.Tags)
 	})
@@ -175,7 +175,7 @@ func startUpload(ctx context.Context, img builder.Image, o Options, cleanup func
 
 // startSend runs send, a push from here of every tag of the target, as
 // startUpload does.
-func startSend(ctx context.Context, o Options, cleanup func(), send func(context.Context, *registry.Client) ([]string, error)) *upload {
+func startSend(ctx context.Context, o run, cleanup func(), send func(context.Context, *registry.Client) ([]string, error)) *upload {
 	ctx, cancel := context.WithCancel(ctx)
 	u := &upload{done: make(chan struct{}), cancel: cancel}
 	var last time.Time
@@ -201,7 +201,7 @@ func startSend(ctx context.Context, o Options, cleanup func(), send func(context
 
 // registry is the client for the target's registry, with the run's
 // credentials and retries.
-func (o Options) registry(opts ...registry.Option) *registry.Client {
+func (o run) registry(opts ...registry.Option) *registry.Client {
 	return registry.New(o.Credentials, append([]registry.Option{registry.WithRetries(o.Retries)}, opts...)...)
 }
 

@@ -21,7 +21,7 @@ import (
 // index always goes up from here.
 
 // runIndex is Run for several platforms.
-func runIndex(ctx context.Context, engine Engine, o Options) (Result, error) {
+func runIndex(ctx context.Context, engine Engine, o run) (Result, error) {
 	var res Result
 	sums := make([]builder.Summary, len(o.Platforms))
 	var all builder.Summary
@@ -33,11 +33,11 @@ func runIndex(ctx context.Context, engine Engine, o Options) (Result, error) {
 		sums[i] = sum
 		all.Files, all.Dirs, all.Symlinks, all.Bytes = all.Files+sum.Files, all.Dirs+sum.Dirs, all.Symlinks+sum.Symlinks, all.Bytes+sum.Bytes
 	}
-	if o.Scanned != nil {
-		o.Scanned(all)
+	if o.scanned != nil {
+		o.scanned(all)
 	}
 	var api daemon.API // none when the run only writes files
-	if !filesOnly(o) {
+	if !o.FilesOnly() {
 		var err error
 		if api, err = engine(ctx); err != nil {
 			return res, err
@@ -55,7 +55,7 @@ func runIndex(ctx context.Context, engine Engine, o Options) (Result, error) {
 			return res, err
 		}
 	}
-	o.Progress = serial(o.Progress)
+	o.progress = serial(o.progress)
 	layers, err := newLayerFiles()
 	if err != nil {
 		return res, err
@@ -80,7 +80,7 @@ func runIndex(ctx context.Context, engine Engine, o Options) (Result, error) {
 		}
 		m.outputs = written(o, ix.Digest.String())
 	}
-	if filesOnly(o) {
+	if o.FilesOnly() {
 		layers.remove()
 		res.Outputs = m.outputs
 		return res, nil
@@ -107,7 +107,7 @@ func runIndex(ctx context.Context, engine Engine, o Options) (Result, error) {
 }
 
 // makeIndex makes each platform's image, its layers in tmp, and the index.
-func makeIndex(ctx context.Context, api daemon.API, tmp string, o Options, sums []builder.Summary) (builder.Index, error) {
+func makeIndex(ctx context.Context, api daemon.API, tmp string, o run, sums []builder.Summary) (builder.Index, error) {
 	var images []builder.Image
 	for i, p := range o.Platforms {
 		layout := o.Layout
@@ -130,14 +130,14 @@ func makeIndex(ctx context.Context, api daemon.API, tmp string, o Options, sums 
 
 // loadIndex loads the index into the daemon, or on a store that holds one
 // platform an image, the image for the daemon's platform, else the first.
-func loadIndex(ctx context.Context, api daemon.API, o Options, ix builder.Index) (daemon.Built, error) {
+func loadIndex(ctx context.Context, api daemon.API, o run, ix builder.Index) (daemon.Built, error) {
 	containerd, err := daemon.ContainerdStore(ctx, api)
 	if err != nil {
 		return daemon.Built{}, err
 	}
 	if containerd {
 		made := builder.Made{Manifest: ix.Digest} // the store names it by the index
-		archive := newSending(ix.Archive(), "image", "the image", ix.Size(), o.Progress)
+		archive := newSending(ix.Archive(), "image", "the image", ix.Size(), o.progress)
 		built, _, err := loadArchive(ctx, api, archive, func() builder.Made { return made })
 		if err != nil {
 			return built, err
@@ -163,7 +163,7 @@ func loadIndex(ctx context.Context, api daemon.API, o Options, ix builder.Index)
 		others = "without a push the others are kept nowhere"
 	}
 	o.note("the daemon's image store holds one platform an image: it gets %s; %s", builder.PlatformString(img.Descriptor.Platform), others)
-	archive := newSending(img.Archive(), "image", "the image", img.Size(), o.Progress)
+	archive := newSending(img.Archive(), "image", "the image", img.Size(), o.progress)
 	built, _, err := loadArchive(ctx, api, archive, func() builder.Made { return img.Made })
 	if err != nil {
 		return built, err

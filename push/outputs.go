@@ -1,85 +1,33 @@
 package push
 
 import (
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/distribution/reference"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/field"
+	"github.com/scratchpush/scratchpush/plan"
 	"github.com/scratchpush/scratchpush/sbom"
 )
 
-// Output is where an image made here is written besides the daemon and
-// the registry: an OCI image layout folder (with the SBOM as a referrer)
-// or a docker save archive (docker load takes it).
-type Output struct {
-	Kind string // OCILayout or DockerArchive
-	Path string
-}
-
-// The kinds of Output.
-const (
-	OCILayout     = "oci-layout"
-	DockerArchive = "docker-archive"
-)
-
-func (out Output) String() string { return out.Kind + ":" + out.Path }
-
-// parseOutputs reads KIND:PATH values and checks each path can be
-// written: a layout's folder new or empty, an archive's folder there.
-func parseOutputs(values []string, platforms int) ([]Output, error) {
-	var outs []Output
-	for _, v := range values {
-		kind, path, _ := strings.Cut(v, ":")
-		if (kind != OCILayout && kind != DockerArchive) || path == "" {
-			return nil, field.Errorf("Outputs", "%q: give oci-layout:DIR or docker-archive:FILE", v)
-		}
-		if kind == DockerArchive && platforms > 1 {
-			return nil, field.Errorf("Outputs", "%s: a docker archive holds one platform's image: write several platforms as oci-layout:DIR", v)
-		}
-		if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
-			return nil, field.Errorf("Outputs", "%s: the folder %q does not exist: create it first", v, filepath.Dir(path))
-		}
-		fi, err := os.Stat(path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			return nil, field.Errorf("Outputs", "%s: %w", v, err)
-		case kind == DockerArchive && fi.IsDir():
-			return nil, field.Errorf("Outputs", "%s is a folder: give a file name", v)
-		case kind == OCILayout && !fi.IsDir():
-			return nil, field.Errorf("Outputs", "%s is a file: give a new or empty folder", v)
-		case kind == OCILayout:
-			if entries, _ := os.ReadDir(path); len(entries) > 0 {
-				return nil, field.Errorf("Outputs", "%s is not empty: give a new or empty folder", v)
-			}
-		}
-		outs = append(outs, Output{kind, path})
-	}
-	return outs, nil
-}
-
 // filesOnly says the run needs no daemon: it writes Outputs and neither
 // pushes nor names an image to tag.
-func filesOnly(o Options) bool {
+func filesOnly(o run) bool {
 	return len(o.Outputs) > 0 && !o.Push && o.Target.Repository == nil
 }
 
 // written is what writeOutputs wrote, for Result.Outputs.
-func written(o Options, digest string) []string {
+func written(o run, digest string) []string {
 	var out []string
 	for _, w := range o.Outputs {
 		out = append(out, w.String()+"@"+digest)
@@ -88,7 +36,7 @@ func written(o Options, digest string) []string {
 }
 
 // refName is the name index.json gives the image: the first tag.
-func refName(o Options) string {
+func refName(o run) string {
 	if len(o.Target.Tags) > 0 {
 		return o.Target.Tags[0].Tag()
 	}
@@ -99,8 +47,8 @@ func refName(o Options) string {
 // Options ask for one, and has write put the image and the documents (by
 // platform, "" for the whole: sbomDocs) in the Outputs; it returns the
 // documents for the push to attach.
-func writeOutputs(ctx context.Context, o Options, parts []sbom.Part, write func(docs map[string][]byte, created time.Time) error) (*sbom.Documents, error) {
-	created := o.created()
+func writeOutputs(ctx context.Context, o run, parts []sbom.Part, write func(docs map[string][]byte, created time.Time) error) (*sbom.Documents, error) {
+	created := o.Created()
 	var docs *sbom.Documents
 	if o.SBOM {
 		name := "image"
@@ -139,7 +87,7 @@ func sbomArtifacts(docs map[string][]byte, subjects map[string]ocispec.Descripto
 
 // writeImageOutputs writes img to every Output, with its SBOM (docs[""],
 // if any) beside it in a layout.
-func writeImageOutputs(o Options, img builder.Image, docs map[string][]byte, created time.Time) error {
+func writeImageOutputs(o run, img builder.Image, docs map[string][]byte, created time.Time) error {
 	artifacts, err := sbomArtifacts(docs, map[string]ocispec.Descriptor{"": img.Descriptor}, created)
 	if err != nil {
 		return err
@@ -147,9 +95,9 @@ func writeImageOutputs(o Options, img builder.Image, docs map[string][]byte, cre
 	for _, out := range o.Outputs {
 		var err error
 		switch out.Kind {
-		case OCILayout:
+		case plan.OCILayout:
 			err = img.WriteLayout(out.Path, refName(o), artifacts)
-		case DockerArchive:
+		case plan.DockerArchive:
 			err = writeFile(out.Path, img.WriteArchive)
 		}
 		if err != nil {
@@ -162,7 +110,7 @@ func writeImageOutputs(o Options, img builder.Image, docs map[string][]byte, cre
 
 // writeIndexOutputs writes ix as an OCI layout to every Output, with the
 // SBOMs of the whole and of each platform beside it.
-func writeIndexOutputs(o Options, ix builder.Index, docs map[string][]byte, created time.Time) error {
+func writeIndexOutputs(o run, ix builder.Index, docs map[string][]byte, created time.Time) error {
 	subjects := map[string]ocispec.Descriptor{"": ix.Descriptor()}
 	for _, img := range ix.Images {
 		subjects[builder.PlatformString(img.Descriptor.Platform)] = img.Descriptor
@@ -204,14 +152,14 @@ func writeFile(path string, write func(w io.Writer) error) error {
 
 // runFiles makes the image here and writes it to the Outputs, with no
 // daemon: nothing is pushed or tagged.
-func runFiles(ctx context.Context, o Options) (Result, error) {
+func runFiles(ctx context.Context, o run) (Result, error) {
 	var res Result
 	sum, err := builder.Scan(ctx, o.Dir)
 	if err != nil {
 		return res, err
 	}
-	if o.Scanned != nil {
-		o.Scanned(sum)
+	if o.scanned != nil {
+		o.scanned(sum)
 	}
 	cleanup, err := writeEssentials(ctx, &o)
 	if err != nil {
@@ -245,7 +193,7 @@ func runFiles(ctx context.Context, o Options) (Result, error) {
 
 // created is when an image made here is made: Layout.Created, or for a
 // reproducible one ModTime.
-func (o Options) created() time.Time {
+func (o run) created() time.Time {
 	if o.Layout.Created.IsZero() {
 		return o.Layout.ModTime
 	}

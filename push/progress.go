@@ -11,16 +11,16 @@ import (
 
 // note sends a word of the run's own: no ID, so every display prints it as
 // a line of its own.
-func (o Options) note(format string, args ...any) {
-	if o.Progress != nil {
-		o.Progress(daemon.Event{Phase: "note", Text: fmt.Sprintf(format, args...)})
+func (o run) note(format string, args ...any) {
+	if o.progress != nil {
+		o.progress(daemon.Event{Phase: "note", Text: fmt.Sprintf(format, args...)})
 	}
 }
 
 // event sends an event when someone listens.
-func (o Options) event(e daemon.Event) {
-	if o.Progress != nil {
-		o.Progress(e)
+func (o run) event(e daemon.Event) {
+	if o.progress != nil {
+		o.progress(e)
 	}
 }
 

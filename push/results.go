@@ -3,31 +3,14 @@ package push
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/field"
+	"github.com/scratchpush/scratchpush/plan"
 )
-
-// Files are the files a run leaves for the next job of a pipeline, each
-// written whole (a temporary file renamed) and only when the run succeeds.
-// Input.Options removes old ones, so that a job never reads a value an
-// earlier run left. Errors about them name Input's MetadataFile, IIDFile
-// and DigestFile.
-type Files struct {
-	Metadata string // JSON: image ID, tags, layers, size, platform, daemon
-	IID      string // the image ID
-	Digest   string // the first tag's pushed manifest digest
-	// ImageRefs lists every tag pushed, REFERENCE@DIGEST a line, as ko's
-	// --image-refs does, the mirrors' too.
-	ImageRefs string
-}
 
 // Tag is one tag of a run: its reference, and once pushed the manifest
 // digest and the reference pinned to it.
@@ -55,28 +38,8 @@ type metadata struct {
 	} `json:"daemon"`
 }
 
-// prepare checks that each file can be written and removes an old one: a
-// failed run then leaves none.
-func (f Files) prepare() error {
-	for _, r := range []struct{ name, path string }{{"MetadataFile", f.Metadata}, {"IIDFile", f.IID}, {"DigestFile", f.Digest}, {"ImageRefsFile", f.ImageRefs}} {
-		if r.path == "" {
-			continue
-		}
-		if fi, err := os.Stat(filepath.Dir(r.path)); err != nil || !fi.IsDir() {
-			return field.Errorf(r.name, "%q: the folder %q does not exist: create it first", r.path, filepath.Dir(r.path))
-		}
-		if fi, err := os.Stat(r.path); err == nil && fi.IsDir() {
-			return field.Errorf(r.name, "%q is a folder: give a file name", r.path)
-		}
-		if err := os.Remove(r.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return field.Errorf(r.name, "removing the old %q: %w", r.path, err)
-		}
-	}
-	return nil
-}
-
 // write writes the files of a run that succeeded.
-func (f Files) write(ctx context.Context, api daemon.API, r Result) error {
+func writeFiles(f plan.Files, ctx context.Context, api daemon.API, r Result) error {
 	if f.IID != "" {
 		if err := writeAtomic(f.IID, []byte(r.ImageID)); err != nil {
 			return field.Wrap("IIDFile", err)

@@ -64,7 +64,7 @@ func openReuse(dir string) (reuseStore, bool) {
 // option and the layer split), the file stamp, how the image is made, the
 // essentials' contents, and this binary, whose changes may change the bytes
 // it sends. false: no key could be made, so nothing is reused or recorded.
-func reuseKey(ctx context.Context, sum builder.Summary, dockerfile []byte, o Options) (string, bool) {
+func reuseKey(ctx context.Context, sum builder.Summary, dockerfile []byte, o run) (string, bool) {
 	h := sha256.New()
 	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t %t %q\n", sum.Fingerprint, dockerfile, o.Layout.ModTime.Unix(), o.Builder, o.Reproducible, o.Direct, builder.PlatformString(o.Platform))
 	// The annotations, but for the created time, which is the reused
@@ -113,7 +113,7 @@ type made struct {
 // every layer, which it is asked first, and then only the manifest goes
 // up. ok is false when a layer is missing there or the record has no
 // image: the run makes the image again.
-func pushAgain(ctx context.Context, o Options, pushed *builder.Image) (*upload, bool) {
+func pushAgain(ctx context.Context, o run, pushed *builder.Image) (*upload, bool) {
 	if pushed == nil {
 		return nil, false
 	}
@@ -127,7 +127,7 @@ func pushAgain(ctx context.Context, o Options, pushed *builder.Image) (*upload, 
 
 // reuseOrMake returns the image recorded for this folder and options when
 // the daemon still has it, else makes one.
-func reuseOrMake(ctx context.Context, api daemon.API, o Options, sum builder.Summary, scanned time.Time, dockerfile []byte) (made, error) {
+func reuseOrMake(ctx context.Context, api daemon.API, o run, sum builder.Summary, scanned time.Time, dockerfile []byte) (made, error) {
 	m := made{remember: func() {}}
 	store, ok := openReuse(o.CacheDir)
 	key, keyed := reuseKey(ctx, sum, dockerfile, o)
@@ -253,13 +253,13 @@ func (r reuseStore) record(ctx context.Context, key, id string, pushed *builder.
 
 // sbomPath is where the SBOM of key's image is kept: it names the
 // repository, so a document is kept for each repository pushed to.
-func (r reuseStore) sbomPath(key string, o Options) string {
+func (r reuseStore) sbomPath(key string, o run) string {
 	sum := sha256.Sum256([]byte(key + "\n" + o.Target.Repository.Name()))
 	return filepath.Join(r.dir, hex.EncodeToString(sum[:])+".spdx.json")
 }
 
 // sbom is the SBOM kept for key's image, or nil.
-func (r reuseStore) sbom(key string, o Options) []byte {
+func (r reuseStore) sbom(key string, o run) []byte {
 	if o.Target.Repository == nil {
 		return nil
 	}
@@ -274,7 +274,7 @@ func (r reuseStore) sbom(key string, o Options) []byte {
 }
 
 // keepSBOM keeps doc for key's image, whole or not at all.
-func (r reuseStore) keepSBOM(key string, o Options, doc []byte) {
+func (r reuseStore) keepSBOM(key string, o run, doc []byte) {
 	if o.Target.Repository == nil || os.MkdirAll(r.dir, 0o700) != nil {
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/field"
+	"github.com/scratchpush/scratchpush/plan"
 )
 
 // Engine opens the daemon a run works with. Run opens it once the folder
@@ -29,11 +30,15 @@ type Engine func(context.Context) (daemon.API, error)
 // failure after the tags are set puts them back and removes what the run
 // built, so the daemon is left as it was found; tags pushed before a
 // failure stay pushed, and the Result names them.
-func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
+func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Result, error) {
+	o := run{Plan: p}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if len(o.Platforms) > 0 {
 		return runIndex(ctx, engine, o)
 	}
-	if filesOnly(o) {
+	if o.FilesOnly() {
 		return runFiles(ctx, o)
 	}
 	var res Result
@@ -42,8 +47,8 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if o.Scanned != nil {
-		o.Scanned(sum)
+	if o.scanned != nil {
+		o.scanned(sum)
 	}
 	api, err := engine(ctx)
 	if err != nil {
@@ -65,7 +70,7 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 		return res, err
 	}
 
-	registryOpts := daemon.RegistryOptions{Retries: o.Retries, Progress: o.Progress}
+	registryOpts := daemon.RegistryOptions{Retries: o.Retries, Progress: o.progress}
 	if o.Push && !o.Credentials.Empty() {
 		if err := checkCredentials(ctx, api, o, &registryOpts); err != nil {
 			return res, err
@@ -82,9 +87,51 @@ func Run(ctx context.Context, engine Engine, o Options) (Result, error) {
 	return finish(ctx, api, o, m, res, registryOpts)
 }
 
+// run is a run under way: the plan, and what the caller listens with.
+type run struct {
+	plan.Plan
+	progress daemon.Progress
+	scanned  func(builder.Summary)
+}
+
+// Option sets how a run reports.
+type Option func(*run)
+
+// WithProgress has p receive events as the run goes: the daemon's, and
+// the run's own words (Phase "note").
+func WithProgress(p daemon.Progress) Option { return func(r *run) { r.progress = p } }
+
+// WithScanned has f told what the folder holds before any work: the
+// command line sizes its memory limit by it.
+func WithScanned(f func(builder.Summary)) Option { return func(r *run) { r.scanned = f } }
+
+// Result is what a run did. On failure it holds the tags pushed before it,
+// which stay pushed: each is complete.
+type Result struct {
+	// ImageID is the daemon's ID of the image (see Engines in the docs).
+	ImageID string
+	// Reused says an unchanged folder's image was taken without a build.
+	Reused bool
+	// Tags are the tags pushed, or with Push false, set in the daemon.
+	Tags []Tag
+	// Platforms are a multi-platform image's platforms and their
+	// manifests' digests, in the index's order.
+	Platforms []PlatformImage
+	// SBOMs are the SBOM documents attached, each to its subject.
+	SBOMs []Referrer
+	// Outputs are the Outputs written, each KIND:PATH@DIGEST.
+	Outputs []string
+}
+
+// PlatformImage is one platform of a multi-platform image.
+type PlatformImage struct {
+	Platform string `json:"platform"`
+	Digest   string `json:"digest"`
+}
+
 // writeEssentials writes the essentials Options ask for to a folder of
 // their own, named in o.Layout; cleanup removes it.
-func writeEssentials(ctx context.Context, o *Options) (cleanup func(), err error) {
+func writeEssentials(ctx context.Context, o *run) (cleanup func(), err error) {
 	if !o.Essentials.Any() {
 		return func() {}, nil
 	}
@@ -103,7 +150,7 @@ func writeEssentials(ctx context.Context, o *Options) (cleanup func(), err error
 // finish tags the image the run has, pushes it (or waits for its upload;
 // registryOpts are the daemon's push's) and writes the result files; on failure it undoes the tags and removes
 // what the run made.
-func finish(ctx context.Context, api daemon.API, o Options, m made, res Result, registryOpts daemon.RegistryOptions) (Result, error) {
+func finish(ctx context.Context, api daemon.API, o run, m made, res Result, registryOpts daemon.RegistryOptions) (Result, error) {
 	res.ImageID, res.Reused, res.Outputs = m.built.ID, m.reused, m.outputs
 	sboms := startSBOM(ctx, api, o, m)
 	done := false
@@ -157,7 +204,7 @@ func finish(ctx context.Context, api daemon.API, o Options, m made, res Result, 
 	if err := pushMirrors(ctx, o, &res); err != nil {
 		return res, err
 	}
-	if err := o.Files.write(ctx, api, res); err != nil {
+	if err := writeFiles(o.Files, ctx, api, res); err != nil {
 		return res, err
 	}
 	if sboms != nil && sboms.made && m.keepSBOM != nil {
@@ -169,7 +216,7 @@ func finish(ctx context.Context, api daemon.API, o Options, m made, res Result, 
 
 // pushedTags names the tags pushed from here, one digest for each tag in
 // order.
-func pushedTags(o Options, digests []string) []Tag {
+func pushedTags(o run, digests []string) []Tag {
 	var tags []Tag
 	for i, digest := range digests {
 		ref := o.Target.Tags[i]
@@ -181,7 +228,7 @@ func pushedTags(o Options, digests []string) []Tag {
 // checkCredentials has the daemon log in, so that a wrong password fails
 // before anything is built; where the daemon cannot check them, the
 // registry is asked from here.
-func checkCredentials(ctx context.Context, api daemon.API, o Options, opts *daemon.RegistryOptions) error {
+func checkCredentials(ctx context.Context, api daemon.API, o run, opts *daemon.RegistryOptions) error {
 	var err error
 	if o.Direct {
 		err = auth.Check(ctx, o.Target.Host(), reference.Path(o.Target.Repository), o.Credentials)
@@ -205,7 +252,7 @@ func checkCredentials(ctx context.Context, api daemon.API, o Options, opts *daem
 // daemonCores is what the layer split weighs: the daemon's processors,
 // unless MaxLayersExact. It asks the daemon only for a folder big enough
 // to split.
-func daemonCores(ctx context.Context, api daemon.API, sum builder.Summary, o Options) int {
+func daemonCores(ctx context.Context, api daemon.API, sum builder.Summary, o run) int {
 	if o.MaxLayersExact || len(sum.Split(o.MaxLayers, 0)) == 0 {
 		return 0
 	}
@@ -218,7 +265,7 @@ func daemonCores(ctx context.Context, api daemon.API, sum builder.Summary, o Opt
 // are, which takes half the time of a build whose layers the daemon then
 // compresses on one core. Otherwise it builds the image through the build
 // endpoint. size is the folder's, for showing progress.
-func makeImage(ctx context.Context, api daemon.API, o Options, dockerfile []byte, size int64) (daemon.Built, error) {
+func makeImage(ctx context.Context, api daemon.API, o run, dockerfile []byte, size int64) (daemon.Built, error) {
 	containerd := false
 	if o.Reproducible || o.Builder == daemon.BuilderAuto {
 		var err error
@@ -232,7 +279,7 @@ func makeImage(ctx context.Context, api daemon.API, o Options, dockerfile []byte
 			Dockerfile: builder.DockerfileName,
 			NoCache:    o.NoCache,
 			Builder:    o.Builder,
-			Progress:   o.Progress,
+			Progress:   o.progress,
 			Workdir:    workdir != "" && workdir != "/",
 		}
 		if o.Platform != nil {
@@ -245,7 +292,7 @@ func makeImage(ctx context.Context, api daemon.API, o Options, dockerfile []byte
 			}
 		}
 		newContext := func() io.ReadCloser {
-			return newSending(builder.Context(ctx, o.Dir, dockerfile, o.Layout), "context", "the build context", size, o.Progress)
+			return newSending(builder.Context(ctx, o.Dir, dockerfile, o.Layout), "context", "the build context", size, o.progress)
 		}
 		return daemon.Build(ctx, api, newContext, opts)
 	}
@@ -258,7 +305,7 @@ func makeImage(ctx context.Context, api daemon.API, o Options, dockerfile []byte
 		format = builder.OCILayout
 	}
 	stream, made := builder.ImageArchive(ctx, o.Dir, o.Spec, o.Layout, platform, format)
-	built, m, err := loadArchive(ctx, api, newSending(stream, "image", "the image", size, o.Progress), made)
+	built, m, err := loadArchive(ctx, api, newSending(stream, "image", "the image", size, o.progress), made)
 	if err != nil {
 		return built, err
 	}
@@ -288,7 +335,7 @@ func checkLoaded(ctx context.Context, api daemon.API, built daemon.Built, made b
 
 // imagePlatform is the platform the image is for, the one Options name,
 // else the daemon's; and the daemon's.
-func imagePlatform(ctx context.Context, api daemon.API, o Options) (image, daemonPlatform ocispec.Platform, err error) {
+func imagePlatform(ctx context.Context, api daemon.API, o run) (image, daemonPlatform ocispec.Platform, err error) {
 	osName, arch, err := daemon.Platform(ctx, api)
 	if err != nil {
 		return ocispec.Platform{}, ocispec.Platform{}, err
@@ -308,7 +355,7 @@ func samePlatform(a, b ocispec.Platform) bool {
 // explainRegistry says what to check when the daemon could not use the
 // registry: the credentials it refused, or the plain HTTP it got where it
 // expected HTTPS.
-func explainRegistry(ctx context.Context, api daemon.API, err error, o Options) error {
+func explainRegistry(ctx context.Context, api daemon.API, err error, o run) error {
 	if daemon.PlainHTTP(err) {
 		return plainHTTPAdvice(err, o.Target.Host(), daemon.IsPodman(ctx, api))
 	}

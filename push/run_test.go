@@ -18,6 +18,7 @@ import (
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/daemon/daemontest"
 	"github.com/scratchpush/scratchpush/field"
+	"github.com/scratchpush/scratchpush/plan"
 	"github.com/scratchpush/scratchpush/target"
 )
 
@@ -41,7 +42,7 @@ func TestPlainHTTPAdvice(t *testing.T) {
 
 // options is a reproducible run of a small folder to app:v1 on a registry
 // named r.example, as the command line would make it.
-func options(t *testing.T, push bool) Options {
+func options(t *testing.T, push bool) plan.Plan {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "app"), []byte("#!/bin/true\n"), 0o755); err != nil {
@@ -51,8 +52,7 @@ func options(t *testing.T, push bool) Options {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("SCRATCH_PUSH_CACHE_DIR", t.TempDir())
-	return Options{
+	return plan.Plan{CacheDir: t.TempDir(),
 		Dir: dir, Spec: builder.Spec{Cmd: []string{"./app"}}, Layout: builder.Layout{ModTime: time.Unix(1700000000, 0)},
 		Builder: daemon.BuilderAuto, Reproducible: true, MaxLayers: 1, Target: dest, Push: push,
 		Credentials: auth.Credentials{Username: "bob", Password: "right"},
@@ -109,7 +109,7 @@ func TestRunReusesAndWritesResults(t *testing.T) {
 	if err != nil || first.Reused || len(first.Tags) != 1 || !strings.HasPrefix(first.Tags[0].Pinned, "r.example/team/app@sha256:") {
 		t.Fatalf("first run: %+v, %v", first, err)
 	}
-	o.Files = Files{IID: filepath.Join(t.TempDir(), "iid"), Metadata: filepath.Join(t.TempDir(), "metadata.json")}
+	o.Files = plan.Files{IID: filepath.Join(t.TempDir(), "iid"), Metadata: filepath.Join(t.TempDir(), "metadata.json")}
 	second, err := Run(context.Background(), fake.Engine, o)
 	if err != nil || !second.Reused || second.ImageID != first.ImageID || fake.Loads != 1 {
 		t.Fatalf("second run: %+v, %v after %d loads; want the first image reused", second, err, fake.Loads)

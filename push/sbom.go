@@ -47,7 +47,7 @@ func (j *sbomJob) stop() {
 // startSBOM starts making the documents of the image when Options ask for
 // them and the run pushes, unless a reused image has its own; nil when no
 // SBOM is asked for.
-func startSBOM(ctx context.Context, api daemon.API, o Options, m made) *sbomJob {
+func startSBOM(ctx context.Context, api daemon.API, o run, m made) *sbomJob {
 	if !o.SBOM || !o.Push {
 		return nil
 	}
@@ -94,7 +94,7 @@ func startSBOM(ctx context.Context, api daemon.API, o Options, m made) *sbomJob 
 
 // attach waits for the documents and attaches each to what it describes:
 // the pushed image, or the index and each platform's manifest.
-func (j *sbomJob) attach(ctx context.Context, o Options, res *Result) error {
+func (j *sbomJob) attach(ctx context.Context, o run, res *Result) error {
 	if j == nil || len(res.Tags) == 0 {
 		return nil
 	}
@@ -136,13 +136,13 @@ func sbomAnnotations(created time.Time) map[string]string {
 }
 
 // imagePart is the SBOM's one part for an image of o.Dir.
-func imagePart(o Options, platform ocispec.Platform) sbom.Part {
+func imagePart(o run, platform ocispec.Platform) sbom.Part {
 	return sbom.Part{Platform: platform, Dir: o.Dir, Essentials: o.Layout.Essentials}
 }
 
 // sbomParts are the SBOM's parts for several platforms, in the order
 // given; none for one image, whose platform the daemon may tell.
-func sbomParts(o Options) []sbom.Part {
+func sbomParts(o run) []sbom.Part {
 	var parts []sbom.Part
 	for _, p := range o.Platforms {
 		parts = append(parts, sbom.Part{Platform: p.Platform, Dir: p.Dir, Essentials: o.Layout.Essentials})

@@ -9,7 +9,7 @@ import (
 )
 
 // Setting is what one key of the step gives the run: the field of
-// push.Input it sets (Workdir for working-dir; Password for the password,
+// plan.Input it sets (Workdir for working-dir; Password for the password,
 // which belongs to the credentials) and its values as that field's flag
 // takes them, one flag value each.
 type Setting struct {

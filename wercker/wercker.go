@@ -1,7 +1,7 @@
 // Package wercker finds the internal/docker-scratch-push step in a
 // wercker.yml, so that a pipeline's step runs unchanged: its keys, in file
 // order, with $VAR and ${VAR} expanded from the environment as wercker did.
-// Settings says what each key sets, by the name of the push.Input field it
+// Settings says what each key sets, by the name of the plan.Input field it
 // gives; which flag that is stays the command's business.
 package wercker
 

@@ -4,10 +4,10 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/scratchpush/scratchpush/push"
+	"github.com/scratchpush/scratchpush/plan"
 )
 
-// notFlags are the fields of push.Input that no flag of its own gives: an
+// notFlags are the fields of plan.Input that no flag of its own gives: an
 // error about one is named without a flag.
 var notFlags = map[string]string{
 	"Dir":             "the argument, or WERCKER_OUTPUT_DIR",
@@ -19,11 +19,11 @@ var notFlags = map[string]string{
 	"CacheDir":        "SCRATCH_PUSH_CACHE_DIR",
 }
 
-// Every field of push.Input is named by a flag in inputFlags, or said
+// Every field of plan.Input is named by a flag in inputFlags, or said
 // above to have none: a new field without either would be reported by its
 // Go name.
 func TestInputFlagsCoverInput(t *testing.T) {
-	typ := reflect.TypeOf(push.Input{})
+	typ := reflect.TypeOf(plan.Input{})
 	fields := map[string]bool{}
 	for i := range typ.NumField() {
 		name := typ.Field(i).Name
@@ -32,19 +32,19 @@ func TestInputFlagsCoverInput(t *testing.T) {
 		_, other := notFlags[name]
 		switch {
 		case flag && other:
-			t.Errorf("push.Input.%s is in inputFlags and in notFlags: keep one", name)
+			t.Errorf("plan.Input.%s is in inputFlags and in notFlags: keep one", name)
 		case !flag && !other:
-			t.Errorf("push.Input.%s has no flag in inputFlags: add it there, or to notFlags with what gives it", name)
+			t.Errorf("plan.Input.%s has no flag in inputFlags: add it there, or to notFlags with what gives it", name)
 		}
 	}
 	for name := range inputFlags {
 		if !fields[name] && name != "Username" {
-			t.Errorf("inputFlags names %s, which push.Input has not", name)
+			t.Errorf("inputFlags names %s, which plan.Input has not", name)
 		}
 	}
 	for name := range notFlags {
 		if !fields[name] {
-			t.Errorf("notFlags names %s, which push.Input has not", name)
+			t.Errorf("notFlags names %s, which plan.Input has not", name)
 		}
 	}
 }

@@ -24,7 +24,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 			return err
 		}
 	}
-	opts, err := o.in.Options(ctx)
+	opts, err := o.in.Plan(ctx)
 	if err != nil {
 		return o.explain(err, true)
 	}
@@ -39,8 +39,6 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	if o.werckerStep != "" {
 		progress.Note("%s", o.werckerStep)
 	}
-	opts.Progress = progress.Event
-	opts.Scanned = limitMemory
 	if opts.Push {
 		header, err := auth.Header(opts.Credentials, opts.Target.Host())
 		if err != nil {
@@ -65,7 +63,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		return api, err
 	}
 
-	res, err := push.Run(ctx, engine, opts)
+	res, err := push.Run(ctx, engine, opts, push.WithProgress(progress.Event), push.WithScanned(limitMemory))
 	progress.Close() // results after the progress, never inside it
 	if !opts.Push && err == nil && res.ImageID != "" {
 		fmt.Fprintln(s.out, res.ImageID)
@@ -81,7 +79,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	return o.explain(err, false)
 }
 
-// inputFlags names the flag behind each field of push.Input (Username:
+// inputFlags names the flag behind each field of plan.Input (Username:
 // of its Credentials).
 var inputFlags = map[string]string{
 	"Cmd": "cmd", "Entrypoint": "entrypoint", "AllowNoCommand": "allow-no-command", "AllowDynamic": "allow-dynamic",

@@ -14,7 +14,7 @@ import (
 
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/display"
-	"github.com/scratchpush/scratchpush/push"
+	"github.com/scratchpush/scratchpush/plan"
 	"github.com/scratchpush/scratchpush/redact"
 )
 
@@ -32,7 +32,7 @@ type streams struct {
 // options is the command line: the run's input as typed, bound to the
 // flags, and what only the command line has.
 type options struct {
-	in            push.Input
+	in            plan.Input
 	repositories  []string // --repository: the first is in.Repository, the rest in.Mirrors
 	passwordStdin bool
 	noPush        bool

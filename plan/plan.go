@@ -1,13 +1,14 @@
-// Package push is the run behind scratch-push: a folder made into a
-// FROM-scratch image in the daemon (built through the Engine API's build
-// endpoint, or made here and loaded), tagged, and pushed, with every failure
-// undone. Input.Options checks what a user typed and turns it into Options
-// once, its errors naming the field at fault (field.Error); Run does the
-// rest and returns a Result, reporting progress as data and printing
-// nothing.
-package push
+// Package plan is the first step of a run: what a user asked, as typed
+// (Input), checked once against the folder and the host, before any daemon
+// is contacted, and made a Plan, its errors naming the field at fault
+// (field.Error) so that a front end can say which flag, variable or
+// wercker.yml key to fix. A Plan is what the rest of the run reads and
+// never changes; the run's own state lives with the run (package push).
+package plan
 
 import (
+	"time"
+
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/scratchpush/scratchpush/auth"
@@ -17,14 +18,17 @@ import (
 	"github.com/scratchpush/scratchpush/target"
 )
 
-// Options is a checked run: every value parsed and validated, nothing
-// left to read from the command line. Input.Options makes it; a program
-// that fills it in itself must check Spec (builder.Spec.Check).
-type Options struct {
+// Plan is a checked run: every value parsed and validated, nothing
+// left to read from the command line. Input.Plan makes it; a program
+// that fills it in itself must check Spec (builder.Spec.Check). A run
+// reads it and never writes it.
+type Plan struct {
 	// Dir is the folder whose files make the image.
 	Dir string
-	// Spec is the image's settings; Layout the deterministic stamps and the
-	// working directory. Run fills in the layer split and the essentials.
+	// Spec is the image's settings; Layout the deterministic stamps, the
+	// working directory and the annotations. The layer split and the
+	// essentials' folder are the run's (builder.Layout's Splits, Climb
+	// and Essentials stay unset here).
 	Spec   builder.Spec
 	Layout builder.Layout
 	// Essentials are added in a layer of their own.
@@ -87,34 +91,27 @@ type Options struct {
 
 	// Files are written when the run succeeds.
 	Files Files
-	// Progress receives events as the run goes: the daemon's, and the
-	// run's own words (Phase "note").
-	Progress daemon.Progress
-	// Scanned, when set, is told what the folder holds before any work:
-	// the command line sizes its memory limit by it.
-	Scanned func(builder.Summary)
 }
 
-// Result is what a run did. On failure it holds the tags pushed before it,
-// which stay pushed: each is complete.
-type Result struct {
-	// ImageID is the daemon's ID of the image (see Engines in the docs).
-	ImageID string
-	// Reused says an unchanged folder's image was taken without a build.
-	Reused bool
-	// Tags are the tags pushed, or with Push false, set in the daemon.
-	Tags []Tag
-	// Platforms are a multi-platform image's platforms and their
-	// manifests' digests, in the index's order.
-	Platforms []PlatformImage
-	// SBOMs are the SBOM documents attached, each to its subject.
-	SBOMs []Referrer
-	// Outputs are the Outputs written, each KIND:PATH@DIGEST.
-	Outputs []string
+// Created is when an image made here is made: Layout.Created, or for a
+// reproducible one ModTime.
+func (p Plan) Created() time.Time {
+	if p.Layout.Created.IsZero() {
+		return p.Layout.ModTime
+	}
+	return p.Layout.Created
 }
 
-// PlatformImage is one platform of a multi-platform image.
-type PlatformImage struct {
-	Platform string `json:"platform"`
-	Digest   string `json:"digest"`
+// FilesOnly says the run needs no daemon: it writes Outputs and neither
+// pushes nor names an image to tag.
+func (p Plan) FilesOnly() bool {
+	return len(p.Outputs) > 0 && !p.Push && p.Target.Repository == nil
+}
+
+// MakesHere says the image is made here, not built by the daemon's build
+// endpoint: for several platforms, Reproducible, a push from here, or
+// files to write. (The containerd store with the auto builder also gets
+// an image made here; that is the daemon's fact, not the plan's.)
+func (p Plan) MakesHere() bool {
+	return len(p.Platforms) > 0 || p.Reproducible || p.Direct || len(p.Outputs) > 0
 }

@@ -1,4 +1,4 @@
-package push
+package plan
 
 import (
 	"context"
@@ -20,8 +20,8 @@ import (
 )
 
 // Input is a run as a user states it: values as typed, lists as given, the
-// way flags, environment variables and a wercker.yml give them. Options
-// turns it into checked Options; each mistake it finds is a *field.Error
+// way flags, environment variables and a wercker.yml give them. Plan
+// turns it into checked Plan; each mistake it finds is a *field.Error
 // naming one of these fields, so that the front end can say which flag,
 // variable or key to fix.
 type Input struct {
@@ -97,11 +97,11 @@ type Input struct {
 	MetadataFile, IIDFile, DigestFile, ImageRefsFile string
 }
 
-// Options checks every value of the input against the folder and the
+// Plan checks every value of the input against the folder and the
 // host, before any daemon is contacted, and gathers credentials from the
 // docker config when the input has none; old result files are removed.
-func (in Input) Options(ctx context.Context) (Options, error) {
-	o := Options{Dir: in.Dir, Push: in.Push, Reproducible: in.Reproducible, NoCache: in.NoCache,
+func (in Input) Plan(ctx context.Context) (Plan, error) {
+	o := Plan{Dir: in.Dir, Push: in.Push, Reproducible: in.Reproducible, NoCache: in.NoCache,
 		MaxLayers: in.MaxLayers, MaxLayersExact: in.MaxLayersExact, Retries: in.Retries, Credentials: in.Credentials,
 		CacheDir: in.CacheDir}
 	asked, pairs, err := in.platforms()

@@ -1,4 +1,4 @@
-package push
+package plan
 
 import (
 	"bytes"
@@ -39,7 +39,7 @@ func TestPlatformPairs(t *testing.T) {
 	in := Input{Cmd: "./app", Repository: "r.example/team/app", Push: true}
 
 	in.Platforms = []string{"linux/arm64=" + arm, "linux/amd64=" + amd}
-	o, err := in.Options(context.Background())
+	o, err := in.Plan(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestPlatformPairs(t *testing.T) {
 	}
 
 	in.Platforms = []string{"linux/arm64=" + arm}
-	if o, err = in.Options(context.Background()); err != nil {
+	if o, err = in.Plan(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if len(o.Platforms) != 0 || o.Dir != arm || o.Platform == nil || o.Platform.Architecture != "arm64" {
@@ -56,7 +56,7 @@ func TestPlatformPairs(t *testing.T) {
 	}
 
 	in.Platforms = []string{"linux/amd64=" + amd + " linux/arm/v7=" + arm}
-	_, err = in.Options(context.Background())
+	_, err = in.Plan(context.Background())
 	if fe := field.Of(err); fe == nil || fe.Field != "Platforms" || !strings.Contains(err.Error(), "linux/arm/v7="+arm+": /app there is built for linux/arm64, not arm: build it for arm, or pair the folder with linux/arm64") {
 		t.Errorf("a folder for another architecture, in a list: %v", err)
 	}
@@ -86,7 +86,7 @@ func TestPlatformErrors(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			in := Input{Dir: c.dir, Platforms: c.platforms, Builder: c.builder, Cmd: "./app", Repository: "r.example/team/app", Push: true}
-			_, err := in.Options(context.Background())
+			_, err := in.Plan(context.Background())
 			fe := field.Of(err)
 			if fe == nil || fe.Field != c.field || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("got %v, want %s: ...%s...", err, c.field, c.want)

@@ -1,4 +1,4 @@
-package push
+package plan
 
 import (
 	"context"
@@ -56,11 +56,11 @@ func (in Input) platforms() (string, []platformPair, error) {
 	return "", pairs, nil
 }
 
-// checkPlatforms checks each platform's folder as Options checks the one
+// checkPlatforms checks each platform's folder as Plan checks the one
 // folder of an image, and that its program is built for that platform; it
 // returns the platforms in the order given and the essentials, checked
 // against every program.
-func (in Input) checkPlatforms(ctx context.Context, o Options, pairs []platformPair) ([]PlatformDir, builder.Essentials, error) {
+func (in Input) checkPlatforms(ctx context.Context, o Plan, pairs []platformPair) ([]PlatformDir, builder.Essentials, error) {
 	if o.Builder != daemon.BuilderAuto {
 		return nil, builder.Essentials{}, field.Errorf("Builder", "does not apply to a multi-platform image: it is made here and loaded, not built by the daemon")
 	}

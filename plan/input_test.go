@@ -1,4 +1,4 @@
-package push
+package plan
 
 import (
 	"context"
@@ -82,7 +82,7 @@ func TestInputErrorsNameTheField(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			in := input(t)
 			c.edit(&in)
-			_, err := in.Options(context.Background())
+			_, err := in.Plan(context.Background())
 			fe := field.Of(err)
 			if fe == nil || fe.Field != c.field || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one about %s containing %q", err, c.field, c.want)
@@ -110,7 +110,7 @@ func TestInputOptions(t *testing.T) {
 	if err := os.WriteFile(in.IIDFile, []byte("sha256:old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	o, err := in.Options(context.Background())
+	o, err := in.Plan(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestInputOptions(t *testing.T) {
 		t.Errorf("the old iid file is still there (%v)", err)
 	}
 	in.Reproducible = false
-	if o, err = in.Options(context.Background()); err != nil || o.MaxLayers != builder.MaxLayers {
+	if o, err = in.Plan(context.Background()); err != nil || o.MaxLayers != builder.MaxLayers {
 		t.Errorf("max layers %d, %v; want %d when built by the daemon", o.MaxLayers, err, builder.MaxLayers)
 	}
 }
@@ -145,7 +145,7 @@ func TestVersionLabel(t *testing.T) {
 	for tags, want := range map[string]string{"latest v1.2.3 v1.2.4": "v1.2.3", "v1 latest": "", "2.0.0-rc.1": "2.0.0-rc.1", "main-abc123": ""} {
 		in := input(t)
 		in.Tags = []string{tags}
-		o, err := in.Options(context.Background())
+		o, err := in.Plan(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
