@@ -441,10 +441,14 @@ func TestPushRetriesUnauthorizedOnlyAfterLogin(t *testing.T) {
 func TestLoginPodmanHTTPRegistry(t *testing.T) {
 	httpsErr := errors.New(`login attempt to 127.0.0.1:5000 failed with status: pinging container registry 127.0.0.1:5000: Get "https://127.0.0.1:5000/v2/": http: server gave HTTP response to HTTPS client`)
 	for _, podman := range []bool{true, false} {
-		api := &fakeAPI{podman: podman, login: func(context.Context, client.RegistryLoginOptions) (client.RegistryLoginResult, error) {
+		api := &fakeAPI{podman: podman, info: &system.Info{}, login: func(context.Context, client.RegistryLoginOptions) (client.RegistryLoginResult, error) {
 			return client.RegistryLoginResult{}, httpsErr
 		}}
-		err := Login(context.Background(), api, "127.0.0.1:5000", auth.Credentials{}, RegistryOptions{Backoff: func(int) time.Duration { return 0 }})
+		d, err := Describe(context.Background(), api)
+		if err != nil || d.Podman != podman {
+			t.Fatalf("podman %t: described as %+v, %v", podman, d, err)
+		}
+		err = Login(context.Background(), api, "127.0.0.1:5000", auth.Credentials{}, RegistryOptions{Podman: d.Podman, Backoff: func(int) time.Duration { return 0 }})
 		if got := errors.Is(err, ErrLoginUnchecked); got != podman {
 			t.Errorf("podman %t: error %v; unchecked %t", podman, err, got)
 		}
@@ -513,8 +517,8 @@ func TestContainerdStore(t *testing.T) {
 		{"Podman", &system.Info{Driver: "overlay", DriverStatus: [][2]string{{"Native Overlay Diff", "true"}}}, false, false},
 		{"no answer", nil, false, true},
 	} {
-		got, err := ContainerdStore(context.Background(), &fakeAPI{info: c.info})
-		if got != c.want || (err != nil) != c.failed {
+		d, err := Describe(context.Background(), &fakeAPI{info: c.info})
+		if got := d.Containerd; got != c.want || (err != nil) != c.failed {
 			t.Errorf("%s: %t, %v; want %t, failed %t", c.name, got, err, c.want, c.failed)
 		}
 	}

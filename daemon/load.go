@@ -57,43 +57,6 @@ func Load(ctx context.Context, api API, archive io.Reader, progress Progress) (B
 	return b, nil
 }
 
-// Platform is the daemon's OS and architecture: what an image it runs is for.
-func Platform(ctx context.Context, api API) (os, arch string, err error) {
-	v, err := api.ServerVersion(ctx, client.ServerVersionOptions{})
-	if err != nil {
-		return "", "", fmt.Errorf("asking the daemon for its platform: %w", err)
-	}
-	return v.Os, v.Arch, nil
-}
-
-// ContainerdStore reports whether the daemon keeps its images in
-// containerd's image store (the default of new Docker 29 installs), as
-// docker info says with its driver-type. There an image's ID is the digest
-// of its manifest or index, not of its config, and it pushes the blobs it
-// holds as they are.
-func ContainerdStore(ctx context.Context, api API) (bool, error) {
-	info, err := api.Info(ctx, client.InfoOptions{})
-	if err != nil {
-		return false, fmt.Errorf("asking the daemon how it stores images: %w", err)
-	}
-	for _, kv := range info.Info.DriverStatus {
-		if kv[0] == "driver-type" && kv[1] == "io.containerd.snapshotter.v1" {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// CPUs is how many processors the daemon has: how many layers it compresses
-// at full speed at once when it pushes; 0 when the daemon does not say.
-func CPUs(ctx context.Context, api API) int {
-	info, err := api.Info(ctx, client.InfoOptions{})
-	if err != nil {
-		return 0
-	}
-	return max(info.Info.NCPU, 0)
-}
-
 // DiscardLate removes an image that a cancelled load may still make: a
 // daemon that has read the whole archive can go on and commit it after the
 // client has gone (Podman's service does). ids name the image as the

@@ -29,7 +29,7 @@ func Login(ctx context.Context, api API, host string, creds auth.Credentials, op
 		if err == nil {
 			return nil
 		}
-		if PlainHTTP(err) && IsPodman(ctx, api) {
+		if PlainHTTP(err) && opts.Podman {
 			return fmt.Errorf("logging in to %s: %w", host, ErrLoginUnchecked)
 		}
 		rerr := &registryError{msg: err.Error()}
@@ -50,12 +50,6 @@ var ErrLoginUnchecked = errors.New("Podman's login endpoint cannot reach a plain
 // where it expected a registry to speak HTTPS.
 func PlainHTTP(err error) bool {
 	return strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
-}
-
-// IsPodman reports whether the daemon is Podman's Docker-compatible service.
-func IsPodman(ctx context.Context, api API) bool {
-	v, err := api.ServerVersion(ctx, client.ServerVersionOptions{})
-	return err == nil && strings.Contains(EngineName(v), "Podman")
 }
 
 // EngineName names the daemon from its version answer: "Podman Engine" for

@@ -26,6 +26,9 @@ type RegistryOptions struct {
 	// that then reports "unauthorized" met a registry that was briefly
 	// unwell, so it is retried like any transient failure.
 	CredentialsChecked bool
+	// Podman says the daemon is Podman's service (Description.Podman),
+	// whose login endpoint cannot reach a plain-HTTP registry.
+	Podman bool
 }
 
 // DefaultBackoff doubles from one second up to thirty.

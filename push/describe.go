@@ -1,8 +1,6 @@
 package push
 
 import (
-	"context"
-
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/field"
@@ -23,15 +21,11 @@ func noteSource(o run) {
 // checkAnnotated refuses annotations the input gives where the daemon
 // makes the manifest it pushes, which would drop them: on the classic
 // store and Podman, or with a builder named, unless pushed from here.
-func checkAnnotated(ctx context.Context, api daemon.API, o run) error {
+func checkAnnotated(o run) error {
 	if !o.Annotated || o.Direct || len(o.Platforms) > 0 {
 		return nil
 	}
-	containerd, err := daemon.ContainerdStore(ctx, api)
-	if err != nil {
-		return err
-	}
-	if containerd && (o.Builder == daemon.BuilderAuto || o.Reproducible) {
+	if o.daemon.Containerd && (o.Builder == daemon.BuilderAuto || o.Reproducible) {
 		return nil
 	}
 	return field.Errorf("Annotations", "the daemon makes the manifest it pushes here and keeps no annotations: push from here with %s direct", field.Ref("PushVia"))

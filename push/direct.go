@@ -55,14 +55,8 @@ func (u *upload) stop() []string {
 // The upload is returned whenever it was started.
 func makeDirect(ctx context.Context, api daemon.API, o run, size int64) (made, error) {
 	var m made
-	platform, _, err := imagePlatform(ctx, api, o)
-	if err != nil {
-		return m, err
-	}
-	containerd, err := daemon.ContainerdStore(ctx, api)
-	if err != nil {
-		return m, err
-	}
+	platform, _ := o.imagePlatform()
+	containerd := o.daemon.Containerd
 	o.progress = serial(o.progress)
 	// The upload removes the layers when it ends, once the load no longer
 	// reads them; until the upload starts, a failure removes them here,

@@ -20,70 +20,38 @@ import (
 // The Engine API's push cannot send an index from those stores, so the
 // index always goes up from here.
 
-// runIndex is Run for several platforms.
-func runIndex(ctx context.Context, engine Engine, o run) (Result, error) {
-	var res Result
-	sums := make([]builder.Summary, len(o.Platforms))
-	var all builder.Summary
-	for i, p := range o.Platforms {
-		sum, err := builder.Scan(ctx, p.Dir)
-		if err != nil {
-			return res, fmt.Errorf("the folder for %s, %s: %w", builder.PlatformString(&p.Platform), p.Dir, err)
-		}
-		sums[i] = sum
-		all.Files, all.Dirs, all.Symlinks, all.Bytes = all.Files+sum.Files, all.Dirs+sum.Dirs, all.Symlinks+sum.Symlinks, all.Bytes+sum.Bytes
-	}
-	if o.scanned != nil {
-		o.scanned(all)
-	}
-	var api daemon.API // none when the run only writes files
-	if !o.FilesOnly() {
-		var err error
-		if api, err = engine(ctx); err != nil {
-			return res, err
-		}
-	}
-	noteSource(o)
-	cleanupEssentials, err := writeEssentials(ctx, &o)
-	if err != nil {
-		return res, err
-	}
-	defer cleanupEssentials()
-	if o.Push && !o.Credentials.Empty() {
-		o.Direct = true // checked from here, where the push goes from
-		if err := checkCredentials(ctx, api, o, &daemon.RegistryOptions{}); err != nil {
-			return res, err
-		}
-	}
+// makeIndex makes each platform's image and the index here, writes the
+// Outputs, starts the upload when pushing, and loads the daemon's part
+// (none without a daemon).
+func makeIndex(ctx context.Context, api daemon.API, o run, sums []builder.Summary) (made, error) {
+	m := made{remember: func() {}}
 	o.progress = serial(o.progress)
 	layers, err := newLayerFiles()
 	if err != nil {
-		return res, err
+		return m, err
 	}
-	ix, err := makeIndex(ctx, api, layers.dir, o, sums)
+	ix, err := makeImages(ctx, layers.dir, o, sums)
 	if err != nil {
 		layers.remove()
-		return res, err
+		return m, err
 	}
 	for _, img := range ix.Images {
-		res.Platforms = append(res.Platforms, PlatformImage{builder.PlatformString(img.Descriptor.Platform), img.Made.Manifest.String()})
+		m.platforms = append(m.platforms, PlatformImage{builder.PlatformString(img.Descriptor.Platform), img.Made.Manifest.String()})
 	}
 	o.note("made index %s here for %d platforms", ix.Digest, len(ix.Images))
-	m := made{remember: func() {}}
 	if len(o.Outputs) > 0 {
 		m.sboms, err = writeOutputs(ctx, o, sbomParts(o), func(docs map[string][]byte, created time.Time) error {
 			return writeIndexOutputs(o, ix, docs, created)
 		})
 		if err != nil {
 			layers.remove()
-			return res, err
+			return m, err
 		}
 		m.outputs = written(o, ix.Digest.String())
 	}
-	if o.FilesOnly() {
+	if api == nil {
 		layers.remove()
-		res.Outputs = m.outputs
-		return res, nil
+		return m, nil
 	}
 
 	layers.readers.Add(1) // before the upload can end and remove them
@@ -97,25 +65,15 @@ func runIndex(ctx context.Context, engine Engine, o run) (Result, error) {
 	if !o.Push {
 		layers.remove()
 	}
-	if err != nil {
-		if m.upload != nil {
-			res.Tags = pushedTags(o, m.upload.stop())
-		}
-		return res, err
-	}
-	return finish(ctx, api, o, m, res, daemon.RegistryOptions{})
+	return m, err
 }
 
-// makeIndex makes each platform's image, its layers in tmp, and the index.
-func makeIndex(ctx context.Context, api daemon.API, tmp string, o run, sums []builder.Summary) (builder.Index, error) {
+// makeImages makes each platform's image, its layers in tmp, and the index.
+func makeImages(ctx context.Context, tmp string, o run, sums []builder.Summary) (builder.Index, error) {
 	var images []builder.Image
 	for i, p := range o.Platforms {
 		layout := o.Layout
-		cores := 0
-		if api != nil {
-			cores = daemonCores(ctx, api, sums[i], o)
-		}
-		layout.Splits = sums[i].Split(o.MaxLayers, cores)
+		layout.Splits = sums[i].Split(o.MaxLayers, o.cores(sums[i]))
 		layout.Climb = sums[i].Climb
 		start := time.Now()
 		img, err := builder.MakeImage(ctx, tmp, p.Dir, o.Spec, layout, p.Platform)
@@ -131,11 +89,7 @@ func makeIndex(ctx context.Context, api daemon.API, tmp string, o run, sums []bu
 // loadIndex loads the index into the daemon, or on a store that holds one
 // platform an image, the image for the daemon's platform, else the first.
 func loadIndex(ctx context.Context, api daemon.API, o run, ix builder.Index) (daemon.Built, error) {
-	containerd, err := daemon.ContainerdStore(ctx, api)
-	if err != nil {
-		return daemon.Built{}, err
-	}
-	if containerd {
+	if o.daemon.Containerd {
 		made := builder.Made{Manifest: ix.Digest} // the store names it by the index
 		archive := newSending(ix.Archive(), "image", "the image", ix.Size(), o.progress)
 		built, _, err := loadArchive(ctx, api, archive, func() builder.Made { return made })
@@ -147,10 +101,7 @@ func loadIndex(ctx context.Context, api daemon.API, o run, ix builder.Index) (da
 		}
 		return built, nil
 	}
-	_, host, err := imagePlatform(ctx, api, o)
-	if err != nil {
-		return daemon.Built{}, err
-	}
+	_, host := o.imagePlatform()
 	img := ix.Images[0]
 	for _, i := range ix.Images {
 		if samePlatform(*i.Descriptor.Platform, host) {

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"time"
 
@@ -150,45 +149,29 @@ func writeFile(path string, write func(w io.Writer) error) error {
 	return err
 }
 
-// runFiles makes the image here and writes it to the Outputs, with no
+// makeFiles makes the image here and writes it to the Outputs, with no
 // daemon: nothing is pushed or tagged.
-func runFiles(ctx context.Context, o run) (Result, error) {
-	var res Result
-	sum, err := builder.Scan(ctx, o.Dir)
-	if err != nil {
-		return res, err
-	}
-	if o.scanned != nil {
-		o.scanned(sum)
-	}
-	cleanup, err := writeEssentials(ctx, &o)
-	if err != nil {
-		return res, err
-	}
-	defer cleanup()
-	noteSource(o)
+func makeFiles(ctx context.Context, o run, sum builder.Summary) (made, error) {
+	var m made
 	o.Layout.Splits = sum.Split(o.MaxLayers, 0)
 	o.Layout.Climb = sum.Climb
-	platform := ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
-	if o.Platform != nil {
-		platform = *o.Platform
-	}
+	platform, _ := o.imagePlatform()
 	layers, err := newLayerFiles()
 	if err != nil {
-		return res, err
+		return m, err
 	}
 	defer layers.remove()
 	img, err := builder.MakeImage(ctx, layers.dir, o.Dir, o.Spec, o.Layout, platform)
 	if err != nil {
-		return res, err
+		return m, err
 	}
 	if _, err := writeOutputs(ctx, o, []sbom.Part{imagePart(o, platform)}, func(docs map[string][]byte, created time.Time) error {
 		return writeImageOutputs(o, img, docs, created)
 	}); err != nil {
-		return res, err
+		return m, err
 	}
-	res.Outputs = written(o, img.Made.Manifest.String())
-	return res, nil
+	m.outputs = written(o, img.Made.Manifest.String())
+	return m, nil
 }
 
 // created is when an image made here is made: Layout.Created, or for a

@@ -39,7 +39,7 @@ type metadata struct {
 }
 
 // write writes the files of a run that succeeded.
-func writeFiles(f plan.Files, ctx context.Context, api daemon.API, r Result) error {
+func writeFiles(ctx context.Context, api daemon.API, d daemon.Description, f plan.Files, r Result) error {
 	if f.IID != "" {
 		if err := writeAtomic(f.IID, []byte(r.ImageID)); err != nil {
 			return field.Wrap("IIDFile", err)
@@ -64,7 +64,7 @@ func writeFiles(f plan.Files, ctx context.Context, api daemon.API, r Result) err
 	if f.Metadata == "" {
 		return nil
 	}
-	facts, err := daemon.ImageFacts(ctx, api, r.ImageID)
+	facts, err := daemon.ImageFacts(ctx, api, d, r.ImageID)
 	if err != nil {
 		return field.Wrap("MetadataFile", err)
 	}

@@ -106,6 +106,8 @@ type made struct {
 	keepSBOM func([]byte)
 	// outputs are the Outputs written, KIND:PATH@DIGEST.
 	outputs []string
+	// platforms are an index's images, in its order.
+	platforms []PlatformImage
 }
 
 // pushAgain pushes from here the image an earlier run made and pushed from
@@ -127,8 +129,14 @@ func pushAgain(ctx context.Context, o run, pushed *builder.Image) (*upload, bool
 
 // reuseOrMake returns the image recorded for this folder and options when
 // the daemon still has it, else makes one.
-func reuseOrMake(ctx context.Context, api daemon.API, o run, sum builder.Summary, scanned time.Time, dockerfile []byte) (made, error) {
+func reuseOrMake(ctx context.Context, api daemon.API, o run, sum builder.Summary, scanned time.Time) (made, error) {
 	m := made{remember: func() {}}
+	o.Layout.Splits = sum.Split(o.MaxLayers, o.cores(sum))
+	o.Layout.Climb = sum.Climb
+	dockerfile, err := builder.Dockerfile(o.Spec, o.Layout)
+	if err != nil {
+		return m, err
+	}
 	store, ok := openReuse(o.CacheDir)
 	key, keyed := reuseKey(ctx, sum, dockerfile, o)
 	ok = ok && keyed
@@ -154,7 +162,6 @@ func reuseOrMake(ctx context.Context, api daemon.API, o run, sum builder.Summary
 		layers = fmt.Sprintf("%d layers", n)
 	}
 	o.note("sending %s: %d files, %d folders, %d links, %s, as %s", o.Dir, sum.Files, sum.Dirs, sum.Symlinks, HumanBytes(sum.Bytes), layers)
-	var err error
 	if o.Direct || len(o.Outputs) > 0 {
 		var d made
 		d, err = makeDirect(ctx, api, o, sum.Bytes)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -24,35 +25,35 @@ import (
 // daemon is contacted; the caller closes it.
 type Engine func(context.Context) (daemon.API, error)
 
-// Run makes the image and pushes it: scan the folder, add the essentials,
-// split it into layers, check the credentials, reuse an unchanged folder's
-// image or make one, tag it, push each tag, write the result files. A
-// failure after the tags are set puts them back and removes what the run
-// built, so the daemon is left as it was found; tags pushed before a
-// failure stay pushed, and the Result names them.
+// Run makes the image and delivers it, in three steps read top to bottom:
+// the plan (checked by package plan; here the folders are scanned and the
+// daemon described, once), make (the image: an unchanged folder's reused,
+// built by the daemon, or made here, one image or an index over several
+// platforms), and deliver (to the daemon, the registry, the mirrors, the
+// files). A failure after the tags are set puts them back and removes what
+// the run built, so the daemon is left as it was found; tags pushed before
+// a failure stay pushed, and the Result names them.
 func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Result, error) {
 	o := run{Plan: p}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if len(o.Platforms) > 0 {
-		return runIndex(ctx, engine, o)
-	}
-	if o.FilesOnly() {
-		return runFiles(ctx, o)
-	}
 	var res Result
+
+	// The plan's facts: the folders, then the daemon, asked once.
 	scanned := time.Now()
-	sum, err := builder.Scan(ctx, o.Dir)
+	sums, err := o.scan(ctx)
 	if err != nil {
 		return res, err
 	}
-	if o.scanned != nil {
-		o.scanned(sum)
-	}
-	api, err := engine(ctx)
-	if err != nil {
-		return res, err
+	var api daemon.API // none when the run only writes files
+	if !o.FilesOnly() {
+		if api, err = engine(ctx); err != nil {
+			return res, err
+		}
+		if o.daemon, err = daemon.Describe(ctx, api); err != nil {
+			return res, err
+		}
 	}
 	cleanup, err := writeEssentials(ctx, &o)
 	if err != nil {
@@ -60,16 +61,9 @@ func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Resul
 	}
 	defer cleanup()
 	noteSource(o)
-	if err := checkAnnotated(ctx, api, o); err != nil {
+	if err := checkAnnotated(o); err != nil {
 		return res, err
 	}
-	o.Layout.Splits = sum.Split(o.MaxLayers, daemonCores(ctx, api, sum, o))
-	o.Layout.Climb = sum.Climb
-	dockerfile, err := builder.Dockerfile(o.Spec, o.Layout)
-	if err != nil {
-		return res, err
-	}
-
 	registryOpts := daemon.RegistryOptions{Retries: o.Retries, Progress: o.progress}
 	if o.Push && !o.Credentials.Empty() {
 		if err := checkCredentials(ctx, api, o, &registryOpts); err != nil {
@@ -77,14 +71,56 @@ func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Resul
 		}
 	}
 
-	m, err := reuseOrMake(ctx, api, o, sum, scanned, dockerfile)
+	// Make.
+	var m made
+	switch {
+	case len(o.Platforms) > 0:
+		m, err = makeIndex(ctx, api, o, sums)
+	case o.FilesOnly():
+		m, err = makeFiles(ctx, o, sums[0])
+	default:
+		m, err = reuseOrMake(ctx, api, o, sums[0], scanned)
+	}
+	res.Platforms = m.platforms
 	if err != nil {
 		if m.upload != nil {
 			res.Tags = pushedTags(o, m.upload.stop())
 		}
 		return res, err
 	}
+
+	// Deliver.
+	if api == nil {
+		res.Outputs = m.outputs
+		return res, nil
+	}
 	return finish(ctx, api, o, m, res, registryOpts)
+}
+
+// scan scans every folder the plan names: the one folder, or each
+// platform's; the caller is told the whole.
+func (o run) scan(ctx context.Context) ([]builder.Summary, error) {
+	var sums []builder.Summary
+	var all builder.Summary
+	if len(o.Platforms) == 0 {
+		sum, err := builder.Scan(ctx, o.Dir)
+		if err != nil {
+			return nil, err
+		}
+		sums, all = []builder.Summary{sum}, sum
+	}
+	for _, p := range o.Platforms {
+		sum, err := builder.Scan(ctx, p.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("the folder for %s, %s: %w", builder.PlatformString(&p.Platform), p.Dir, err)
+		}
+		sums = append(sums, sum)
+		all.Files, all.Dirs, all.Symlinks, all.Bytes = all.Files+sum.Files, all.Dirs+sum.Dirs, all.Symlinks+sum.Symlinks, all.Bytes+sum.Bytes
+	}
+	if o.scanned != nil {
+		o.scanned(all)
+	}
+	return sums, nil
 }
 
 // run is a run under way: the plan, and what the caller listens with.
@@ -92,6 +128,9 @@ type run struct {
 	plan.Plan
 	progress daemon.Progress
 	scanned  func(builder.Summary)
+	// daemon is what the daemon said of itself, asked once; zero when the
+	// run needs no daemon.
+	daemon daemon.Description
 }
 
 // Option sets how a run reports.
@@ -204,7 +243,7 @@ func finish(ctx context.Context, api daemon.API, o run, m made, res Result, regi
 	if err := pushMirrors(ctx, o, &res); err != nil {
 		return res, err
 	}
-	if err := writeFiles(o.Files, ctx, api, res); err != nil {
+	if err := writeFiles(ctx, api, o.daemon, o.Files, res); err != nil {
 		return res, err
 	}
 	if sboms != nil && sboms.made && m.keepSBOM != nil {
@@ -230,9 +269,10 @@ func pushedTags(o run, digests []string) []Tag {
 // registry is asked from here.
 func checkCredentials(ctx context.Context, api daemon.API, o run, opts *daemon.RegistryOptions) error {
 	var err error
-	if o.Direct {
+	if o.Direct || len(o.Platforms) > 0 { // pushed from here: checked from here
 		err = auth.Check(ctx, o.Target.Host(), reference.Path(o.Target.Repository), o.Credentials)
 	} else {
+		opts.Podman = o.daemon.Podman
 		err = daemon.Login(ctx, api, o.Target.Host(), o.Credentials, *opts)
 	}
 	if errors.Is(err, daemon.ErrLoginUnchecked) {
@@ -249,14 +289,13 @@ func checkCredentials(ctx context.Context, api daemon.API, o run, opts *daemon.R
 	return nil
 }
 
-// daemonCores is what the layer split weighs: the daemon's processors,
-// unless MaxLayersExact. It asks the daemon only for a folder big enough
-// to split.
-func daemonCores(ctx context.Context, api daemon.API, sum builder.Summary, o run) int {
-	if o.MaxLayersExact || len(sum.Split(o.MaxLayers, 0)) == 0 {
+// cores is what the layer split weighs: the daemon's processors, unless
+// MaxLayersExact or there is no daemon.
+func (o run) cores(sum builder.Summary) int {
+	if o.MaxLayersExact {
 		return 0
 	}
-	return daemon.CPUs(ctx, api)
+	return o.daemon.CPUs
 }
 
 // makeImage makes the image here and loads it when Reproducible, or when
@@ -266,13 +305,7 @@ func daemonCores(ctx context.Context, api daemon.API, sum builder.Summary, o run
 // compresses on one core. Otherwise it builds the image through the build
 // endpoint. size is the folder's, for showing progress.
 func makeImage(ctx context.Context, api daemon.API, o run, dockerfile []byte, size int64) (daemon.Built, error) {
-	containerd := false
-	if o.Reproducible || o.Builder == daemon.BuilderAuto {
-		var err error
-		if containerd, err = daemon.ContainerdStore(ctx, api); err != nil {
-			return daemon.Built{}, err
-		}
-	}
+	containerd := o.daemon.Containerd && (o.Reproducible || o.Builder == daemon.BuilderAuto)
 	if !o.Reproducible && !containerd {
 		workdir := builder.NormalizeWorkdir(o.Spec.Workdir)
 		opts := daemon.BuildOptions{
@@ -283,11 +316,7 @@ func makeImage(ctx context.Context, api daemon.API, o run, dockerfile []byte, si
 			Workdir:    workdir != "" && workdir != "/",
 		}
 		if o.Platform != nil {
-			platform, daemonPlatform, err := imagePlatform(ctx, api, o)
-			if err != nil {
-				return daemon.Built{}, err
-			}
-			if !samePlatform(platform, daemonPlatform) {
+			if platform, daemonPlatform := o.imagePlatform(); !samePlatform(platform, daemonPlatform) {
 				opts.Platform = &platform
 			}
 		}
@@ -296,10 +325,7 @@ func makeImage(ctx context.Context, api daemon.API, o run, dockerfile []byte, si
 		}
 		return daemon.Build(ctx, api, newContext, opts)
 	}
-	platform, _, err := imagePlatform(ctx, api, o)
-	if err != nil {
-		return daemon.Built{}, err
-	}
+	platform, _ := o.imagePlatform()
 	format := builder.DockerSave
 	if containerd {
 		format = builder.OCILayout
@@ -333,18 +359,18 @@ func checkLoaded(ctx context.Context, api daemon.API, built daemon.Built, made b
 	return fmt.Errorf("the daemon loaded the image as %s, but it was made as %s", built.ID, strings.Join(as, ", "))
 }
 
-// imagePlatform is the platform the image is for, the one Options name,
-// else the daemon's; and the daemon's.
-func imagePlatform(ctx context.Context, api daemon.API, o run) (image, daemonPlatform ocispec.Platform, err error) {
-	osName, arch, err := daemon.Platform(ctx, api)
-	if err != nil {
-		return ocispec.Platform{}, ocispec.Platform{}, err
+// imagePlatform is the platform the image is for, the one the plan names,
+// else the daemon's (linux on this machine's architecture without a
+// daemon); and the daemon's.
+func (o run) imagePlatform() (image, daemonPlatform ocispec.Platform) {
+	daemonPlatform = ocispec.Platform{OS: o.daemon.OS, Architecture: o.daemon.Arch}
+	if daemonPlatform.OS == "" {
+		daemonPlatform = ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
 	}
-	daemonPlatform = ocispec.Platform{OS: osName, Architecture: arch}
 	if o.Platform != nil {
-		return *o.Platform, daemonPlatform, nil
+		return *o.Platform, daemonPlatform
 	}
-	return daemonPlatform, daemonPlatform, nil
+	return daemonPlatform, daemonPlatform
 }
 
 // samePlatform compares what names a platform: OS, architecture, variant.
@@ -357,7 +383,7 @@ func samePlatform(a, b ocispec.Platform) bool {
 // expected HTTPS.
 func explainRegistry(ctx context.Context, api daemon.API, err error, o run) error {
 	if daemon.PlainHTTP(err) {
-		return plainHTTPAdvice(err, o.Target.Host(), daemon.IsPodman(ctx, api))
+		return plainHTTPAdvice(err, o.Target.Host(), o.daemon.Podman)
 	}
 	who := "these credentials" // an identity token names no user
 	if o.Credentials.Username != "" {

@@ -64,12 +64,7 @@ func startSBOM(ctx context.Context, api daemon.API, o run, m made) *sbomJob {
 	j.created = created
 	j.made = !m.reused
 	if j.parts = sbomParts(o); len(j.parts) == 0 {
-		platform, _, err := imagePlatform(ctx, api, o)
-		if err != nil {
-			j.err = err
-			close(j.done)
-			return j
-		}
+		platform, _ := o.imagePlatform()
 		j.parts = []sbom.Part{imagePart(o, platform)}
 	}
 	if m.sboms != nil {
