@@ -2,7 +2,6 @@ package push
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -22,7 +21,7 @@ func pushMirrors(ctx context.Context, o run, res *Result) error {
 	}
 	pushed := digest.Digest(res.Tags[0].Digest)
 	from := o.registry()
-	var failed []string
+	var failed mirrorErrors
 	for _, m := range o.Mirrors {
 		to := registry.New(m.Credentials, registry.WithRetries(o.Retries))
 		name := reference.FamiliarName(m.Target.Repository)
@@ -51,13 +50,39 @@ func pushMirrors(ctx context.Context, o run, res *Result) error {
 			if ctx.Err() != nil {
 				return err
 			}
-			failed = append(failed, fmt.Sprintf("%s (%v)", name, err))
+			failed = append(failed, mirrorError{name, err})
 			continue
 		}
 		o.note("copied %s to %s", pushed, name)
 	}
 	if len(failed) > 0 {
-		return field.Wrap("Mirrors", errors.New("pushed to "+reference.FamiliarName(o.Target.Repository)+", but not to "+strings.Join(failed, "; ")))
+		return field.Errorf("Mirrors", "pushed to %s, but not to %w", reference.FamiliarName(o.Target.Repository), failed)
 	}
 	return nil
+}
+
+// mirrorError is a mirror that did not get the image, and why.
+type mirrorError struct {
+	name string
+	err  error
+}
+
+// mirrorErrors says each mirror that failed, on one line, and keeps each
+// cause for errors.Is (a refusal of the credentials is auth.ErrAuth).
+type mirrorErrors []mirrorError
+
+func (e mirrorErrors) Error() string {
+	var parts []string
+	for _, m := range e {
+		parts = append(parts, fmt.Sprintf("%s (%v)", m.name, m.err))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e mirrorErrors) Unwrap() []error {
+	var errs []error
+	for _, m := range e {
+		errs = append(errs, m.err)
+	}
+	return errs
 }

@@ -19,12 +19,6 @@ import (
 	"github.com/scratchpush/scratchpush/sbom"
 )
 
-// filesOnly says the run needs no daemon: it writes Outputs and neither
-// pushes nor names an image to tag.
-func filesOnly(o run) bool {
-	return len(o.Outputs) > 0 && !o.Push && o.Target.Repository == nil
-}
-
 // written is what writeOutputs wrote, for Result.Outputs.
 func written(o run, digest string) []string {
 	var out []string
@@ -172,13 +166,4 @@ func makeFiles(ctx context.Context, o run, sum builder.Summary) (made, error) {
 	}
 	m.outputs = written(o, img.Made.Manifest.String())
 	return m, nil
-}
-
-// created is when an image made here is made: Layout.Created, or for a
-// reproducible one ModTime.
-func (o run) created() time.Time {
-	if o.Layout.Created.IsZero() {
-		return o.Layout.ModTime
-	}
-	return o.Layout.Created
 }

@@ -9,7 +9,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,13 +20,13 @@ import (
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/registry/registrytest"
 )
 
 // These tests run against go-containerregistry's in-memory registry
@@ -35,56 +34,37 @@ import (
 // refusals and faults; what was pushed is read back with
 // go-containerregistry's remote directly, not through this package.
 
-const user, password = "alice", "s3cret-pw"
+const user, password = registrytest.User, registrytest.Password
 
-// server is an in-memory registry; before, when set, may answer a request
-// itself (true) instead of the registry. It counts the requests.
+// server is a registrytest.Server with the before hook these tests use.
 type server struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests []string // METHOD PATH
-	before   func(w http.ResponseWriter, r *http.Request, n int) bool
+	*registrytest.Server
+	before func(w http.ResponseWriter, r *http.Request, n int) bool
+	mu     sync.Mutex
 }
 
 func newServer(t *testing.T, referrers bool, basic bool) *server {
 	t.Helper()
-	s := &server{}
-	reg := ggcrregistry.New(ggcrregistry.WithReferrersSupport(referrers), ggcrregistry.Logger(nopLogger()))
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var opts []registrytest.Option
+	if !referrers {
+		opts = append(opts, registrytest.WithoutReferrers())
+	}
+	if basic {
+		opts = append(opts, registrytest.WithBasicAuth())
+	}
+	s := &server{Server: registrytest.New(t, opts...)}
+	s.Server.Before(func(w http.ResponseWriter, r *http.Request) bool {
 		s.mu.Lock()
-		s.requests = append(s.requests, r.Method+" "+r.URL.Path)
-		n := len(s.requests)
 		before := s.before
 		s.mu.Unlock()
-		if basic {
-			if u, p, ok := r.BasicAuth(); !ok || u != user || p != password {
-				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
-				return
-			}
-		}
-		if before != nil && before(w, r, n) {
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(s.Close)
+		return before != nil && before(w, r, 0)
+	})
 	return s
 }
 
-func (s *server) host() string { return strings.TrimPrefix(s.URL, "http://") }
+func (s *server) host() string { return s.Host() }
 
-func (s *server) count(prefix string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, r := range s.requests {
-		if strings.HasPrefix(r, prefix) {
-			n++
-		}
-	}
-	return n
-}
+func (s *server) count(prefix string) int { return s.Count(prefix) }
 
 func (s *server) tag(t *testing.T, repo, tag string) reference.NamedTagged {
 	t.Helper()

@@ -29,6 +29,14 @@ import (
 // Fake is the in-memory daemon. Set its fields before a run; read them
 // after.
 type Fake struct {
+	// Containerd makes it act as Docker with the containerd image store:
+	// docker info says so, it loads OCI layouts (an image or an index) and
+	// names an image by its manifest's or index's digest, and it pushes
+	// that digest. Otherwise it is the classic store: docker save
+	// archives, images named by their config's digest.
+	Containerd bool
+	// Arch is the daemon's architecture; amd64 when empty.
+	Arch string
 	// PushError, when set, fails every push with this errorDetail.
 	PushError string
 	// LoginError, when set, is what the login endpoint returns.
@@ -36,10 +44,10 @@ type Fake struct {
 
 	mu     sync.Mutex
 	images map[string]*fakeImage // by ID
-	// Loads, Pushes and Logins count the calls; Removed lists the image IDs
-	// removed, in order.
-	Loads, Pushes, Logins int
-	Removed               []string
+	// Loads, Pushes, Logins and Described (version questions) count the
+	// calls; Removed lists the image IDs removed, in order.
+	Loads, Pushes, Logins, Described int
+	Removed                          []string
 }
 
 type fakeImage struct {
@@ -149,7 +157,24 @@ func (f *Fake) ImageInspect(_ context.Context, ref string, _ ...client.ImageInsp
 		return client.ImageInspectResult{}, notFound(ref)
 	}
 	var r client.ImageInspectResult
-	r.ID, r.RepoTags, r.Os, r.Architecture = img.id, slices.Clone(img.tags), "linux", "amd64"
+	r.ID, r.RepoTags, r.Os, r.Architecture = img.id, slices.Clone(img.tags), "linux", f.arch()
+	r.Created = "2023-11-14T22:13:20Z" // an image added, not loaded
+	var config struct {
+		Created      string
+		Architecture string
+		RootFS       struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	if json.Unmarshal(img.config, &config) == nil {
+		if config.Created != "" {
+			r.Created = config.Created
+		}
+		if config.Architecture != "" {
+			r.Architecture = config.Architecture
+		}
+		r.RootFS.Layers = config.RootFS.DiffIDs
+	}
 	return r, nil
 }
 
@@ -201,12 +226,21 @@ func (f *Fake) ImageLoad(_ context.Context, r io.Reader, _ ...client.ImageLoadOp
 			files[h.Name] = b
 		}
 	}
-	var manifest []struct{ Config string }
-	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil || len(manifest) != 1 {
-		return nil, fmt.Errorf("fake daemon: the archive's manifest.json: %v", err)
+	var id string
+	var config []byte
+	if f.Containerd {
+		var err error
+		if id, config, err = ociImage(files); err != nil {
+			return nil, err
+		}
+	} else {
+		var manifest []struct{ Config string }
+		if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil || len(manifest) != 1 {
+			return nil, fmt.Errorf("fake daemon: the archive's manifest.json: %v", err)
+		}
+		config = files[manifest[0].Config]
+		id = fmt.Sprintf("sha256:%x", sha256.Sum256(config))
 	}
-	config := files[manifest[0].Config]
-	id := fmt.Sprintf("sha256:%x", sha256.Sum256(config))
 	f.mu.Lock()
 	f.Loads++
 	f.images[id] = &fakeImage{id: id, config: config}
@@ -227,15 +261,32 @@ func (f *Fake) ImagePush(_ context.Context, ref string, _ client.ImagePushOption
 	}
 	tag := ref[strings.LastIndex(ref, ":")+1:]
 	digest := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(img.id)))
+	if f.Containerd {
+		digest = img.id // the store pushes the manifest it holds
+	}
 	return stream(jsonstream.Message{Status: fmt.Sprintf("%s: digest: %s size: 1", tag, digest)}), nil
 }
 
+func (f *Fake) arch() string {
+	if f.Arch == "" {
+		return "amd64"
+	}
+	return f.Arch
+}
+
 func (f *Fake) ServerVersion(context.Context, client.ServerVersionOptions) (client.ServerVersionResult, error) {
-	return client.ServerVersionResult{Os: "linux", Arch: "amd64", Version: "fake", APIVersion: "1.41"}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Described++
+	return client.ServerVersionResult{Os: "linux", Arch: f.arch(), Version: "fake", APIVersion: "1.41"}, nil
 }
 
 func (f *Fake) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
-	return client.SystemInfoResult{Info: system.Info{NCPU: 2, Driver: "fake"}}, nil
+	info := system.Info{NCPU: 2, Driver: "fake"}
+	if f.Containerd {
+		info.DriverStatus = [][2]string{{"driver-type", "io.containerd.snapshotter.v1"}}
+	}
+	return client.SystemInfoResult{Info: info}, nil
 }
 
 // messages is a canned JSON message stream, readable as the client's
@@ -274,4 +325,29 @@ func (m messages) Wait(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ociImage reads an OCI layout's index.json, as the containerd store loads
+// it: the image is named by the digest of what index.json lists first, a
+// manifest or an index; config is a manifest's config (nil for an index).
+func ociImage(files map[string][]byte) (id string, config []byte, err error) {
+	var index struct {
+		Manifests []struct {
+			MediaType string
+			Digest    string
+		}
+	}
+	if err := json.Unmarshal(files["index.json"], &index); err != nil || len(index.Manifests) == 0 {
+		return "", nil, fmt.Errorf("fake daemon: the layout's index.json: %v", err)
+	}
+	top := index.Manifests[0]
+	blob := func(d string) []byte { return files["blobs/sha256/"+strings.TrimPrefix(d, "sha256:")] }
+	if strings.Contains(top.MediaType, "index") {
+		return top.Digest, nil, nil
+	}
+	var m struct{ Config struct{ Digest string } }
+	if err := json.Unmarshal(blob(top.Digest), &m); err != nil {
+		return "", nil, fmt.Errorf("fake daemon: the manifest %s: %v", top.Digest, err)
+	}
+	return top.Digest, blob(m.Config.Digest), nil
 }

@@ -1,0 +1,97 @@
+// Package registrytest is a registry for unit tests, named so:
+// go-containerregistry's in-memory registry (pkg/registry) on 127.0.0.1,
+// optionally behind basic authentication, with a hook that may answer a
+// request itself (a refusal, a fault) and a count of the requests it got.
+// The integration suite runs the Distribution registry instead.
+package registrytest
+
+import (
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+)
+
+// User and Password are what a registry made WithBasicAuth accepts.
+const User, Password = "alice", "s3cret-pw"
+
+// Server is a registry for one test.
+type Server struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []string // METHOD PATH
+	before   func(w http.ResponseWriter, r *http.Request) bool
+}
+
+// Option sets how a Server behaves.
+type Option func(*config)
+
+type config struct{ referrers, basic bool }
+
+// WithoutReferrers makes a registry without the referrers API, as
+// Distribution 2.8 is: referrers go in the tag schema's index.
+func WithoutReferrers() Option { return func(c *config) { c.referrers = false } }
+
+// WithBasicAuth has the registry refuse any request without User and
+// Password, as a basic challenge.
+func WithBasicAuth() Option { return func(c *config) { c.basic = true } }
+
+// New starts a registry, closed when the test ends.
+func New(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	c := config{referrers: true}
+	for _, o := range opts {
+		o(&c)
+	}
+	s := &Server{}
+	reg := ggcrregistry.New(ggcrregistry.WithReferrersSupport(c.referrers), ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.requests = append(s.requests, r.Method+" "+r.URL.Path)
+		before := s.before
+		s.mu.Unlock()
+		if c.basic {
+			if u, p, ok := r.BasicAuth(); !ok || u != User || p != Password {
+				w.Header().Set("WWW-Authenticate", `Basic realm="registrytest"`)
+				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+				return
+			}
+		}
+		if before != nil && before(w, r) {
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Before has f see each request (after authentication) before the
+// registry; when it returns true it has answered the request itself.
+func (s *Server) Before(f func(w http.ResponseWriter, r *http.Request) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.before = f
+}
+
+// Host is the registry's host:port.
+func (s *Server) Host() string { return strings.TrimPrefix(s.URL, "http://") }
+
+// Count is how many requests it got whose "METHOD PATH" starts with
+// prefix ("" counts them all).
+func (s *Server) Count(prefix string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.requests {
+		if strings.HasPrefix(r, prefix) {
+			n++
+		}
+	}
+	return n
+}
