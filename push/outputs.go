@@ -5,14 +5,12 @@ import (
 
 	"context"
 	"fmt"
-	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/distribution/reference"
+	"github.com/scratchpush/scratchpush/atomicfile"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/field"
 	"github.com/scratchpush/scratchpush/plan"
@@ -91,7 +89,7 @@ func writeImageOutputs(o run, img builder.Image, docs map[string][]byte, created
 		case plan.OCILayout:
 			err = img.WriteLayout(out.Path, refName(o), artifacts)
 		case plan.DockerArchive:
-			err = writeFile(out.Path, img.WriteArchive)
+			err = atomicfile.Write(out.Path, 0o644, img.WriteArchive)
 		}
 		if err != nil {
 			return field.Wrap("Outputs", fmt.Errorf("writing %s: %w", out, err))
@@ -119,28 +117,6 @@ func writeIndexOutputs(o run, ix builder.Index, docs map[string][]byte, created 
 		o.note("wrote the index %s to %s", ix.Digest, out)
 	}
 	return nil
-}
-
-// writeFile writes a file whole or not at all, from write.
-func writeFile(path string, write func(w io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	err = write(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
 
 // makeFiles makes the image here and writes it to the Outputs, with no

@@ -3,10 +3,9 @@ package push
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"strings"
 
+	"github.com/scratchpush/scratchpush/atomicfile"
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/field"
 	"github.com/scratchpush/scratchpush/plan"
@@ -41,12 +40,12 @@ type metadata struct {
 // write writes the files of a run that succeeded.
 func writeFiles(ctx context.Context, api daemon.API, d daemon.Description, f plan.Files, r Result) error {
 	if f.IID != "" {
-		if err := writeAtomic(f.IID, []byte(r.ImageID)); err != nil {
+		if err := atomicfile.WriteBytes(f.IID, []byte(r.ImageID)); err != nil {
 			return field.Wrap("IIDFile", err)
 		}
 	}
 	if f.Digest != "" && len(r.Tags) > 0 {
-		if err := writeAtomic(f.Digest, []byte(r.Tags[0].Digest)); err != nil {
+		if err := atomicfile.WriteBytes(f.Digest, []byte(r.Tags[0].Digest)); err != nil {
 			return field.Wrap("DigestFile", err)
 		}
 	}
@@ -57,7 +56,7 @@ func writeFiles(ctx context.Context, api daemon.API, d daemon.Description, f pla
 				refs.WriteString(t.Reference + "@" + t.Digest + "\n")
 			}
 		}
-		if err := writeAtomic(f.ImageRefs, []byte(refs.String())); err != nil {
+		if err := atomicfile.WriteBytes(f.ImageRefs, []byte(refs.String())); err != nil {
 			return field.Wrap("ImageRefsFile", err)
 		}
 	}
@@ -75,18 +74,10 @@ func writeFiles(ctx context.Context, api daemon.API, d daemon.Description, f pla
 	m.Daemon.Version, m.Daemon.APIVersion = facts.Version, facts.APIVersion
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err == nil {
-		err = writeAtomic(f.Metadata, append(b, '\n'))
+		err = atomicfile.WriteBytes(f.Metadata, append(b, '\n'))
 	}
 	if err != nil {
 		return field.Wrap("MetadataFile", err)
-	}
-	return nil
-}
-
-// writeAtomic writes a file whole or not at all: a reader never sees half.
-func writeAtomic(path string, data []byte) error {
-	if err := writeFile(path, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
-		return fmt.Errorf("writing %q: %w", path, err)
 	}
 	return nil
 }

@@ -1,0 +1,258 @@
+// Package reuse remembers the images made of unchanged folders. Sending a
+// folder to the build endpoint costs the daemon a full read and checksum
+// of it, even when its build cache then finds every step: 5 s for a
+// gigabyte here. When the folder's stat data is the same as when this
+// binary last made its image with the same options, and the daemon still
+// has that image, the run tags and pushes that image instead: the check
+// git's index and BuildKit's file sync make.
+//
+// The Store is a folder of files, one per image (under the user's cache
+// folder unless told otherwise), holding an image ID, for an image pushed
+// from here its manifest and config, and the SBOMs pushed with it; nothing
+// secret. A record is only believed when the daemon still has the image
+// it names, and an image pushed from here only when its manifest or config
+// is what the daemon names that image by: an edited record is ignored. A
+// folder others may write is not used at all.
+//
+// An image is recorded only when no entry of the folder changed in the
+// second before the scan, and the folder was unchanged after the image was
+// made: a change in the same clock tick as the scan could otherwise go
+// unseen.
+package reuse
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/scratchpush/scratchpush/atomicfile"
+	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/daemon"
+)
+
+// Settle is how old the newest entry of a folder must be for its image to
+// be recorded: far above any file system's timestamp granularity.
+const Settle = time.Second
+
+// maxEntries bounds the record folder; past it the least recently used
+// half goes.
+const maxEntries = 512
+
+// Store is a folder of records.
+type Store struct{ dir string }
+
+// Open finds the record folder: dir, else the user's cache folder's
+// scratch-push. It refuses a folder that someone else owns or that others
+// may write, since whoever writes a record chooses what is pushed; a
+// missing one is made when the first record is written.
+func Open(dir string) (Store, error) {
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return Store{}, fmt.Errorf("no cache folder for the image records: %w", err)
+		}
+		dir = filepath.Join(base, "scratch-push")
+	}
+	s := Store{dir: filepath.Join(dir, "images")}
+	for _, d := range []string{dir, s.dir} {
+		fi, err := os.Stat(d)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return Store{}, fmt.Errorf("the image records' folder: %w", err)
+		}
+		if err := private(d, fi); err != nil {
+			return Store{}, err
+		}
+	}
+	return s, nil
+}
+
+// private refuses a folder owned by another user or writable by others.
+func private(dir string, fi fs.FileInfo) error {
+	if !fi.IsDir() {
+		return fmt.Errorf("the image records' folder %s is not a folder", dir)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("the image records' folder %s may be written by others (mode %04o): chmod go-w it", dir, fi.Mode().Perm())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("the image records' folder %s belongs to user %d, not to this one (%d)", dir, st.Uid, os.Geteuid())
+	}
+	return nil
+}
+
+// Settings are what, besides the folder's stat data, names an image: the
+// Dockerfile (every option and the layer split), the file stamp, how the
+// image is made, its annotations but for the created time (the reused
+// image's own), and the essentials' folder, whose contents count.
+type Settings struct {
+	Dockerfile   []byte
+	ModTime      time.Time
+	Builder      daemon.Builder
+	Reproducible bool
+	Direct       bool
+	Platform     string
+	Annotations  map[string]string
+	Essentials   string
+}
+
+// Key names the image of a folder (its scan's fingerprint) made with
+// settings by this binary, whose changes may change the bytes it sends.
+// ok is false when no key could be made: nothing is then reused or
+// recorded.
+func Key(ctx context.Context, fingerprint [32]byte, s Settings) (key string, ok bool) {
+	h := sha256.New()
+	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t %t %q\n", fingerprint, s.Dockerfile, s.ModTime.Unix(), s.Builder, s.Reproducible, s.Direct, s.Platform)
+	for _, k := range slices.Sorted(maps.Keys(s.Annotations)) {
+		if k != "org.opencontainers.image.created" {
+			fmt.Fprintf(h, "annotation %q=%q\n", k, s.Annotations[k])
+		}
+	}
+	if s.Essentials != "" {
+		d, err := builder.TreeDigest(ctx, s.Essentials)
+		if err != nil {
+			return "", false
+		}
+		fmt.Fprintf(h, "essentials %s\n", d)
+	}
+	if exe, err := os.Executable(); err == nil {
+		if fi, err := os.Stat(exe); err == nil {
+			fmt.Fprintf(h, "%q %d %d\n", exe, fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), true
+}
+
+// Lookup returns the image recorded for key when the daemon still has
+// it, and when it was pushed from here, the image as pushed: its manifest
+// and config, without the layers' files. A record whose image is not what
+// the daemon names it by is ignored.
+func (s Store) Lookup(ctx context.Context, api daemon.API, key string) (id string, pushed *builder.Image, ok bool) {
+	path := filepath.Join(s.dir, key)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil, false
+	}
+	id, rest, _ := strings.Cut(string(b), "\n")
+	if !strings.HasPrefix(id, "sha256:") {
+		return "", nil, false
+	}
+	img, err := api.ImageInspect(ctx, id)
+	if err != nil || img.ID != id {
+		return "", nil, false
+	}
+	pushed, whole := pushedImage(rest)
+	if !whole || (pushed != nil && !pushed.Made.Is(id)) {
+		return "", nil, false
+	}
+	now := time.Now()
+	_ = os.Chtimes(path, now, now) // most recently used, for pruning
+	return id, pushed, true
+}
+
+// pushedImage reads back what Record wrote of an image pushed from here:
+// its manifest and config, a line of base64 each; nil when there are
+// none, and whole false when the lines are there but not an image.
+func pushedImage(rest string) (img *builder.Image, whole bool) {
+	lines := strings.Fields(rest)
+	if len(lines) == 0 {
+		return nil, true
+	}
+	if len(lines) != 2 {
+		return nil, false
+	}
+	manifest, err1 := base64.StdEncoding.DecodeString(lines[0])
+	config, err2 := base64.StdEncoding.DecodeString(lines[1])
+	if err1 != nil || err2 != nil {
+		return nil, false
+	}
+	parsed, err := builder.ParseImage(manifest, config)
+	if err != nil {
+		return nil, false
+	}
+	return &parsed, true
+}
+
+// Record remembers that key made image id, when the folder's newest entry
+// is older than Settle at the scan, and the image pushed from here if it
+// was; failures only cost a later rebuild.
+func (s Store) Record(ctx context.Context, key, id string, pushed *builder.Image, newest, scanned time.Time) {
+	if ctx.Err() != nil || newest.After(scanned.Add(-Settle)) {
+		return
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return
+	}
+	text := id + "\n"
+	if pushed != nil {
+		text += base64.StdEncoding.EncodeToString(pushed.Manifest) + "\n" + base64.StdEncoding.EncodeToString(pushed.Config) + "\n"
+	}
+	if atomicfile.WriteBytes(filepath.Join(s.dir, key), []byte(text)) == nil {
+		s.prune()
+	}
+}
+
+// sbomPath is where the SBOM of key's image is kept: it names the
+// repository, so a document is kept for each repository pushed to.
+func (s Store) sbomPath(key, repo string) string {
+	sum := sha256.Sum256([]byte(key + "\n" + repo))
+	return filepath.Join(s.dir, hex.EncodeToString(sum[:])+".spdx.json")
+}
+
+// SBOM is the SBOM kept for key's image pushed to repo, or nil.
+func (s Store) SBOM(key, repo string) []byte {
+	path := s.sbomPath(key, repo)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	now := time.Now()
+	_ = os.Chtimes(path, now, now) // most recently used, for pruning
+	return b
+}
+
+// KeepSBOM keeps doc for key's image pushed to repo, whole or not at all.
+func (s Store) KeepSBOM(key, repo string, doc []byte) {
+	if os.MkdirAll(s.dir, 0o700) != nil {
+		return
+	}
+	_ = atomicfile.WriteBytes(s.sbomPath(key, repo), doc)
+	s.prune()
+}
+
+// prune keeps the record folder small: past maxEntries it removes the
+// least recently used half.
+func (s Store) prune() {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil || len(entries) <= maxEntries {
+		return
+	}
+	type aged struct {
+		name string
+		used time.Time
+	}
+	var all []aged
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			all = append(all, aged{e.Name(), fi.ModTime()})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].used.Before(all[j].used) })
+	for _, a := range all[:len(all)-maxEntries/2] {
+		_ = os.Remove(filepath.Join(s.dir, a.name))
+	}
+}
