@@ -90,15 +90,34 @@ func New(creds auth.Credentials, opts ...Option) *Client {
 // options are every request's: the context, the credentials, the
 // transport, and the retries.
 func (c *Client) options(ctx context.Context) []remote.Option {
-	rt := transport.NewUserAgent(&retryAfter{inner: c.transport, attempts: c.retries + 1}, userAgent)
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuth(c.authenticator()),
-		remote.WithTransport(rt),
+		remote.WithTransport(c.base()),
 		remote.WithJobs(defaultJobs),
 		remote.WithRetryPredicate(transient),
-		remote.WithRetryBackoff(remote.Backoff{Duration: c.backoff, Factor: 2, Jitter: 0.1, Steps: c.retries + 1}),
+		remote.WithRetryBackoff(c.retryBackoff()),
 	}
+}
+
+// base is the transport under go-containerregistry's retries: the user
+// agent and a registry's Retry-After honoured.
+func (c *Client) base() http.RoundTripper {
+	return transport.NewUserAgent(&retryAfter{inner: c.transport, attempts: c.retries + 1}, userAgent)
+}
+
+func (c *Client) retryBackoff() remote.Backoff {
+	return remote.Backoff{Duration: c.backoff, Factor: 2, Jitter: 0.1, Steps: c.retries + 1}
+}
+
+// roundTripper is base with the retries, for requests made here rather
+// than through remote.
+func (c *Client) roundTripper() http.RoundTripper {
+	return transport.NewRetry(c.base(),
+		transport.WithRetryPredicate(transient),
+		transport.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout),
+		transport.WithRetryBackoff(c.retryBackoff()))
 }
 
 func (c *Client) authenticator() authn.Authenticator {

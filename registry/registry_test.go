@@ -488,3 +488,26 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// Has asks for each blob: all there after a push, not a blob never pushed.
+func TestHas(t *testing.T) {
+	s := newServer(t, true, true)
+	img := makeImage(t, "", "has")
+	c := New(creds())
+	repo := s.tag(t, "team/app", "v1")
+	_, err := c.Push(context.Background(), img, []reference.NamedTagged{repo})
+	must(t, err)
+	var blobs []digest.Digest
+	for _, l := range img.Layers {
+		blobs = append(blobs, l.Digest)
+	}
+	if has, err := c.Has(context.Background(), repo, blobs); !has || err != nil {
+		t.Errorf("after the push: %t, %v", has, err)
+	}
+	if has, err := c.Has(context.Background(), repo, append(blobs, digest.FromString("never pushed"))); has || err != nil {
+		t.Errorf("with a blob never pushed: %t, %v", has, err)
+	}
+	if _, err := New(auth.Credentials{}).Has(context.Background(), repo, blobs); !errors.Is(err, auth.ErrAuth) {
+		t.Errorf("without credentials: %v, want auth.ErrAuth", err)
+	}
+}
