@@ -34,11 +34,16 @@ func refName(o run) string {
 	return ""
 }
 
-// writeOutputs makes the SBOM of an image made here of parts, when
-// Options ask for one, and has write put the image and the documents (by
-// platform, "" for the whole: sbomDocs) in the Outputs; it returns the
-// documents for the push to attach.
-func writeOutputs(ctx context.Context, o run, parts []sbom.Part, write func(docs map[string][]byte, created time.Time) error) (*sbom.Documents, error) {
+// writeOutputs writes the image or index made here to every Output,
+// with its SBOMs when the plan asks for them (of the whole, and of each
+// platform of an index) beside it as referrers; it returns the documents,
+// for the push to attach the same.
+func writeOutputs(ctx context.Context, o run, m made) (*sbom.Documents, error) {
+	parts := sbomParts(o)
+	if m.index == nil {
+		platform, _ := o.imagePlatform()
+		parts = []sbom.Part{imagePart(o, platform)}
+	}
 	created := o.Created()
 	var docs *sbom.Documents
 	if o.SBOM {
@@ -52,7 +57,13 @@ func writeOutputs(ctx context.Context, o run, parts []sbom.Part, write func(docs
 		}
 		docs = &d
 	}
-	if err := write(sbomDocs(parts, docs), created); err != nil {
+	var err error
+	if m.index != nil {
+		err = writeIndexOutputs(o, *m.index, sbomDocs(parts, docs), created)
+	} else {
+		err = writeImageOutputs(o, *m.image, sbomDocs(parts, docs), created)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return docs, nil
@@ -117,29 +128,4 @@ func writeIndexOutputs(o run, ix builder.Index, docs map[string][]byte, created 
 		o.note("wrote the index %s to %s", ix.Digest, out)
 	}
 	return nil
-}
-
-// makeFiles makes the image here and writes it to the Outputs, with no
-// daemon: nothing is pushed or tagged.
-func makeFiles(ctx context.Context, o run, sum builder.Summary) (made, error) {
-	var m made
-	o.Layout.Splits = sum.Split(o.MaxLayers, 0)
-	o.Layout.Climb = sum.Climb
-	platform, _ := o.imagePlatform()
-	layers, err := newLayerFiles()
-	if err != nil {
-		return m, err
-	}
-	defer layers.remove()
-	img, err := builder.MakeImage(ctx, layers.dir, o.Dir, o.Spec, o.Layout, platform)
-	if err != nil {
-		return m, err
-	}
-	if _, err := writeOutputs(ctx, o, []sbom.Part{imagePart(o, platform)}, func(docs map[string][]byte, created time.Time) error {
-		return writeImageOutputs(o, img, docs, created)
-	}); err != nil {
-		return m, err
-	}
-	m.outputs = written(o, img.Made.Manifest.String())
-	return m, nil
 }

@@ -9,21 +9,6 @@ import (
 	"github.com/scratchpush/scratchpush/daemon"
 )
 
-// note sends a word of the run's own: no ID, so every display prints it as
-// a line of its own.
-func (o run) note(format string, args ...any) {
-	if o.progress != nil {
-		o.progress(daemon.Event{Phase: "note", Text: fmt.Sprintf(format, args...)})
-	}
-}
-
-// event sends an event when someone listens.
-func (o run) event(e daemon.Event) {
-	if o.progress != nil {
-		o.progress(e)
-	}
-}
-
 // sending reports a stream's progress to the daemon as events for id: every
 // tenth of a second while it is read, and how long it took at the end.
 type sending struct {

@@ -4,14 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"runtime"
-	"strings"
 	"time"
 
 	"github.com/distribution/reference"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
@@ -38,6 +34,7 @@ func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Resul
 	for _, opt := range opts {
 		opt(&o)
 	}
+	o.progress = serial(o.progress) // the upload and the load report at once
 	var res Result
 
 	// The plan's facts: the folders, then the daemon, asked once.
@@ -71,30 +68,14 @@ func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Resul
 		}
 	}
 
-	// Make.
-	var m made
-	switch {
-	case len(o.Platforms) > 0:
-		m, err = makeIndex(ctx, api, o, sums)
-	case o.FilesOnly():
-		m, err = makeFiles(ctx, o, sums[0])
-	default:
-		m, err = reuseOrMake(ctx, api, o, sums[0], scanned)
-	}
+	// Make, then deliver.
+	m, err := makeImage(ctx, api, o, sums, scanned)
 	res.Platforms = m.platforms
 	if err != nil {
-		if m.upload != nil {
-			res.Tags = pushedTags(o, m.upload.stop())
-		}
+		m.discard(ctx, api)
 		return res, err
 	}
-
-	// Deliver.
-	if api == nil {
-		res.Outputs = m.outputs
-		return res, nil
-	}
-	return finish(ctx, api, o, m, res, registryOpts)
+	return deliver(ctx, api, o, m, res, registryOpts)
 }
 
 // scan scans every folder the plan names: the one folder, or each
@@ -121,16 +102,6 @@ func (o run) scan(ctx context.Context) ([]builder.Summary, error) {
 		o.scanned(all)
 	}
 	return sums, nil
-}
-
-// run is a run under way: the plan, and what the caller listens with.
-type run struct {
-	plan.Plan
-	progress daemon.Progress
-	scanned  func(builder.Summary)
-	// daemon is what the daemon said of itself, asked once; zero when the
-	// run needs no daemon.
-	daemon daemon.Description
 }
 
 // Option sets how a run reports.
@@ -186,84 +157,6 @@ func writeEssentials(ctx context.Context, o *run) (cleanup func(), err error) {
 	return func() { os.RemoveAll(dir) }, nil
 }
 
-// finish tags the image the run has, pushes it (or waits for its upload;
-// registryOpts are the daemon's push's) and writes the result files; on failure it undoes the tags and removes
-// what the run made.
-func finish(ctx context.Context, api daemon.API, o run, m made, res Result, registryOpts daemon.RegistryOptions) (Result, error) {
-	res.ImageID, res.Reused, res.Outputs = m.built.ID, m.reused, m.outputs
-	sboms := startSBOM(ctx, api, o, m)
-	done := false
-	undo := func(context.Context) {}
-	defer func() {
-		sboms.stop()
-		if done {
-			m.remember()
-			return
-		}
-		if m.upload != nil {
-			m.upload.stop()
-		}
-		undo(ctx)
-		m.built.Discard(ctx, api)
-	}()
-	if o.Target.Repository != nil {
-		u, err := daemon.Tag(ctx, api, m.built.ID, o.Target.Tags) // a failed Tag undoes itself
-		if err != nil {
-			if m.upload != nil {
-				res.Tags = pushedTags(o, m.upload.stop())
-			}
-			return res, err
-		}
-		undo = u
-	}
-	if !o.Push {
-		for _, ref := range o.Target.Tags {
-			o.note("tagged %s", reference.FamiliarString(ref))
-			res.Tags = append(res.Tags, Tag{Reference: reference.FamiliarString(ref)})
-		}
-	} else if m.upload != nil {
-		digests, err := m.upload.wait()
-		res.Tags = pushedTags(o, digests)
-		if err != nil {
-			return res, explainRegistry(ctx, api, err, o)
-		}
-	} else {
-		for _, ref := range o.Target.Tags {
-			digest, err := daemon.Push(ctx, api, ref, o.Credentials, registryOpts)
-			if err != nil {
-				return res, explainRegistry(ctx, api, err, o)
-			}
-			name := reference.FamiliarString(ref)
-			res.Tags = append(res.Tags, Tag{name, digest, reference.FamiliarName(ref) + "@" + digest})
-		}
-	}
-	if err := sboms.attach(ctx, o, &res); err != nil {
-		return res, err
-	}
-	if err := pushMirrors(ctx, o, &res); err != nil {
-		return res, err
-	}
-	if err := writeFiles(ctx, api, o.daemon, o.Files, res); err != nil {
-		return res, err
-	}
-	if sboms != nil && sboms.made && m.keepSBOM != nil {
-		m.keepSBOM(sboms.docs[""])
-	}
-	done = true
-	return res, nil
-}
-
-// pushedTags names the tags pushed from here, one digest for each tag in
-// order.
-func pushedTags(o run, digests []string) []Tag {
-	var tags []Tag
-	for i, digest := range digests {
-		ref := o.Target.Tags[i]
-		tags = append(tags, Tag{reference.FamiliarString(ref), digest, reference.FamiliarName(ref) + "@" + digest})
-	}
-	return tags
-}
-
 // checkCredentials has the daemon log in, so that a wrong password fails
 // before anything is built; where the daemon cannot check them, the
 // registry is asked from here.
@@ -282,106 +175,17 @@ func checkCredentials(ctx context.Context, api daemon.API, o run, opts *daemon.R
 	case errors.Is(err, auth.ErrUnchecked):
 		o.note("%s; the push checks them", err)
 	case err != nil:
-		return explainRegistry(ctx, api, err, o)
+		return explainRegistry(err, o)
 	default:
 		opts.CredentialsChecked = true
 	}
 	return nil
 }
 
-// cores is what the layer split weighs: the daemon's processors, unless
-// MaxLayersExact or there is no daemon.
-func (o run) cores(sum builder.Summary) int {
-	if o.MaxLayersExact {
-		return 0
-	}
-	return o.daemon.CPUs
-}
-
-// makeImage makes the image here and loads it when Reproducible, or when
-// the daemon keeps its images in the containerd store and the builder is
-// auto: that store keeps the gzip blobs as loaded and pushes them as they
-// are, which takes half the time of a build whose layers the daemon then
-// compresses on one core. Otherwise it builds the image through the build
-// endpoint. size is the folder's, for showing progress.
-func makeImage(ctx context.Context, api daemon.API, o run, dockerfile []byte, size int64) (daemon.Built, error) {
-	containerd := o.daemon.Containerd && (o.Reproducible || o.Builder == daemon.BuilderAuto)
-	if !o.Reproducible && !containerd {
-		workdir := builder.NormalizeWorkdir(o.Spec.Workdir)
-		opts := daemon.BuildOptions{
-			Dockerfile: builder.DockerfileName,
-			NoCache:    o.NoCache,
-			Builder:    o.Builder,
-			Progress:   o.progress,
-			Workdir:    workdir != "" && workdir != "/",
-		}
-		if o.Platform != nil {
-			if platform, daemonPlatform := o.imagePlatform(); !samePlatform(platform, daemonPlatform) {
-				opts.Platform = &platform
-			}
-		}
-		newContext := func() io.ReadCloser {
-			return newSending(builder.Context(ctx, o.Dir, dockerfile, o.Layout), "context", "the build context", size, o.progress)
-		}
-		return daemon.Build(ctx, api, newContext, opts)
-	}
-	platform, _ := o.imagePlatform()
-	format := builder.DockerSave
-	if containerd {
-		format = builder.OCILayout
-	}
-	stream, made := builder.ImageArchive(ctx, o.Dir, o.Spec, o.Layout, platform, format)
-	built, m, err := loadArchive(ctx, api, newSending(stream, "image", "the image", size, o.progress), made)
-	if err != nil {
-		return built, err
-	}
-	if err := checkLoaded(ctx, api, built, m); err != nil {
-		return daemon.Built{}, err
-	}
-	return built, nil
-}
-
-// checkLoaded makes sure the daemon holds the image that was made here,
-// and removes what it loaded when it does not: a folder that changed
-// while it was read must not leave a half-right image behind.
-func checkLoaded(ctx context.Context, api daemon.API, built daemon.Built, made builder.Made) error {
-	if made.Is(built.ID) {
-		return nil
-	}
-	built.Discard(ctx, api)
-	var as []string // what names it: a config, a manifest or index, or both
-	if made.Config != "" {
-		as = append(as, made.Config.String())
-	}
-	if made.Manifest != "" {
-		as = append(as, "manifest "+made.Manifest.String())
-	}
-	return fmt.Errorf("the daemon loaded the image as %s, but it was made as %s", built.ID, strings.Join(as, ", "))
-}
-
-// imagePlatform is the platform the image is for, the one the plan names,
-// else the daemon's (linux on this machine's architecture without a
-// daemon); and the daemon's.
-func (o run) imagePlatform() (image, daemonPlatform ocispec.Platform) {
-	daemonPlatform = ocispec.Platform{OS: o.daemon.OS, Architecture: o.daemon.Arch}
-	if daemonPlatform.OS == "" {
-		daemonPlatform = ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
-	}
-	if o.Platform != nil {
-		return *o.Platform, daemonPlatform
-	}
-	return daemonPlatform, daemonPlatform
-}
-
-// samePlatform compares what names a platform: OS, architecture, variant.
-func samePlatform(a, b ocispec.Platform) bool {
-	return a.OS == b.OS && a.Architecture == b.Architecture && a.Variant == b.Variant
-}
-
 // explainRegistry says what to check when the daemon could not use the
 // registry: the credentials it refused, or the plain HTTP it got where it
 // expected HTTPS.
-func explainRegistry(ctx context.Context, api daemon.API, err error, o run) error {
+func explainRegistry(err error, o run) error {
 	if daemon.PlainHTTP(err) {
 		return plainHTTPAdvice(err, o.Target.Host(), o.daemon.Podman)
 	}

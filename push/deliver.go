@@ -1,0 +1,177 @@
+package push
+
+import (
+	"context"
+
+	"github.com/distribution/reference"
+
+	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/registry"
+)
+
+// Deliver: the image made goes to each destination, in this order, each
+// step after the one before has succeeded:
+//   - the Outputs (files), first, so that the registry gets what they hold;
+//   - the registry, from here (a push from here, several platforms),
+//     while the daemon gets its copy (loaded, or the load begun while
+//     making finished and checked);
+//   - the daemon's tags, and the daemon's push when it pushes;
+//   - the SBOMs, attached to what was pushed; the mirrors; the result
+//     files.
+// A failure after the tags are set puts them back and removes what the
+// run made, so the daemon is left as it was found; tags pushed stay
+// pushed, and the Result names them.
+
+// deliver delivers m; api is nil for a run that only writes files.
+func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, registryOpts daemon.RegistryOptions) (Result, error) {
+	res.Reused = m.reused
+	var up *upload
+	done := false
+	undo := func(context.Context) {}
+	sboms := (*sbomJob)(nil)
+	defer func() {
+		sboms.stop()
+		up.stop()
+		if done {
+			if m.remember != nil {
+				m.remember(m.built.ID)
+			}
+		} else if api != nil {
+			undo(ctx)
+			m.discard(ctx, api)
+		}
+		m.layers.remove()
+	}()
+
+	if len(o.Outputs) > 0 {
+		docs, err := writeOutputs(ctx, o, m)
+		if err != nil {
+			return res, err
+		}
+		m.sboms = docs
+		res.Outputs = written(o, m.digest())
+	}
+	if api == nil {
+		done = true
+		return res, nil
+	}
+
+	if o.Push && (o.Direct || m.index != nil) {
+		o.note("pushing %s from here while the daemon loads it", m.digest())
+		up = startUpload(ctx, o, func(ctx context.Context, c *registry.Client) ([]string, error) {
+			if m.index != nil {
+				return c.PushIndex(ctx, *m.index, o.Target.Tags)
+			}
+			return c.Push(ctx, *m.image, o.Target.Tags)
+		})
+	}
+	var err error
+	if m.built, err = toDaemon(ctx, api, o, m); err != nil {
+		res.Tags = pushedTags(o, up.stop())
+		return res, err
+	}
+	res.ImageID = m.built.ID
+
+	sboms = startSBOM(ctx, api, o, m)
+	if o.Target.Repository != nil {
+		u, err := daemon.Tag(ctx, api, m.built.ID, o.Target.Tags) // a failed Tag undoes itself
+		if err != nil {
+			res.Tags = pushedTags(o, up.stop())
+			return res, err
+		}
+		undo = u
+	}
+	switch {
+	case !o.Push:
+		for _, ref := range o.Target.Tags {
+			o.note("tagged %s", reference.FamiliarString(ref))
+			res.Tags = append(res.Tags, Tag{Reference: reference.FamiliarString(ref)})
+		}
+	case up != nil:
+		digests, err := up.wait()
+		res.Tags = pushedTags(o, digests)
+		if err != nil {
+			return res, explainRegistry(err, o)
+		}
+	default:
+		for _, ref := range o.Target.Tags {
+			digest, err := daemon.Push(ctx, api, ref, o.Credentials, registryOpts)
+			if err != nil {
+				return res, explainRegistry(err, o)
+			}
+			name := reference.FamiliarString(ref)
+			res.Tags = append(res.Tags, Tag{name, digest, reference.FamiliarName(ref) + "@" + digest})
+		}
+	}
+	if err := sboms.attach(ctx, o, &res); err != nil {
+		return res, err
+	}
+	if err := pushMirrors(ctx, o, &res); err != nil {
+		return res, err
+	}
+	if err := writeFiles(ctx, api, o.daemon, o.Files, res); err != nil {
+		return res, err
+	}
+	if sboms != nil && sboms.made && m.keepSBOM != nil {
+		m.keepSBOM(sboms.docs[""])
+	}
+	done = true
+	return res, nil
+}
+
+// digest is what names the image made: the index's or the manifest's
+// digest; "" for an image the daemon made.
+func (m made) digest() string {
+	switch {
+	case m.index != nil:
+		return m.index.Digest.String()
+	case m.image != nil:
+		return m.image.Made.Manifest.String()
+	}
+	return ""
+}
+
+// toDaemon gives the daemon its copy of m, unless it has one: the load
+// begun while making, ended and checked; or the blobs made here (the
+// containerd store), or for an index on a store that holds one platform
+// an image, the image of the daemon's platform, else the first.
+func toDaemon(ctx context.Context, api daemon.API, o run, m made) (daemon.Built, error) {
+	switch {
+	case m.built.ID != "":
+		return m.built, nil
+	case m.loading != nil:
+		return m.loading.wait(ctx, api, m.image.Made)
+	case m.index != nil && o.daemon.Containerd:
+		made := builder.Made{Manifest: m.index.Digest} // the store names it by the index
+		return loadChecked(ctx, api, newSending(m.index.Archive(), "image", "the image", m.index.Size(), o.progress), made)
+	case m.index != nil:
+		_, host := o.imagePlatform()
+		img := m.index.Images[0]
+		for _, i := range m.index.Images {
+			if samePlatform(*i.Descriptor.Platform, host) {
+				img = i
+				break
+			}
+		}
+		others := "the registry gets every platform"
+		if !o.Push {
+			others = "without a push the others are kept nowhere"
+		}
+		o.note("the daemon's image store holds one platform an image: it gets %s; %s", builder.PlatformString(img.Descriptor.Platform), others)
+		return loadChecked(ctx, api, newSending(img.Archive(), "image", "the image", img.Size(), o.progress), img.Made)
+	default:
+		return loadChecked(ctx, api, newSending(m.image.Archive(), "image", "the image", m.image.Size(), o.progress), m.image.Made)
+	}
+}
+
+// pushedTags names the tags pushed from here, one digest for each tag in
+// order.
+func pushedTags(o run, digests []string) []Tag {
+	var tags []Tag
+	for i, digest := range digests {
+		ref := o.Target.Tags[i]
+		tags = append(tags, Tag{reference.FamiliarString(ref), digest, reference.FamiliarName(ref) + "@" + digest})
+	}
+	return tags
+}

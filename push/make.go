@@ -1,0 +1,266 @@
+package push
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/reuse"
+	"github.com/scratchpush/scratchpush/sbom"
+)
+
+// Make: the image a run delivers, decided and made in one place. It is
+// one of
+//   - reused: an unchanged folder's image the daemon still has (package
+//     reuse), and when it was pushed from here its manifest and config;
+//   - made by the daemon: built through the build endpoint, or made here
+//     and streamed straight into its load (Reproducible, or the
+//     containerd store with the auto builder), never kept here;
+//   - made here, to be pushed from here or written to files: one image,
+//     or an index over several platforms, its compressed layers in a
+//     temporary folder. The classic store and Podman get the folder again
+//     as plain layers, loading while it is compressed.
+// Nothing is pushed, tagged or written while making.
+
+// made is the image a run has, for deliver.
+type made struct {
+	// built is the daemon's image, once it has one.
+	built daemon.Built
+	// loading is the daemon's copy still on its way (made here, the
+	// classic store and Podman).
+	loading *pendingLoad
+	reused  bool
+	// image or index is what was made here (for a reused image pushed from
+	// here, its manifest and config, whose layers the registry has).
+	image  *builder.Image
+	index  *builder.Index
+	layers *layerFiles
+	// sboms are the SBOM documents at hand: kept for a reused image.
+	sboms *sbom.Documents
+	// remember records a made image by the daemon's ID, keepSBOM its SBOM;
+	// each is called once the run has succeeded (nil: nothing to record).
+	remember func(id string)
+	keepSBOM func([]byte)
+	// platforms are an index's images, in its order.
+	platforms []PlatformImage
+}
+
+// discard undoes what making did, for a run that stops before delivering.
+func (m made) discard(ctx context.Context, api daemon.API) {
+	m.loading.stop(ctx, api)
+	if !m.reused && api != nil {
+		m.built.Discard(ctx, api)
+	}
+	m.layers.remove()
+}
+
+// makeImage makes the run's image, the one way the plan and the daemon
+// decide; sums are the folders' scans, taken at scanned.
+func makeImage(ctx context.Context, api daemon.API, o run, sums []builder.Summary, scanned time.Time) (made, error) {
+	switch {
+	case len(o.Platforms) > 0:
+		return makeIndex(ctx, o, sums)
+	case api == nil:
+		return makeHere(ctx, nil, o, sums[0])
+	}
+	sum := sums[0]
+	o.Layout = o.layout(sum)
+	dockerfile, err := builder.Dockerfile(o.Spec, o.Layout)
+	if err != nil {
+		return made{}, err
+	}
+	rec := record(ctx, o, sum, dockerfile)
+	if m, ok := reused(ctx, api, o, rec); ok {
+		return m, nil
+	}
+	layers := "1 layer"
+	if n := o.Layout.Layers(); n > 1 {
+		layers = fmt.Sprintf("%d layers", n)
+	}
+	o.note("sending %s: %d files, %d folders, %d links, %s, as %s", o.Dir, sum.Files, sum.Dirs, sum.Symlinks, HumanBytes(sum.Bytes), layers)
+	var m made
+	if o.Direct || len(o.Outputs) > 0 {
+		m, err = makeHere(ctx, api, o, sum)
+	} else {
+		m.built, err = makeInDaemon(ctx, api, o, dockerfile, sum.Bytes)
+	}
+	if err != nil {
+		return m, err
+	}
+	// Recorded only if the folder was the same after it was read.
+	if after, err := builder.Scan(ctx, o.Dir); rec.ok && err == nil && after.Fingerprint == sum.Fingerprint {
+		pushed := m.image
+		m.remember = func(id string) { rec.store.Record(ctx, rec.key, id, pushed, sum.Newest, scanned) }
+		m.keepSBOM = rec.keepSBOM
+	}
+	return m, nil
+}
+
+// imageRecord is where the image of this folder and plan is recorded.
+type imageRecord struct {
+	store reuse.Store
+	key   string
+	repo  string
+	ok    bool // false: nothing is reused or recorded
+}
+
+func (r imageRecord) keepSBOM(doc []byte) {
+	if r.ok && r.repo != "" {
+		r.store.KeepSBOM(r.key, r.repo, doc)
+	}
+}
+
+func record(ctx context.Context, o run, sum builder.Summary, dockerfile []byte) imageRecord {
+	store, err := reuse.Open(o.CacheDir)
+	if err != nil {
+		o.note("%s; images are not reused", err)
+		return imageRecord{}
+	}
+	key, ok := reuse.Key(ctx, sum.Fingerprint, reuse.Settings{Dockerfile: dockerfile, ModTime: o.Layout.ModTime, Builder: o.Builder,
+		Reproducible: o.Reproducible, Direct: o.Direct, Platform: builder.PlatformString(o.Platform),
+		Annotations: o.Layout.Annotations, Essentials: o.Layout.Essentials})
+	r := imageRecord{store: store, key: key, ok: ok}
+	if o.Target.Repository != nil {
+		r.repo = o.Target.Repository.Name()
+	}
+	return r
+}
+
+// reused is the image recorded for this folder and plan when the daemon
+// still has it and, for one pushed from here, the registry still has its
+// layers (only the manifest then goes up again). An Output needs the
+// layers, which a reused image has not here.
+func reused(ctx context.Context, api daemon.API, o run, rec imageRecord) (made, bool) {
+	if !rec.ok || o.NoCache || len(o.Outputs) > 0 {
+		return made{}, false
+	}
+	id, pushed, found := rec.store.Lookup(ctx, api, rec.key)
+	if !found {
+		return made{}, false
+	}
+	if o.Direct {
+		if pushed == nil {
+			return made{}, false
+		}
+		var blobs []digest.Digest
+		for _, l := range pushed.Layers {
+			blobs = append(blobs, l.Digest)
+		}
+		if has, err := o.registry().Has(ctx, o.Target.Repository, blobs); !has || err != nil {
+			o.note("the registry no longer has every layer of image %s: making it again", pushed.Made.Manifest)
+			return made{}, false
+		}
+	}
+	o.note("reusing image %s: nothing in %s changed since it was built (--no-cache builds again)", id, o.Dir)
+	m := made{built: daemon.Built{ID: id}, reused: true, keepSBOM: rec.keepSBOM}
+	if o.Direct {
+		m.image = pushed // only its manifest goes up again
+	}
+	if doc := rec.store.SBOM(rec.key, rec.repo); rec.repo != "" && doc != nil {
+		m.sboms = &sbom.Documents{Whole: doc}
+	}
+	return m, true
+}
+
+// makeInDaemon has the daemon make the image: the build endpoint, or,
+// when Reproducible or on the containerd store with the auto builder, an
+// image made here streamed into its load endpoint (that store keeps the
+// gzip blobs as loaded and pushes them as they are, which takes half the
+// time of a build whose layers the daemon then compresses on one core).
+// size is the folder's, for showing progress.
+func makeInDaemon(ctx context.Context, api daemon.API, o run, dockerfile []byte, size int64) (daemon.Built, error) {
+	containerd := o.daemon.Containerd && (o.Reproducible || o.Builder == daemon.BuilderAuto)
+	platform, daemonPlatform := o.imagePlatform()
+	if !o.Reproducible && !containerd {
+		workdir := builder.NormalizeWorkdir(o.Spec.Workdir)
+		opts := daemon.BuildOptions{
+			Dockerfile: builder.DockerfileName,
+			NoCache:    o.NoCache,
+			Builder:    o.Builder,
+			Progress:   o.progress,
+			Workdir:    workdir != "" && workdir != "/",
+		}
+		if o.Platform != nil && !samePlatform(platform, daemonPlatform) {
+			opts.Platform = &platform
+		}
+		newContext := func() io.ReadCloser {
+			return newSending(builder.Context(ctx, o.Dir, dockerfile, o.Layout), "context", "the build context", size, o.progress)
+		}
+		return daemon.Build(ctx, api, newContext, opts)
+	}
+	format := builder.DockerSave
+	if containerd {
+		format = builder.OCILayout
+	}
+	stream, made := builder.ImageArchive(ctx, o.Dir, o.Spec, o.Layout, platform, format)
+	built, m, err := loadArchive(ctx, api, newSending(stream, "image", "the image", size, o.progress), made)
+	if err != nil {
+		return built, err
+	}
+	if err := checkLoaded(ctx, api, built, m); err != nil {
+		return daemon.Built{}, err
+	}
+	return built, nil
+}
+
+// makeHere makes the image here, its layers compressed on every core to
+// temporary files; a classic store or Podman (api, when not the
+// containerd store) gets the folder as plain layers meanwhile, which it
+// loads faster than gzip ones. api is nil for a run that only writes
+// files.
+func makeHere(ctx context.Context, api daemon.API, o run, sum builder.Summary) (made, error) {
+	var m made
+	o.Layout = o.layout(sum)
+	platform, _ := o.imagePlatform()
+	layers, err := newLayerFiles()
+	if err != nil {
+		return m, err
+	}
+	if api != nil && !o.daemon.Containerd {
+		m.loading = startLoad(ctx, api, o, sum.Bytes)
+	}
+	img, err := builder.MakeImage(ctx, layers.dir, o.Dir, o.Spec, o.Layout, platform)
+	m.layers = layers
+	if err != nil {
+		m.discard(ctx, api)
+		return made{}, err
+	}
+	o.note("made image %s here", img.Made.Manifest)
+	m.image = &img
+	return m, nil
+}
+
+// makeIndex makes each platform's image and the index over them here.
+func makeIndex(ctx context.Context, o run, sums []builder.Summary) (made, error) {
+	layers, err := newLayerFiles()
+	if err != nil {
+		return made{}, err
+	}
+	var images []builder.Image
+	for i, p := range o.Platforms {
+		start := time.Now()
+		img, err := builder.MakeImage(ctx, layers.dir, p.Dir, o.Spec, o.layout(sums[i]), p.Platform)
+		if err != nil {
+			layers.remove()
+			return made{}, fmt.Errorf("making the image for %s from %s: %w", builder.PlatformString(&p.Platform), p.Dir, err)
+		}
+		o.note("made the image for %s from %s (%d files, %s) in %.1fs: manifest %s", builder.PlatformString(&p.Platform), p.Dir, sums[i].Files, HumanBytes(sums[i].Bytes), time.Since(start).Seconds(), img.Made.Manifest)
+		images = append(images, img)
+	}
+	ix, err := builder.MakeIndex(images, o.Layout.Annotations)
+	if err != nil {
+		layers.remove()
+		return made{}, err
+	}
+	o.note("made index %s here for %d platforms", ix.Digest, len(ix.Images))
+	m := made{index: &ix, layers: layers}
+	for _, img := range ix.Images {
+		m.platforms = append(m.platforms, PlatformImage{builder.PlatformString(img.Descriptor.Platform), img.Made.Manifest.String()})
+	}
+	return m, nil
+}
