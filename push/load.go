@@ -9,59 +9,60 @@ import (
 	"github.com/scratchpush/scratchpush/daemon"
 )
 
-// Loading an image made here into the daemon.
+// Loading an image of this run into the daemon.
 
 type loadResult struct {
-	built daemon.Built
-	made  builder.Made
-	err   error
+	loaded daemon.Built
+	as     builder.Made
+	err    error
 }
 
 // loadArchive sends an image archive to the daemon and returns what it
-// loaded and what was made. A load cancelled after the archive was sent
-// whole may still end in an image: it is removed (daemon.DiscardLate).
-func loadArchive(ctx context.Context, api daemon.API, archive *sending, made func() builder.Made) (daemon.Built, builder.Made, error) {
-	built, err := daemon.Load(ctx, api, archive, archive.progress)
+// loaded, and what the archive holds, as madeAs says once it ends. A load
+// cancelled after the archive was sent whole may still end in an image: it
+// is removed (daemon.DiscardLate).
+func loadArchive(ctx context.Context, api daemon.API, archive *sending, madeAs func() builder.Made) (daemon.Built, builder.Made, error) {
+	loaded, err := daemon.Load(ctx, api, archive, archive.progress)
 	archive.Close()
-	m := made() // the archive's writer has ended: sent whole, or stopped
+	m := madeAs() // the archive's writer has ended: sent whole, or stopped
 	if err != nil && ctx.Err() != nil && (m.Config != "" || m.Manifest != "") {
 		daemon.DiscardLate(ctx, api, m.Config.String(), m.Manifest.String())
 	}
 	if err != nil {
-		return built, builder.Made{}, err
+		return loaded, builder.Made{}, err
 	}
-	return built, m, nil
+	return loaded, m, nil
 }
 
-// loadChecked loads an archive of what was made and checks that the
+// loadChecked loads an archive of want and checks that the
 // daemon holds it.
-func loadChecked(ctx context.Context, api daemon.API, archive *sending, made builder.Made) (daemon.Built, error) {
-	built, _, err := loadArchive(ctx, api, archive, func() builder.Made { return made })
+func loadChecked(ctx context.Context, api daemon.API, archive *sending, want builder.Made) (daemon.Built, error) {
+	loaded, _, err := loadArchive(ctx, api, archive, func() builder.Made { return want })
 	if err != nil {
-		return built, err
+		return loaded, err
 	}
-	if err := checkLoaded(ctx, api, built, made); err != nil {
+	if err := checkLoaded(ctx, api, loaded, want); err != nil {
 		return daemon.Built{}, err
 	}
-	return built, nil
+	return loaded, nil
 }
 
-// checkLoaded makes sure the daemon holds the image that was made here,
+// checkLoaded makes sure the daemon holds want, the image of this run,
 // and removes what it loaded when it does not: a folder that changed
 // while it was read must not leave a half-right image behind.
-func checkLoaded(ctx context.Context, api daemon.API, built daemon.Built, made builder.Made) error {
-	if made.Is(built.ID) {
+func checkLoaded(ctx context.Context, api daemon.API, loaded daemon.Built, want builder.Made) error {
+	if want.Is(loaded.ID) {
 		return nil
 	}
-	built.Discard(ctx, api)
+	loaded.Discard(ctx, api)
 	var as []string // what names it: a config, a manifest or index, or both
-	if made.Config != "" {
-		as = append(as, made.Config.String())
+	if want.Config != "" {
+		as = append(as, want.Config.String())
 	}
-	if made.Manifest != "" {
-		as = append(as, "manifest "+made.Manifest.String())
+	if want.Manifest != "" {
+		as = append(as, "manifest "+want.Manifest.String())
 	}
-	return fmt.Errorf("the daemon loaded the image as %s, but it was made as %s", built.ID, strings.Join(as, ", "))
+	return fmt.Errorf("the daemon loaded the image as %s, but this run wrote it as %s", loaded.ID, strings.Join(as, ", "))
 }
 
 // pendingLoad is a load under way while the run goes on: the folder sent
@@ -78,32 +79,32 @@ type pendingLoad struct {
 func startLoad(ctx context.Context, api daemon.API, o run, size int64) *pendingLoad {
 	ctx, cancel := context.WithCancel(ctx)
 	platform, _ := o.imagePlatform()
-	stream, made := builder.ImageArchive(ctx, o.Dir, o.Spec, o.Layout, platform, builder.DockerSave)
+	stream, madeAs := builder.ImageArchive(ctx, o.Dir, o.Spec, o.Layout, platform, builder.DockerSave)
 	p := &pendingLoad{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(p.done)
-		built, m, err := loadArchive(ctx, api, newSending(stream, "image", "the image", size, o.progress), made)
-		p.result = loadResult{built, m, err}
+		loaded, m, err := loadArchive(ctx, api, newSending(stream, "image", "the image", size, o.progress), madeAs)
+		p.result = loadResult{loaded: loaded, as: m, err: err}
 	}()
 	return p
 }
 
 // wait is the load's end: the image the daemon holds, checked to have the
-// config of want, the image made here of the same folder.
+// config of want, the compressed image of the same folder.
 func (p *pendingLoad) wait(ctx context.Context, api daemon.API, want builder.Made) (daemon.Built, error) {
 	<-p.done
 	l := p.result
 	if l.err != nil {
 		return daemon.Built{}, l.err
 	}
-	if l.made.Config != want.Config {
-		l.built.Discard(ctx, api)
-		return daemon.Built{}, fmt.Errorf("the daemon loaded config %s, but the image pushed has config %s: did the folder change during the run?", l.made.Config, want.Config)
+	if l.as.Config != want.Config {
+		l.loaded.Discard(ctx, api)
+		return daemon.Built{}, fmt.Errorf("the daemon loaded config %s, but the image pushed has config %s: did the folder change during the run?", l.as.Config, want.Config)
 	}
-	if err := checkLoaded(ctx, api, l.built, want); err != nil {
+	if err := checkLoaded(ctx, api, l.loaded, want); err != nil {
 		return daemon.Built{}, err
 	}
-	return l.built, nil
+	return l.loaded, nil
 }
 
 // stop cancels the load and removes what it loaded. A nil load has none.
@@ -114,6 +115,6 @@ func (p *pendingLoad) stop(ctx context.Context, api daemon.API) {
 	p.cancel()
 	<-p.done
 	if p.result.err == nil {
-		p.result.built.Discard(ctx, api)
+		p.result.loaded.Discard(ctx, api)
 	}
 }

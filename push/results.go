@@ -11,14 +11,6 @@ import (
 	"github.com/scratchpush/scratchpush/plan"
 )
 
-// Tag is one tag of a run: its reference, and once pushed the manifest
-// digest and the reference pinned to it.
-type Tag struct {
-	Reference string `json:"reference"`
-	Digest    string `json:"digest,omitempty"`
-	Pinned    string `json:"pinned,omitempty"`
-}
-
 // metadata is the Metadata file's document.
 type metadata struct {
 	ImageID  string   `json:"imageID"`

@@ -12,7 +12,6 @@ import (
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
-	"github.com/scratchpush/scratchpush/field"
 	"github.com/scratchpush/scratchpush/plan"
 )
 
@@ -104,41 +103,6 @@ func (o run) scan(ctx context.Context) ([]builder.Summary, error) {
 	return sums, nil
 }
 
-// Option sets how a run reports.
-type Option func(*run)
-
-// WithProgress has p receive events as the run goes: the daemon's, and
-// the run's own words (Phase "note").
-func WithProgress(p daemon.Progress) Option { return func(r *run) { r.progress = p } }
-
-// WithScanned has f told what the folder holds before any work: the
-// command line sizes its memory limit by it.
-func WithScanned(f func(builder.Summary)) Option { return func(r *run) { r.scanned = f } }
-
-// Result is what a run did. On failure it holds the tags pushed before it,
-// which stay pushed: each is complete.
-type Result struct {
-	// ImageID is the daemon's ID of the image (see Engines in the docs).
-	ImageID string
-	// Reused says an unchanged folder's image was taken without a build.
-	Reused bool
-	// Tags are the tags pushed, or with Push false, set in the daemon.
-	Tags []Tag
-	// Platforms are a multi-platform image's platforms and their
-	// manifests' digests, in the index's order.
-	Platforms []PlatformImage
-	// SBOMs are the SBOM documents attached, each to its subject.
-	SBOMs []Referrer
-	// Outputs are the Outputs written, each KIND:PATH@DIGEST.
-	Outputs []string
-}
-
-// PlatformImage is one platform of a multi-platform image.
-type PlatformImage struct {
-	Platform string `json:"platform"`
-	Digest   string `json:"digest"`
-}
-
 // writeEssentials writes the essentials Options ask for to a folder of
 // their own, named in o.Layout; cleanup removes it.
 func writeEssentials(ctx context.Context, o *run) (cleanup func(), err error) {
@@ -180,37 +144,4 @@ func checkCredentials(ctx context.Context, api daemon.API, o run, opts *daemon.R
 		opts.CredentialsChecked = true
 	}
 	return nil
-}
-
-// explainRegistry says what to check when the daemon could not use the
-// registry: the credentials it refused, or the plain HTTP it got where it
-// expected HTTPS.
-func explainRegistry(err error, o run) error {
-	if daemon.PlainHTTP(err) {
-		return plainHTTPAdvice(err, o.Target.Host(), o.daemon.Podman)
-	}
-	who := "these credentials" // an identity token names no user
-	if o.Credentials.Username != "" {
-		who = fmt.Sprintf("user %q", o.Credentials.Username)
-	}
-	if errors.Is(err, auth.ErrDenied) {
-		return fmt.Errorf("%w: check that %s may push to %s", err, who, reference.FamiliarName(o.Target.Repository))
-	}
-	if !errors.Is(err, auth.ErrAuth) {
-		return err
-	}
-	if o.Credentials.Empty() {
-		return field.Wrap("Credentials", fmt.Errorf("%w: no credentials were found for %s: give a user name and password, or docker login", err, o.Target.Host()))
-	}
-	return field.Wrap("Credentials", fmt.Errorf("%w: check the user name and password for %s (%s was refused)", err, o.Target.Host(), who))
-}
-
-// plainHTTPAdvice says how to let the daemon use a plain-HTTP registry:
-// Docker and Podman keep the list of such registries in their own
-// configuration, read when they start.
-func plainHTTPAdvice(err error, host string, podman bool) error {
-	if podman {
-		return fmt.Errorf("%w: Podman expects HTTPS of %s; if it serves plain HTTP, mark it insecure in registries.conf ([[registry]] location = %q, insecure = true) and restart podman system service", err, host, host)
-	}
-	return fmt.Errorf("%w: the daemon expects HTTPS of %s; if it serves plain HTTP, add it to \"insecure-registries\" in the daemon's daemon.json and restart the daemon", err, host)
 }

@@ -16,13 +16,6 @@ import (
 	"github.com/scratchpush/scratchpush/sbom"
 )
 
-// Referrer is an artifact attached to a pushed manifest or index.
-type Referrer struct {
-	Subject      string `json:"subject"`
-	Digest       string `json:"digest"`
-	ArtifactType string `json:"artifactType"`
-}
-
 // sbomJob is the SBOM documents being made while the image is pushed:
 // for an image one; for an index one per platform and one for the whole.
 type sbomJob struct {

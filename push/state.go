@@ -24,6 +24,17 @@ type run struct {
 	daemon daemon.Description
 }
 
+// Option sets how a run reports.
+type Option func(*run)
+
+// WithProgress has p receive events as the run goes: the daemon's, and
+// the run's own words (Phase "note").
+func WithProgress(p daemon.Progress) Option { return func(r *run) { r.progress = p } }
+
+// WithScanned has f told what the folder holds before any work: the
+// command line sizes its memory limit by it.
+func WithScanned(f func(builder.Summary)) Option { return func(r *run) { r.scanned = f } }
+
 // note sends a word of the run's own: no ID, so every display prints it as
 // a line of its own.
 func (o run) note(format string, args ...any) {
