@@ -308,7 +308,7 @@ func (img Image) WriteArchive(w io.Writer) error {
 
 // Archive is WriteArchive as a stream produced while it is read.
 func (img Image) Archive() io.ReadCloser {
-	r, _ := stream(img.WriteArchive)
+	r, _ := streamed(img.WriteArchive)
 	return r
 }
 

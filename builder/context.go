@@ -195,15 +195,19 @@ func fingerprint(h io.Writer, root, p string, fi fs.FileInfo, newest time.Time) 
 // Nothing is buffered beyond one copy buffer. A failure while walking the
 // folder surfaces as the stream's read error; closing the stream early stops
 // the walk.
-func Context(ctx context.Context, dir string, dockerfile []byte, layout Layout) io.ReadCloser {
-	r, _ := stream(func(w io.Writer) error { return WriteContext(ctx, w, dir, dockerfile, layout) })
-	return r
+//
+// files, once the stream has ended (read whole, or closed), is the
+// Catalog of what it carried.
+func Context(ctx context.Context, dir string, dockerfile []byte, layout Layout) (stream io.ReadCloser, files func() Catalog) {
+	cat := &catalog{}
+	r, done := streamed(func(w io.Writer) error { return writeContext(ctx, w, dir, dockerfile, layout, cat) })
+	return r, func() Catalog { <-done; return cat.files }
 }
 
-// stream runs write on its own goroutine into a pipe and returns the
+// streamed runs write on its own goroutine into a pipe and returns the
 // reading end, which reports write's error, and a channel closed once write
 // has returned. Closing the reader early makes write fail and stop.
-func stream(write func(io.Writer) error) (io.ReadCloser, <-chan struct{}) {
+func streamed(write func(io.Writer) error) (io.ReadCloser, <-chan struct{}) {
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	go func() {
@@ -219,6 +223,10 @@ func stream(write func(io.Writer) error) (io.ReadCloser, <-chan struct{}) {
 // Symbolic links are written as links, never followed; files hard-linked to
 // each other travel once and are linked again on arrival.
 func WriteContext(ctx context.Context, w io.Writer, dir string, dockerfile []byte, layout Layout) error {
+	return writeContext(ctx, w, dir, dockerfile, layout, nil)
+}
+
+func writeContext(ctx context.Context, w io.Writer, dir string, dockerfile []byte, layout Layout, cat *catalog) error {
 	root, err := resolveRoot(dir)
 	if err != nil {
 		return err
@@ -235,7 +243,10 @@ func WriteContext(ctx context.Context, w io.Writer, dir string, dockerfile []byt
 			return err
 		}
 		name := func(_ int, rel string) string { return EssentialsDir + "/" + rel }
-		if err := writeTree(ctx, tw, layout.Essentials, Layout{ModTime: layout.ModTime}, -1, name, fileBytes); err != nil {
+		if cat != nil {
+			cat.essential = true
+		}
+		if err := writeTree(ctx, tw, layout.Essentials, Layout{ModTime: layout.ModTime}, -1, name, fileBytes, cat); err != nil {
 			return err
 		}
 	}
@@ -251,7 +262,10 @@ func WriteContext(ctx context.Context, w io.Writer, dir string, dockerfile []byt
 		}
 	}
 	name := func(layer int, rel string) string { return layout.LayerDir(layer) + "/" + rel }
-	if err := writeTree(ctx, tw, root, layout, -1, name, fileBytes); err != nil {
+	if cat != nil {
+		cat.essential = false
+	}
+	if err := writeTree(ctx, tw, root, layout, -1, name, fileBytes, cat); err != nil {
 		return err
 	}
 	if err := tw.Close(); err != nil {

@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -222,16 +224,43 @@ func TestWorkdirThroughAFile(t *testing.T) {
 
 func TestContextStreamsAndStops(t *testing.T) {
 	dir := makeFolder(t)
-	rc := Context(context.Background(), dir, []byte("x"), Layout{})
+	rc, files := Context(context.Background(), dir, []byte("x"), Layout{})
 	b, err := io.ReadAll(rc)
 	must(t, err)
-	if entries, _ := readTar(t, b); len(entries) != 15 {
+	entries, _ := readTar(t, b)
+	if len(entries) != 15 {
 		t.Errorf("%d entries, want 15", len(entries))
+	}
+	// The catalog lists each regular file with the checksum of the bytes
+	// the stream carried.
+	sums := map[string]string{} // by path in the image
+	for _, e := range entries {
+		if e.Type == tar.TypeReg && e.Name != DockerfileName {
+			_, rel, _ := strings.Cut(e.Name, ContextRoot+"/")
+			sums["/"+rel] = fmt.Sprintf("%x", sha256.Sum256([]byte(e.Body)))
+		}
+	}
+	for _, e := range entries { // a hard link holds its target's bytes
+		if e.Type == tar.TypeLink {
+			_, rel, _ := strings.Cut(e.Name, ContextRoot+"/")
+			_, target, _ := strings.Cut(e.Linkname, ContextRoot+"/")
+			sums["/"+rel] = sums["/"+target]
+		}
+	}
+	got := files()
+	if len(got) != len(sums) || len(sums) == 0 {
+		t.Fatalf("the catalog lists %d files, the stream carried %d", len(got), len(sums))
+	}
+	for _, f := range got {
+		if sums[f.Path] != f.SHA256 {
+			t.Errorf("%s: the catalog says %s, the stream carried %s", f.Path, f.SHA256, sums[f.Path])
+		}
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = io.ReadAll(Context(ctx, dir, []byte("x"), Layout{}))
+	stopped, _ := Context(ctx, dir, []byte("x"), Layout{})
+	_, err = io.ReadAll(stopped)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled stream read error = %v, want context.Canceled", err)
 	}

@@ -112,6 +112,9 @@ const (
 // no manifest).
 type Made struct {
 	Config, Manifest digest.Digest
+	// Files are the regular files the image holds, as its layers were
+	// written.
+	Files Catalog
 }
 
 // Is reports whether id, an image ID a daemon gave, names this image.
@@ -152,9 +155,11 @@ func makeImage(ctx context.Context, a archiveWriter, dir string, spec Spec, layo
 		return Image{}, err
 	}
 	var diffIDs []digest.Digest
+	cat := &catalog{}
 	add := func(root string, l Layout, layer int) error {
+		cat.essential = root == layout.Essentials
 		d, err := a.layer(func(tw *tar.Writer, c contents) error {
-			return writeTree(ctx, tw, root, l, layer, func(_ int, rel string) string { return rel }, c)
+			return writeTree(ctx, tw, root, l, layer, func(_ int, rel string) string { return rel }, c, cat)
 		})
 		if err == nil {
 			diffIDs = append(diffIDs, d)
@@ -183,6 +188,7 @@ func makeImage(ctx context.Context, a archiveWriter, dir string, spec Spec, layo
 	if err := a.finish(&img, platform); err != nil {
 		return Image{}, err
 	}
+	img.Made.Files = cat.files
 	return img, nil
 }
 
@@ -215,7 +221,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // and a function that reports what was made once the stream has ended.
 func ImageArchive(ctx context.Context, dir string, spec Spec, layout Layout, platform ocispec.Platform, format Format) (io.ReadCloser, func() Made) {
 	var made Made
-	r, done := stream(func(w io.Writer) (err error) {
+	r, done := streamed(func(w io.Writer) (err error) {
 		made, err = WriteImage(ctx, w, dir, spec, layout, platform, format)
 		return err
 	})

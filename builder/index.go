@@ -127,7 +127,7 @@ func (ix Index) WriteArchive(w io.Writer) error {
 
 // Archive is WriteArchive as a stream produced while it is read.
 func (ix Index) Archive() io.ReadCloser {
-	r, _ := stream(ix.WriteArchive)
+	r, _ := streamed(ix.WriteArchive)
 	return r
 }
 

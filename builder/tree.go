@@ -138,7 +138,7 @@ const (
 // earlier layer gets that folder's entry again, so that every layer carries
 // the folders it writes into with their own modes. Hard links stay in the
 // layer of the file they link to.
-func writeTree(ctx context.Context, tw *tar.Writer, root string, layout Layout, only int, name func(layer int, rel string) string, c contents) error {
+func writeTree(ctx context.Context, tw *tar.Writer, root string, layout Layout, only int, name func(layer int, rel string) string, c contents, cat *catalog) error {
 	extra, err := missingDirs(root, layout.Workdir)
 	if err != nil {
 		return err
@@ -218,9 +218,22 @@ func writeTree(ctx context.Context, tw *tar.Writer, root string, layout Layout, 
 		switch {
 		case isLink:
 			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, name(first.layer, first.name), 0
+			if c == fileBytes {
+				cat.addLink(rel, filepath.Join(root, filepath.FromSlash(first.name)))
+			}
 			return writeHeader(tw, hdr)
 		case fi.Mode().IsRegular():
-			return writeFile(tw, hdr, p, buf, c)
+			var h *hashing
+			if cat != nil && c == fileBytes {
+				h = newHashing()
+			}
+			if err := writeFile(tw, hdr, p, buf, c, h); err != nil {
+				return err
+			}
+			if h != nil {
+				cat.add(rel, p, fi, h)
+			}
+			return nil
 		}
 		return writeHeader(tw, hdr)
 	})
@@ -254,7 +267,8 @@ func writeHeader(tw *tar.Writer, hdr *tar.Header) error {
 	return nil
 }
 
-func writeFile(tw *tar.Writer, hdr *tar.Header, p string, buf []byte, c contents) error {
+// writeFile writes a file's entry and bytes; h, when set, sees the bytes.
+func writeFile(tw *tar.Writer, hdr *tar.Header, p string, buf []byte, c contents, h *hashing) error {
 	if err := writeHeader(tw, hdr); err != nil {
 		return err
 	}
@@ -274,7 +288,11 @@ func writeFile(tw *tar.Writer, hdr *tar.Header, p string, buf []byte, c contents
 		return fmt.Errorf("opening %q: %w", p, unwrapPathError(err))
 	}
 	defer f.Close()
-	n, err := io.CopyBuffer(tw, io.LimitReader(f, hdr.Size), buf)
+	var w io.Writer = tw
+	if h != nil {
+		w = io.MultiWriter(tw, h)
+	}
+	n, err := io.CopyBuffer(w, io.LimitReader(f, hdr.Size), buf)
 	if err != nil {
 		return fmt.Errorf("reading %q: %w", p, unwrapPathError(err))
 	}

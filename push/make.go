@@ -40,6 +40,9 @@ type made struct {
 	image  *builder.Image
 	index  *builder.Index
 	layers *layerFiles
+	// files are the files of an image the daemon made, as they were sent
+	// to it (an image made here holds its own: Made.Files).
+	files builder.Catalog
 	// sboms are the SBOM documents at hand: kept for a reused image.
 	sboms *sbom.Documents
 	// remember records a made image by the daemon's ID, keepSBOM its SBOM;
@@ -87,7 +90,7 @@ func makeImage(ctx context.Context, api daemon.API, o run, sums []builder.Summar
 	if o.Direct || len(o.Outputs) > 0 {
 		m, err = makeHere(ctx, api, o, sum)
 	} else {
-		m.built, err = makeInDaemon(ctx, api, o, dockerfile, sum.Bytes)
+		m.built, m.files, err = makeInDaemon(ctx, api, o, dockerfile, sum.Bytes)
 	}
 	if err != nil {
 		return m, err
@@ -172,8 +175,9 @@ func reused(ctx context.Context, api daemon.API, o run, rec imageRecord) (made, 
 // image made here streamed into its load endpoint (that store keeps the
 // gzip blobs as loaded and pushes them as they are, which takes half the
 // time of a build whose layers the daemon then compresses on one core).
-// size is the folder's, for showing progress.
-func makeInDaemon(ctx context.Context, api daemon.API, o run, dockerfile []byte, size int64) (daemon.Built, error) {
+// size is the folder's, for showing progress. It returns the image and the
+// files sent.
+func makeInDaemon(ctx context.Context, api daemon.API, o run, dockerfile []byte, size int64) (daemon.Built, builder.Catalog, error) {
 	containerd := o.daemon.Containerd && (o.Reproducible || o.Builder == daemon.BuilderAuto)
 	platform, daemonPlatform := o.imagePlatform()
 	if !o.Reproducible && !containerd {
@@ -188,10 +192,17 @@ func makeInDaemon(ctx context.Context, api daemon.API, o run, dockerfile []byte,
 		if o.Platform != nil && !samePlatform(platform, daemonPlatform) {
 			opts.Platform = &platform
 		}
+		var files func() builder.Catalog // of the context last sent
 		newContext := func() io.ReadCloser {
-			return newSending(builder.Context(ctx, o.Dir, dockerfile, o.Layout), "context", "the build context", size, o.progress)
+			var stream io.ReadCloser
+			stream, files = builder.Context(ctx, o.Dir, dockerfile, o.Layout)
+			return newSending(stream, "context", "the build context", size, o.progress)
 		}
-		return daemon.Build(ctx, api, newContext, opts)
+		built, err := daemon.Build(ctx, api, newContext, opts)
+		if err != nil {
+			return built, nil, err
+		}
+		return built, files(), nil
 	}
 	format := builder.DockerSave
 	if containerd {
@@ -200,12 +211,12 @@ func makeInDaemon(ctx context.Context, api daemon.API, o run, dockerfile []byte,
 	stream, made := builder.ImageArchive(ctx, o.Dir, o.Spec, o.Layout, platform, format)
 	built, m, err := loadArchive(ctx, api, newSending(stream, "image", "the image", size, o.progress), made)
 	if err != nil {
-		return built, err
+		return built, nil, err
 	}
 	if err := checkLoaded(ctx, api, built, m); err != nil {
-		return daemon.Built{}, err
+		return daemon.Built{}, nil, err
 	}
-	return built, nil
+	return built, m.Files, nil
 }
 
 // makeHere makes the image here, its layers compressed on every core to

@@ -39,11 +39,7 @@ func refName(o run) string {
 // platform of an index) beside it as referrers; it returns the documents,
 // for the push to attach the same.
 func writeOutputs(ctx context.Context, o run, m made) (*sbom.Documents, error) {
-	parts := sbomParts(o)
-	if m.index == nil {
-		platform, _ := o.imagePlatform()
-		parts = []sbom.Part{imagePart(o, platform)}
-	}
+	parts := sbomParts(o, m)
 	created := o.Created()
 	var docs *sbom.Documents
 	if o.SBOM {

@@ -56,10 +56,7 @@ func startSBOM(ctx context.Context, api daemon.API, o run, m made) *sbomJob {
 	}
 	j.created = created
 	j.made = !m.reused
-	if j.parts = sbomParts(o); len(j.parts) == 0 {
-		platform, _ := o.imagePlatform()
-		j.parts = []sbom.Part{imagePart(o, platform)}
-	}
+	j.parts = sbomParts(o, m)
 	if m.sboms != nil {
 		j.docs = sbomDocs(j.parts, m.sboms)
 		close(j.done)
@@ -69,6 +66,12 @@ func startSBOM(ctx context.Context, api daemon.API, o run, m made) *sbomJob {
 	go func() {
 		defer close(j.done)
 		start := time.Now()
+		if len(in.Parts) == 1 && in.Parts[0].Files == nil { // an image made earlier: its files read now, as they were sent
+			if in.Parts[0].Files, err = builder.CatalogOf(ctx, o.Dir, o.Layout); err != nil {
+				j.err = err
+				return
+			}
+		}
 		docs, err := sbom.SPDX(ctx, in)
 		if err != nil {
 			j.err = err
@@ -123,19 +126,28 @@ func sbomAnnotations(created time.Time) map[string]string {
 	return map[string]string{ocispec.AnnotationCreated: created.UTC().Format(time.RFC3339)}
 }
 
-// imagePart is the SBOM's one part for an image of o.Dir.
-func imagePart(o run, platform ocispec.Platform) sbom.Part {
-	return sbom.Part{Platform: platform, Dir: o.Dir, Essentials: o.Layout.Essentials}
-}
-
-// sbomParts are the SBOM's parts for several platforms, in the order
-// given; none for one image, whose platform the daemon may tell.
-func sbomParts(o run) []sbom.Part {
-	var parts []sbom.Part
-	for _, p := range o.Platforms {
-		parts = append(parts, sbom.Part{Platform: p.Platform, Dir: p.Dir, Essentials: o.Layout.Essentials})
+// sbomParts are the SBOM's parts: for an index its platforms' images, in
+// the order the plan gives them; else the one image. Each holds the files
+// as its layers were written, when they were written in this run; a
+// reused image's are nil, to be read again.
+func sbomParts(o run, m made) []sbom.Part {
+	if m.index != nil {
+		byPlatform := map[string]builder.Image{}
+		for _, img := range m.index.Images {
+			byPlatform[builder.PlatformString(img.Descriptor.Platform)] = img
+		}
+		var parts []sbom.Part
+		for _, p := range o.Platforms {
+			parts = append(parts, sbom.Part{Platform: p.Platform, Files: byPlatform[builder.PlatformString(&p.Platform)].Made.Files})
+		}
+		return parts
 	}
-	return parts
+	platform, _ := o.imagePlatform()
+	part := sbom.Part{Platform: platform, Files: m.files}
+	if m.image != nil && m.image.Made.Files != nil {
+		part.Files = m.image.Made.Files
+	}
+	return []sbom.Part{part}
 }
 
 // sbomDocs are docs by what they describe: "" the whole image, else a

@@ -11,19 +11,16 @@
 package sbom
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha1"
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,12 +36,12 @@ import (
 // referrer that carries it.
 const MediaType = "application/spdx+json"
 
-// Part is one platform's image: its folder, laid out at the image's root,
-// and the folder of essentials added to it ("" for none).
+// Part is one platform's image: the files it holds, as its layers were
+// written (builder.Catalog), so that the document describes the bytes
+// sent, whatever the folder is (a link to a folder) or becomes.
 type Part struct {
-	Platform   ocispec.Platform
-	Dir        string
-	Essentials string
+	Platform ocispec.Platform
+	Files    builder.Catalog
 }
 
 // Input is what the document describes.
@@ -74,13 +71,8 @@ func SPDX(ctx context.Context, in Input) (Documents, error) {
 	for _, p := range in.Parts {
 		d := newDoc(in)
 		d.Packages[0].PackageComment = "a FROM-scratch image made by scratch-push, for " + builder.PlatformString(&p.Platform)
-		for _, dir := range []string{p.Dir, p.Essentials} {
-			if dir == "" {
-				continue
-			}
-			if err := d.addFolder(ctx, dir, builder.PlatformString(&p.Platform), dir == p.Essentials); err != nil {
-				return Documents{}, err
-			}
+		if err := d.addFiles(ctx, p.Files, builder.PlatformString(&p.Platform)); err != nil {
+			return Documents{}, err
 		}
 		whole.Packages = append(whole.Packages, d.Packages[1:]...)
 		whole.Files = append(whole.Files, d.Files...)
@@ -166,67 +158,66 @@ func (d *doc) relate(a, b common.ElementID, kind string) {
 	})
 }
 
-// addFolder lists every regular file of dir, as the image holds it, and
-// describes the Go programs and essentials among them.
-func (d *doc) addFolder(ctx context.Context, dir, platform string, essentials bool) error {
-	return filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("reading the folder for the SBOM: %w", err)
-		}
+// addFiles lists every regular file of an image, the folder's first,
+// then the essentials', and describes the Go programs and essentials among
+// them. A program's build info is read from its file, which must still be
+// what was sent.
+func (d *doc) addFiles(ctx context.Context, files builder.Catalog, platform string) error {
+	ordered := slices.Clone(files)
+	slices.SortStableFunc(ordered, func(a, b builder.File) int { // the folder's files, then the essentials'
+		return cmpBool(a.Essential, b.Essential)
+	})
+	for _, file := range ordered {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !e.Type().IsRegular() {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		inImage := "/" + filepath.ToSlash(rel)
-		sha1sum, sha256sum, elf, err := hashFile(path)
-		if err != nil {
-			return fmt.Errorf("reading %s for the SBOM: %w", path, err)
-		}
 		f := &spdx.File{
-			FileName:           "." + inImage,
-			FileSPDXIdentifier: d.id("File", platform, inImage),
-			Checksums:          []common.Checksum{{Algorithm: common.SHA1, Value: sha1sum}, {Algorithm: common.SHA256, Value: sha256sum}},
+			FileName:           "." + file.Path,
+			FileSPDXIdentifier: d.id("File", platform, file.Path),
+			Checksums:          []common.Checksum{{Algorithm: common.SHA1, Value: file.SHA1}, {Algorithm: common.SHA256, Value: file.SHA256}},
 			FileCopyrightText:  "NOASSERTION",
 			LicenseConcluded:   "NOASSERTION",
 			FileTypes:          []string{"OTHER"},
 		}
-		if elf {
+		if file.ELF {
 			f.FileTypes = []string{"BINARY", "APPLICATION"}
 		}
 		d.Files = append(d.Files, f)
 		d.relate("Image", f.FileSPDXIdentifier, common.TypeRelationshipContains)
-		if elf {
-			d.addProgram(path, platform, f.FileSPDXIdentifier)
+		if file.ELF {
+			if err := unchanged(file); err != nil {
+				return err
+			}
+			d.addProgram(file.Source, platform, f.FileSPDXIdentifier)
 		}
-		if essentials {
-			d.addEssential(path, inImage, sha256sum, platform, f.FileSPDXIdentifier)
+		if file.Essential {
+			d.addEssential(file.Source, file.Path, file.SHA256, platform, f.FileSPDXIdentifier)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
-// hashFile reads a file once for both checksums, and says whether it is
-// an ELF program.
-func hashFile(path string) (sha1sum, sha256sum string, elf bool, err error) {
-	f, err := os.Open(path)
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// unchanged refuses a program whose file is no longer what was sent: its
+// build info, read now, would describe another program than the image's.
+func unchanged(f builder.File) error {
+	fi, err := os.Stat(f.Source)
 	if err != nil {
-		return "", "", false, err
+		return fmt.Errorf("reading %s for the SBOM: %w", f.Source, err)
 	}
-	defer f.Close()
-	h1, h256 := sha1.New(), sha256.New()
-	r := bufio.NewReaderSize(f, 256<<10)
-	head, _ := r.Peek(4)
-	elf = bytes.Equal(head, []byte("\x7fELF"))
-	if _, err := io.Copy(io.MultiWriter(h1, h256), r); err != nil {
-		return "", "", false, err
+	if fi.Size() != f.Size || !fi.ModTime().Equal(f.ModTime) {
+		return fmt.Errorf("%s changed after it was sent (%d bytes, modified %s; sent %d bytes, modified %s): the SBOM would not describe the image; run again once nothing writes to the folder", f.Source, fi.Size(), fi.ModTime().UTC().Format(time.RFC3339Nano), f.Size, f.ModTime.UTC().Format(time.RFC3339Nano))
 	}
-	return hex.EncodeToString(h1.Sum(nil)), hex.EncodeToString(h256.Sum(nil)), elf, nil
+	return nil
 }
 
 // addProgram describes a Go program by its build info: its main module,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/scratchpush/scratchpush/builder"
 )
 
 func must(t *testing.T, err error) {
@@ -34,9 +35,11 @@ func TestSPDX(t *testing.T) {
 	must(t, os.Symlink("app", filepath.Join(dir, "link")))
 	must(t, os.MkdirAll(filepath.Join(ess, "etc/ssl/certs"), 0o755))
 	must(t, os.WriteFile(filepath.Join(ess, "etc/ssl/certs/ca-certificates.crt"), []byte("bundle"), 0o644))
+	catalog, err := builder.CatalogOf(context.Background(), dir, builder.Layout{Essentials: ess})
+	must(t, err)
 	in := Input{
 		Name:    "registry.example/team/app",
-		Parts:   []Part{{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, Dir: dir, Essentials: ess}},
+		Parts:   []Part{{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, Files: catalog}},
 		Created: time.Unix(1700000000, 0),
 		Tool:    "scratch-push test",
 	}
@@ -116,5 +119,31 @@ func TestSPDX(t *testing.T) {
 	}
 	if describes != 1 {
 		t.Errorf("relationships %+v, want the document to describe the image", doc.Relationships)
+	}
+}
+
+// A folder given as a link to a folder is described as the image holds
+// it; a program changed after it was sent is refused, not described as it
+// is now.
+func TestSPDXOfWhatWasSent(t *testing.T) {
+	real := t.TempDir()
+	self, err := os.ReadFile(os.Args[0])
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(real, "app"), self, 0o755))
+	link := filepath.Join(t.TempDir(), "out")
+	must(t, os.Symlink(real, link))
+	files, err := builder.CatalogOf(context.Background(), link, builder.Layout{})
+	must(t, err)
+	in := Input{Name: "app", Parts: []Part{{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, Files: files}}, Tool: "test"}
+	docs, err := SPDX(context.Background(), in)
+	must(t, err)
+	var doc struct{ Files []struct{ FileName string } }
+	must(t, json.Unmarshal(docs.Whole, &doc))
+	if len(doc.Files) != 1 || doc.Files[0].FileName != "./app" {
+		t.Errorf("a folder given through a link: files %+v, want ./app", doc.Files)
+	}
+	must(t, os.WriteFile(filepath.Join(real, "app"), append(self, 0), 0o755))
+	if _, err := SPDX(context.Background(), in); err == nil || !strings.Contains(err.Error(), "changed after it was sent") {
+		t.Errorf("a program changed after it was sent gave %v", err)
 	}
 }
