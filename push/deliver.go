@@ -58,7 +58,11 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 	}
 
 	if o.Push && (o.Direct || m.index != nil) {
-		o.note("pushing %s from here while the daemon loads it", m.digest())
+		if m.built.ID == "" {
+			o.note("pushing %s from here while the daemon loads it", m.digest())
+		} else {
+			o.note("pushing %s from here", m.digest())
+		}
 		up = startUpload(ctx, o, func(ctx context.Context, c *registry.Client) ([]string, error) {
 			if m.index != nil {
 				return c.PushIndex(ctx, *m.index, o.Target.Tags)
