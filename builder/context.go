@@ -332,6 +332,11 @@ func resolveRoot(dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("folder %q: %w", dir, unwrapPathError(err))
 	}
+	// Absolute, so that a folder given as ../out resolves paths inside it
+	// (SecureJoin refuses a root with .. in it).
+	if root, err = filepath.Abs(root); err != nil {
+		return "", fmt.Errorf("folder %q: %w", dir, err)
+	}
 	fi, err := os.Stat(root)
 	if err != nil {
 		return "", fmt.Errorf("folder %q: %w", dir, unwrapPathError(err))

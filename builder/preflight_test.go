@@ -124,3 +124,19 @@ func TestPreflightProgram(t *testing.T) {
 		})
 	}
 }
+
+// A folder named with .. from where the command runs (cd dirs &&
+// scratch-push ../dirs/basic) resolves the program inside it.
+func TestPreflightRelativeFolderWithDotDot(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "dirs", "basic")
+	must(t, os.MkdirAll(dir, 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "app"), []byte("x"), 0o755))
+	t.Chdir(filepath.Join(base, "dirs"))
+	if _, err := Preflight(context.Background(), "../dirs/basic", Spec{Cmd: []string{"./app"}}, true); err != nil {
+		t.Errorf("../dirs/basic: %v", err)
+	}
+	if _, err := Preflight(context.Background(), "../dirs/basic", Spec{Cmd: []string{"./missing"}}, true); err == nil || strings.Contains(err.Error(), "..") && strings.Contains(err.Error(), "SecureJoin") {
+		t.Errorf("a missing program in ../dirs/basic: %v", err)
+	}
+}
