@@ -543,3 +543,17 @@ func TestAutoBuilderWithWorkdir(t *testing.T) {
 		}
 	}
 }
+
+// A refusal repeated is a refusal: after the login was accepted, a 401 is
+// retried once (the daemon's ping quirk), never again.
+func TestPushRetriesUnauthorizedOnce(t *testing.T) {
+	tries := 0
+	api := &fakeAPI{push: func(context.Context, string, client.ImagePushOptions) (client.ImagePushResponse, error) {
+		tries++
+		return newFakePushResponse(errStream("unauthorized: authentication required")), nil
+	}}
+	_, err := Push(context.Background(), api, testRef(t), auth.Credentials{}, RegistryOptions{Retries: 3, CredentialsChecked: true, Backoff: func(int) time.Duration { return 0 }})
+	if !errors.Is(err, auth.ErrAuth) || tries != 2 {
+		t.Errorf("error %v after %d tries; want the refusal after 2", err, tries)
+	}
+}

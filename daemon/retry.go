@@ -92,13 +92,15 @@ func (e *registryError) retryAfter() time.Duration {
 // already or an earlier attempt failed transiently: the daemon first pings
 // the registry for its auth challenge, and when that ping fails it sends the
 // next request without credentials, so a registry recovering from a 503
-// answers 401 once.
+// answers 401 once. That one is retried once, never more: a refusal
+// repeated is a refusal, and retrying it only sends the credentials again.
 func retry(ctx context.Context, opts RegistryOptions, what string, attempt func() error) error {
 	backoff := opts.Backoff
 	if backoff == nil {
 		backoff = DefaultBackoff
 	}
 	trusted := opts.CredentialsChecked
+	authRetried := false
 	for n := 1; ; n++ {
 		err := attempt()
 		if err == nil {
@@ -108,8 +110,11 @@ func retry(ctx context.Context, opts RegistryOptions, what string, attempt func(
 			return fmt.Errorf("%s cancelled: %w", what, context.Cause(ctx))
 		}
 		var rerr *registryError
-		if !errors.As(err, &rerr) || !rerr.transient(trusted) || n > opts.Retries {
+		if !errors.As(err, &rerr) || !rerr.transient(trusted && !authRetried) || n > opts.Retries {
 			return err
+		}
+		if rerr.auth() {
+			authRetried = true
 		}
 		trusted = true
 		wait := max(backoff(n), rerr.retryAfter())

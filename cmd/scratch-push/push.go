@@ -28,10 +28,10 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	if err != nil {
 		return o.explain(err, true)
 	}
-	s.redact.Add(opts.Credentials.Password)
+	s.redact.AddCredentials(opts.Credentials.Username, opts.Credentials.Password)
 	s.redact.Add(opts.Credentials.IdentityToken)
 	for _, m := range opts.Mirrors {
-		s.redact.Add(m.Credentials.Password)
+		s.redact.AddCredentials(m.Credentials.Username, m.Credentials.Password)
 		s.redact.Add(m.Credentials.IdentityToken)
 	}
 	progress := display.New(s.err, o.progress, s.errFd)
