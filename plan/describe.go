@@ -4,6 +4,8 @@ import (
 	"context"
 	"regexp"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -59,6 +61,9 @@ func (in Input) describe(ctx context.Context, o *Plan) error {
 		if err != nil {
 			return field.Wrap("Annotations", err)
 		}
+		if err := checkAnnotation(kv); err != nil {
+			return err
+		}
 		annotations[kv.Key] = kv.Value
 	}
 	o.Annotated = len(in.Annotations) > 0
@@ -81,4 +86,20 @@ func tagVersion(o *Plan) string {
 		}
 	}
 	return ""
+}
+
+// checkAnnotation refuses what tools reading a manifest choke on or
+// misprint: invalid UTF-8 and control characters (a newline included).
+func checkAnnotation(kv builder.KeyValue) error {
+	for _, s := range []string{kv.Key, kv.Value} {
+		if !utf8.ValidString(s) {
+			return field.Errorf("Annotations", "%q is not valid UTF-8: give text", kv.Key+"="+kv.Value)
+		}
+		for _, r := range s {
+			if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+				return field.Errorf("Annotations", "%q holds control character %U: remove it", kv.Key+"="+kv.Value, r)
+			}
+		}
+	}
+	return nil
 }

@@ -335,6 +335,10 @@ func checkDir(dir string) error {
 	return nil
 }
 
+// maxEpoch is the last second of 9999: RFC 3339 times, as image configs
+// write them, have four digits of year.
+const maxEpoch = 253402300799
+
 // sourceDateEpoch is the mtime stamped on every file: SOURCE_DATE_EPOCH
 // when set (reproducible-builds.org), else the Unix epoch.
 func sourceDateEpoch(v string) (time.Time, error) {
@@ -344,6 +348,9 @@ func sourceDateEpoch(v string) (time.Time, error) {
 	secs, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || secs < 0 {
 		return time.Time{}, field.Errorf("SourceDateEpoch", "%q is not a count of seconds since 1970: set it to e.g. $(git log -1 --format=%%ct)", v)
+	}
+	if secs > maxEpoch {
+		return time.Time{}, field.Errorf("SourceDateEpoch", "%s is after the year 9999, which image configs and tar headers cannot hold: set it to e.g. $(git log -1 --format=%%ct)", v)
 	}
 	return time.Unix(secs, 0).UTC(), nil
 }

@@ -37,6 +37,9 @@ func (in Input) mirrors(ctx context.Context, o Plan) ([]Mirror, error) {
 			for _, t := range o.Target.Tags {
 				tags = append(tags, t.Tag())
 			}
+			if in.Registry != "" && !target.NamesHost(repo) {
+				return nil, field.Errorf("Mirrors", "%s names no registry, so it would go to Docker Hub, not to %s: write it with its host, e.g. %s/%s (or docker.io/%s for Docker Hub)", repo, o.Target.Host(), o.Target.Host(), repo, repo)
+			}
 			t, err := target.Parse("", repo, tags)
 			if err != nil {
 				return nil, field.Wrap("Mirrors", err)

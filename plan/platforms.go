@@ -39,6 +39,9 @@ func (in Input) platforms() (string, []platformPair, error) {
 		if dir == "" {
 			return "", nil, field.Errorf("Platforms", "%q names no folder: give PLATFORM=DIR, e.g. linux/arm64=out/arm64", v)
 		}
+		if platform == "" {
+			return "", nil, field.Errorf("Platforms", "%q names no platform: give PLATFORM=DIR, e.g. linux/arm64=%s", v, dir)
+		}
 		pairs = append(pairs, platformPair{platform, dir})
 	}
 	switch {

@@ -87,6 +87,10 @@ func NormalizeRegistry(registry string) (string, error) {
 	if r == "" {
 		return "", nil
 	}
+	if strings.Contains(r, "@") {
+		// Never echoed: the value holds a password.
+		return "", field.Errorf("Registry", "has a user name or password in it: give the host alone (e.g. https://registry.example), and the credentials with %s and %s", field.Ref("Username"), field.Ref("Password"))
+	}
 	if strings.Contains(r, "://") {
 		u, err := url.Parse(r)
 		if err != nil || u.Host == "" {
@@ -110,6 +114,13 @@ func NormalizeRegistry(registry string) (string, error) {
 		return "", field.Errorf("Registry", "%q: not a valid registry host", registry)
 	}
 	return host, nil
+}
+
+// NamesHost says repo begins with a registry host (quay.io/team/app,
+// localhost:5000/app), by docker's rule; without one it goes to Docker Hub.
+func NamesHost(repo string) bool {
+	_, _, ok := splitHost(strings.TrimSpace(repo))
+	return ok
 }
 
 // splitHost splits off the first path component when it names a registry,

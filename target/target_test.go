@@ -61,3 +61,17 @@ func TestParseTarget(t *testing.T) {
 		}
 	}
 }
+
+// A registry written with credentials in it is refused without echoing
+// them, with the path or without.
+func TestRegistryWithCredentials(t *testing.T) {
+	for _, r := range []string{"https://bob:hunter22@r.example/x", "https://bob:hunter22@r.example", "bob:hunter22@r.example"} {
+		_, err := Parse(r, "team/app", []string{"v1"})
+		if err == nil || strings.Contains(err.Error(), "hunter22") || !strings.Contains(err.Error(), "user name or password") {
+			t.Errorf("%s: %v", r, err)
+		}
+	}
+	if NamesHost("team/app") || !NamesHost("r.example/team/app") || !NamesHost("localhost:5000/app") {
+		t.Error("NamesHost tells hosts wrongly")
+	}
+}
