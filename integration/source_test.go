@@ -98,7 +98,7 @@ func TestSourceLabels(t *testing.T) {
 	switch {
 	case onContainerdStore() && daemonMade.code != 0:
 		t.Errorf("--annotation on the containerd store: exit %d: %s", daemonMade.code, daemonMade.stderr)
-	case !onContainerdStore() && (daemonMade.code == 0 || !strings.Contains(daemonMade.stderr, "--annotation: the daemon makes the manifest it pushes here and keeps no annotations: push from here with --push direct")):
+	case !onContainerdStore() && (daemonMade.code != 2 || !strings.Contains(daemonMade.stderr, "--annotation: the daemon makes the manifest it pushes here and keeps no annotations: push from here with --push direct")):
 		t.Errorf("--annotation where the daemon makes the manifest: exit %d: %s", daemonMade.code, daemonMade.stderr)
 	}
 }

@@ -341,7 +341,8 @@ func TestRunAnnotations(t *testing.T) {
 		p.Essentials = builder.Essentials{Tmp: true}
 		res, err := Run(context.Background(), fake.Engine, p)
 		if !containerd {
-			if err == nil || !strings.Contains(err.Error(), "PushVia") {
+			var input InputError
+			if !errors.As(err, &input) || !strings.Contains(err.Error(), "PushVia") {
 				t.Errorf("classic store: annotations gave %v, want them refused naming PushVia", err)
 			}
 			continue

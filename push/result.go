@@ -38,3 +38,11 @@ type Referrer struct {
 	Digest       string `json:"digest"`
 	ArtifactType string `json:"artifactType"`
 }
+
+// InputError marks a failure that is a mistake in the input, found only
+// once the daemon was asked what it is (annotations on a store that keeps
+// none): a front end reports it as it reports a bad flag.
+type InputError struct{ Err error }
+
+func (e InputError) Error() string { return e.Err.Error() }
+func (e InputError) Unwrap() error { return e.Err }

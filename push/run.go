@@ -58,7 +58,7 @@ func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Resul
 	defer cleanup()
 	noteSource(o)
 	if err := checkAnnotated(o); err != nil {
-		return res, err
+		return res, InputError{err}
 	}
 	registryOpts := daemon.RegistryOptions{Retries: o.Retries, Progress: o.progress}
 	if o.Push && !o.Credentials.Empty() {

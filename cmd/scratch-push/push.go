@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -76,7 +77,8 @@ func runPush(ctx context.Context, s *streams, o options) error {
 			fmt.Fprintf(s.out, "%s@%s\n", t.Reference, t.Digest)
 		}
 	}
-	return o.explain(err, false)
+	var input push.InputError
+	return o.explain(err, errors.As(err, &input))
 }
 
 // inputFlags names the flag behind each field of plan.Input (Username:
