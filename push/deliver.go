@@ -112,6 +112,9 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 		return res, err
 	}
 	if err := pushMirrors(ctx, o, &res); err != nil {
+		// The first repository has the image: the daemon keeps it and its
+		// tags, which name what that registry holds.
+		undo, m.built, m.loading = func(context.Context) {}, daemon.Built{}, nil
 		return res, err
 	}
 	if err := writeFiles(ctx, api, o.daemon, o.Files, res); err != nil {

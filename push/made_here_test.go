@@ -293,8 +293,11 @@ func TestRunMirrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), locked.Host()+"/copy/app") || strings.Contains(err.Error(), mirror.Host()) {
 		t.Fatalf("a mirror that refuses gave %v, want it named alone", err)
 	}
-	if !errors.Is(err, auth.ErrAuth) && !strings.Contains(err.Error(), "UNAUTHORIZED") {
-		t.Errorf("the refusal is not said: %v", err)
+	if !errors.Is(err, auth.ErrAuth) || !strings.Contains(err.Error(), "docker login "+locked.Host()) || strings.Contains(err.Error(), "HEAD responses") {
+		t.Errorf("the refusal is not said in the user's words: %v", err)
+	}
+	if got := fake.ImageOf(reg.Host() + "/team/app:v1"); got == "" || got != res.ImageID || len(fake.Removed) != 0 {
+		t.Errorf("after a mirror failed the first repository's tag names %q (image %s), removed %v; want it kept", got, res.ImageID, fake.Removed)
 	}
 	want := res.Tags[0].Digest
 	if got := get(t, mirror.Host()+"/copy/app:v1").Digest.String(); got != want {

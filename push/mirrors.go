@@ -2,12 +2,14 @@ package push
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/field"
 	"github.com/scratchpush/scratchpush/registry"
 )
@@ -49,6 +51,12 @@ func pushMirrors(ctx context.Context, o run, res *Result) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				return err
+			}
+			switch {
+			case errors.Is(err, auth.ErrAuth):
+				err = fmt.Errorf("%w; log in to it first: docker login %s", err, m.Target.Host())
+			case errors.Is(err, auth.ErrDenied):
+				err = fmt.Errorf("%w; check that the credentials for %s may push to %s", err, m.Target.Host(), name)
 			}
 			failed = append(failed, mirrorError{name, err})
 			continue

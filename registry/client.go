@@ -198,12 +198,24 @@ func classify(ctx context.Context, ref reference.Named, err error) error {
 	if errors.As(err, &terr) {
 		switch {
 		case terr.StatusCode == http.StatusUnauthorized || hasCode(terr, transport.UnauthorizedErrorCode):
-			return fmt.Errorf("pushing %s: %w at %s: %w", name, auth.ErrAuth, reference.Domain(ref), err)
+			return fmt.Errorf("pushing %s: %w at %s: it answered %s", name, auth.ErrAuth, reference.Domain(ref), answer(terr))
 		case terr.StatusCode == http.StatusForbidden || hasCode(terr, transport.DeniedErrorCode):
-			return fmt.Errorf("pushing %s: %w: %w", name, auth.ErrDenied, err)
+			return fmt.Errorf("pushing %s: %w: %s answered %s", name, auth.ErrDenied, reference.Domain(ref), answer(terr))
 		}
 	}
 	return fmt.Errorf("pushing %s: %w", name, err)
+}
+
+// answer words a registry's refusal: its status and what it said, without
+// the client library's own asides.
+func answer(err *transport.Error) string {
+	text := fmt.Sprintf("%d %s", err.StatusCode, http.StatusText(err.StatusCode))
+	for _, d := range err.Errors {
+		if d.Message != "" {
+			text += ": " + d.Message
+		}
+	}
+	return text
 }
 
 func hasCode(err *transport.Error, code transport.ErrorCode) bool {
