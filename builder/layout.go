@@ -109,12 +109,21 @@ func (ix Index) WriteLayout(dir, name string, artifacts []Artifact) error {
 }
 
 func writeLayout(dir string, blobs []layoutBlob, top ocispec.Descriptor, name string, artifacts []Artifact) (err error) {
-	if err := emptyDir(dir); err != nil {
+	made, err := emptyDir(dir)
+	if err != nil {
 		return err
 	}
 	defer func() {
-		if err != nil {
+		// A failure leaves what was there: no folder when it was made
+		// here, else the user's empty folder (or link to one), emptied.
+		switch {
+		case err == nil:
+		case made:
 			os.RemoveAll(dir)
+		default:
+			for _, name := range []string{ocispec.ImageIndexFile, ocispec.ImageLayoutFile, ocispec.ImageBlobsDir} {
+				os.RemoveAll(filepath.Join(dir, name))
+			}
 		}
 	}()
 	top.Platform = nil // the index names an image or index; its manifest says the platform
@@ -153,21 +162,22 @@ func writeLayout(dir string, blobs []layoutBlob, top ocispec.Descriptor, name st
 	return nil
 }
 
-// emptyDir makes dir, or takes it when it is an empty folder.
-func emptyDir(dir string) error {
+// emptyDir makes dir (made is then true), or takes it when it is an empty
+// folder.
+func emptyDir(dir string) (made bool, err error) {
 	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if err := os.Mkdir(dir, 0o755); err != nil {
-			return fmt.Errorf("making %s for the image layout: %w", dir, err)
+			return false, fmt.Errorf("making %s for the image layout: %w", dir, err)
 		}
-		return nil
+		return true, nil
 	case err != nil:
-		return fmt.Errorf("%s, for the image layout: %w", dir, err)
+		return false, fmt.Errorf("%s, for the image layout: %w", dir, err)
 	case len(entries) > 0:
-		return fmt.Errorf("%s is not empty: give a new or empty folder for the image layout", dir)
+		return false, fmt.Errorf("%s is not empty: give a new or empty folder for the image layout", dir)
 	}
-	return nil
+	return false, nil
 }
 
 func writeBlob(dir string, b layoutBlob) error {

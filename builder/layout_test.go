@@ -58,3 +58,40 @@ func TestWriteLayout(t *testing.T) {
 		t.Errorf("the refused write removed the first: %v", err)
 	}
 }
+
+// A layout that fails half-way leaves what was there: the user's empty
+// folder, or link to one, empty and in place; a folder it made, gone.
+func TestWriteLayoutFailureLeavesTheFolder(t *testing.T) {
+	dir := makeFolder(t)
+	tmp := t.TempDir()
+	img, err := MakeImage(context.Background(), tmp, dir, Spec{Cmd: []string{"./app"}}, Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: "amd64"})
+	must(t, err)
+	must(t, os.RemoveAll(tmp)) // the layers' files are gone: the write fails
+	base := t.TempDir()
+	empty := filepath.Join(base, "empty")
+	must(t, os.Mkdir(empty, 0o750))
+	target := filepath.Join(base, "target")
+	must(t, os.Mkdir(target, 0o755))
+	link := filepath.Join(base, "link")
+	must(t, os.Symlink(target, link))
+	fresh := filepath.Join(base, "fresh")
+	for _, out := range []string{empty, link, fresh} {
+		if err := img.WriteLayout(out, "v1", nil); err == nil {
+			t.Fatalf("%s: the layout was written without its layers", out)
+		}
+	}
+	if fi, err := os.Stat(empty); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o750 {
+		t.Errorf("the user's empty folder: %v, %v", fi, err)
+	}
+	for _, d := range []string{empty, target} {
+		if entries, _ := os.ReadDir(d); len(entries) != 0 {
+			t.Errorf("%s holds %d entries after the failure", d, len(entries))
+		}
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link: %v, %v; want it kept", fi, err)
+	}
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Errorf("the folder made for the layout is still there: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +29,15 @@ func input(t *testing.T) Input {
 func TestInputErrorsNameTheField(t *testing.T) {
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	notDir := filepath.Join(t.TempDir(), "file")
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	readOnly := "/proc" // a folder no one, root included, makes files in
+	existing := filepath.Join(t.TempDir(), "image.tar")
+	if err := os.WriteFile(existing, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +94,9 @@ func TestInputErrorsNameTheField(t *testing.T) {
 		{"digest file without a push", func(in *Input) { in.Push, in.DigestFile = false, filepath.Join(in.Dir, "d") }, "DigestFile", "write the image ID with IIDFile instead"},
 		{"result file in no folder", func(in *Input) { in.IIDFile = filepath.Join(in.Dir, "no", "iid") }, "IIDFile", "does not exist: create it first"},
 		{"result file is a folder", func(in *Input) { in.MetadataFile = in.Dir }, "MetadataFile", "is a folder"},
+		{"result file is a fifo", func(in *Input) { in.IIDFile = fifo }, "IIDFile", "not a regular file (a named pipe)"},
+		{"result file in a read-only folder", func(in *Input) { in.MetadataFile = filepath.Join(readOnly, "m.json") }, "MetadataFile", "cannot be written"},
+		{"archive exists", func(in *Input) { in.Outputs = []string{"docker-archive:" + existing} }, "Outputs", "exists: give a new file name"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			in := input(t)

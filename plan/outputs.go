@@ -48,6 +48,8 @@ func parseOutputs(values []string, platforms int) ([]Output, error) {
 			return nil, field.Errorf("Outputs", "%s: %w", v, err)
 		case kind == DockerArchive && fi.IsDir():
 			return nil, field.Errorf("Outputs", "%s is a folder: give a file name", v)
+		case kind == DockerArchive:
+			return nil, field.Errorf("Outputs", "%s exists: give a new file name, or remove it first (as oci-layout wants a new or empty folder)", v)
 		case kind == OCILayout && !fi.IsDir():
 			return nil, field.Errorf("Outputs", "%s is a file: give a new or empty folder", v)
 		case kind == OCILayout:
