@@ -43,7 +43,7 @@ func Login(ctx context.Context, api API, host string, creds auth.Credentials, op
 // ErrLoginUnchecked says the daemon could not check the credentials before
 // the push. Podman's Docker-compatible login endpoint tries HTTPS even for a
 // registry its registries.conf marks insecure, while its push honours the
-// mark; the caller then checks them with the registry itself (auth.Check).
+// mark; the caller then checks them with the registry itself (registry.Client.Check).
 var ErrLoginUnchecked = errors.New("Podman's login endpoint cannot reach a plain-HTTP registry")
 
 // PlainHTTP reports whether err is the daemon saying it found plain HTTP

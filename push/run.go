@@ -7,8 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/distribution/reference"
-
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
@@ -127,13 +125,13 @@ func writeEssentials(ctx context.Context, o *run) (cleanup func(), err error) {
 func checkCredentials(ctx context.Context, api daemon.API, o run, opts *daemon.RegistryOptions) error {
 	var err error
 	if o.Direct || len(o.Platforms) > 0 { // pushed from here: checked from here
-		err = auth.Check(ctx, o.Target.Host(), reference.Path(o.Target.Repository), o.Credentials)
+		err = o.registry().Check(ctx, o.Target.Repository)
 	} else {
 		opts.Podman = o.daemon.Podman
 		err = daemon.Login(ctx, api, o.Target.Host(), o.Credentials, *opts)
 	}
 	if errors.Is(err, daemon.ErrLoginUnchecked) {
-		err = auth.Check(ctx, o.Target.Host(), reference.Path(o.Target.Repository), o.Credentials)
+		err = o.registry().Check(ctx, o.Target.Repository)
 	}
 	switch {
 	case errors.Is(err, auth.ErrUnchecked):

@@ -101,9 +101,10 @@ func (c *Client) options(ctx context.Context) []remote.Option {
 }
 
 // base is the transport under go-containerregistry's retries: the user
-// agent and a registry's Retry-After honoured.
+// agent, a registry's Retry-After honoured, and token services on private
+// addresses followed as the daemons follow them (realms).
 func (c *Client) base() http.RoundTripper {
-	return transport.NewUserAgent(&retryAfter{inner: c.transport, attempts: c.retries + 1}, userAgent)
+	return transport.NewUserAgent(&retryAfter{inner: realms{c.transport}, attempts: c.retries + 1}, userAgent)
 }
 
 func (c *Client) retryBackoff() remote.Backoff {

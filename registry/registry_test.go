@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -511,3 +513,67 @@ func TestHas(t *testing.T) {
 		t.Errorf("without credentials: %v, want auth.ErrAuth", err)
 	}
 }
+
+// A token service on another loopback port, as docker_auth is laid out,
+// is followed as the daemons follow it: a push and a check go through, a
+// wrong password is reported as one.
+func TestBearerRealmOnPrivateAddress(t *testing.T) {
+	reg := registrytest.New(t, registrytest.WithBearer())
+	img := makeImage(t, "", "bearer")
+	named, err := reference.ParseNormalizedNamed(reg.Host() + "/team/app")
+	must(t, err)
+	tag, err := reference.WithTag(named, "v1")
+	must(t, err)
+	c := New(creds())
+	must(t, c.Check(context.Background(), named))
+	if _, err := c.Push(context.Background(), img, []reference.NamedTagged{tag}); err != nil {
+		t.Fatalf("push through a token service on loopback: %v", err)
+	}
+	if reg.TokenRequests() == 0 {
+		t.Error("the token service was never asked")
+	}
+	wrong := New(auth.Credentials{Username: user, Password: "wrong"})
+	if err := wrong.Check(context.Background(), named); !errors.Is(err, auth.ErrAuth) {
+		t.Errorf("a wrong password, checked: %v", err)
+	}
+	if _, err := wrong.Push(context.Background(), img, []reference.NamedTagged{tag}); !errors.Is(err, auth.ErrAuth) {
+		t.Errorf("a wrong password, pushed: %v", err)
+	}
+}
+
+// A realm on a link-local address (a cloud's instance metadata) is never
+// followed, nor a crafted forward to one, nor a plain-HTTP realm for a
+// registry spoken to over HTTPS.
+func TestRealmsNotFollowed(t *testing.T) {
+	registry, _ := url.Parse("http://127.0.0.1:5000/v2/")
+	secure, _ := url.Parse("https://10.0.0.5:5000/v2/")
+	for _, c := range []struct {
+		realm string
+		reg   *url.URL
+		want  bool
+	}{
+		{"http://127.0.0.1:5001/token", registry, true},
+		{"https://10.0.0.5:5001/token", secure, true},
+		{"http://10.0.0.5:5001/token", secure, false},
+		{"http://169.254.169.254/latest/meta-data", registry, false},
+		{"http://[fe80::1]/token", registry, false},
+		{"http://0.0.0.0/token", registry, false},
+		{"http://127.0.0.1:5000/token", registry, false}, // the registry's own: go-containerregistry allows it
+		{"https://auth.example/token", registry, false},  // a name: go-containerregistry's rules
+	} {
+		if got := followed(c.realm, c.reg); got != c.want {
+			t.Errorf("followed(%s) for %s = %t, want %t", c.realm, c.reg, got, c.want)
+		}
+	}
+	crafted := "http://127.0.0.1:5000" + realmPrefix + base64.RawURLEncoding.EncodeToString([]byte("http://169.254.169.254/latest/meta-data"))
+	req, _ := http.NewRequest(http.MethodGet, crafted, nil)
+	called := false
+	rt := realms{inner: roundTripFunc(func(*http.Request) (*http.Response, error) { called = true; return nil, errors.New("sent") })}
+	if _, err := rt.RoundTrip(req); err == nil || called {
+		t.Errorf("a crafted forward to a link-local address: %v, sent %t", err, called)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -25,13 +25,15 @@ type Server struct {
 	*httptest.Server
 	mu       sync.Mutex
 	requests []string // METHOD PATH
+	// tokenRequests counts the token service's requests (WithBearer).
+	tokenRequests int
 	before   func(w http.ResponseWriter, r *http.Request) bool
 }
 
 // Option sets how a Server behaves.
 type Option func(*config)
 
-type config struct{ referrers, basic bool }
+type config struct{ referrers, basic, bearer bool }
 
 // WithoutReferrers makes a registry without the referrers API, as
 // Distribution 2.8 is: referrers go in the tag schema's index.
@@ -41,6 +43,15 @@ func WithoutReferrers() Option { return func(c *config) { c.referrers = false } 
 // Password, as a basic challenge.
 func WithBasicAuth() Option { return func(c *config) { c.basic = true } }
 
+// WithBearer puts the registry behind the bearer-token flow, as Docker
+// Hub, GHCR and docker_auth are: its token service listens on another
+// port of 127.0.0.1 (docker_auth's layout) and gives a token for User and
+// Password.
+func WithBearer() Option { return func(c *config) { c.bearer = true } }
+
+// token is what the token service gives and the registry takes.
+const token = "registrytest-token"
+
 // New starts a registry, closed when the test ends.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
@@ -49,12 +60,33 @@ func New(t testing.TB, opts ...Option) *Server {
 		o(&c)
 	}
 	s := &Server{}
+	var realm string
+	if c.bearer {
+		tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.mu.Lock()
+			s.tokenRequests++
+			s.mu.Unlock()
+			if u, p, ok := r.BasicAuth(); !ok || u != User || p != Password {
+				http.Error(w, `{"details":"incorrect username or password"}`, http.StatusUnauthorized)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"token":"`+token+`"}`)
+		}))
+		t.Cleanup(tokens.Close)
+		realm = tokens.URL + "/token"
+	}
 	reg := ggcrregistry.New(ggcrregistry.WithReferrersSupport(c.referrers), ggcrregistry.Logger(log.New(io.Discard, "", 0)))
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests = append(s.requests, r.Method+" "+r.URL.Path)
 		before := s.before
 		s.mu.Unlock()
+		if c.bearer && r.Header.Get("Authorization") != "Bearer "+token {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`",service="registrytest"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+			return
+		}
 		if c.basic {
 			if u, p, ok := r.BasicAuth(); !ok || u != User || p != Password {
 				w.Header().Set("WWW-Authenticate", `Basic realm="registrytest"`)
@@ -94,4 +126,11 @@ func (s *Server) Count(prefix string) int {
 		}
 	}
 	return n
+}
+
+// TokenRequests is how many requests the token service got (WithBearer).
+func (s *Server) TokenRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenRequests
 }

@@ -1,4 +1,4 @@
-package auth
+package registry
 
 import (
 	"context"
@@ -8,13 +8,16 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/distribution/reference"
+	"github.com/scratchpush/scratchpush/auth"
 )
 
 // fakeRegistry is a fake: the /v2/ endpoint of a registry and, for the
 // bearer flow, its token service, both in one loopback server, as Docker
 // Hub, GHCR and quay answer them. No real token service runs here; the
 // integration suite checks the basic flow against the real registry.
-func fakeRegistry(t *testing.T, bearer bool) (host string, tokenScopes *[]string) {
+func fakeCheckRegistry(t *testing.T, bearer bool) (host string, tokenScopes *[]string) {
 	t.Helper()
 	var scopes []string
 	var srv *httptest.Server
@@ -54,10 +57,10 @@ func TestCheck(t *testing.T) {
 		for _, c := range []struct {
 			pass string
 			want error
-		}{{"right", nil}, {"wrong", ErrAuth}} {
+		}{{"right", nil}, {"wrong", auth.ErrAuth}} {
 			name := fmt.Sprintf("bearer=%t/%s", bearer, c.pass)
-			host, scopes := fakeRegistry(t, bearer)
-			err := Check(context.Background(), host, "team/app", Credentials{Username: "bob", Password: c.pass})
+			host, scopes := fakeCheckRegistry(t, bearer)
+			err := New(auth.Credentials{Username: "bob", Password: c.pass}).Check(context.Background(), named(t, host+"/team/app"))
 			if !errors.Is(err, c.want) || (err == nil) != (c.want == nil) {
 				t.Errorf("%s: error %v, want %v", name, err, c.want)
 			}
@@ -75,8 +78,17 @@ func TestCheckUnreachable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	host := strings.TrimPrefix(srv.URL, "http://")
 	srv.Close()
-	err := Check(context.Background(), host, "team/app", Credentials{Username: "bob", Password: "right"})
-	if !errors.Is(err, ErrUnchecked) || errors.Is(err, ErrAuth) {
+	err := New(auth.Credentials{Username: "bob", Password: "right"}).Check(context.Background(), named(t, host+"/team/app"))
+	if !errors.Is(err, auth.ErrUnchecked) || errors.Is(err, auth.ErrAuth) {
 		t.Errorf("a closed port: error %v, want ErrUnchecked", err)
 	}
+}
+
+func named(t *testing.T, s string) reference.Named {
+	t.Helper()
+	n, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
