@@ -27,7 +27,7 @@ type Server struct {
 	requests []string // METHOD PATH
 	// tokenRequests counts the token service's requests (WithBearer).
 	tokenRequests int
-	before   func(w http.ResponseWriter, r *http.Request) bool
+	before        func(w http.ResponseWriter, r *http.Request) bool
 }
 
 // Option sets how a Server behaves.
