@@ -22,6 +22,7 @@ import (
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/daemon/daemontest"
 	"github.com/scratchpush/scratchpush/plan"
+	"github.com/scratchpush/scratchpush/registry"
 	"github.com/scratchpush/scratchpush/registry/registrytest"
 	"github.com/scratchpush/scratchpush/sbom"
 	"github.com/scratchpush/scratchpush/target"
@@ -356,5 +357,21 @@ func TestRunAnnotations(t *testing.T) {
 		if len(config.RootFS.DiffIDs) != 2 {
 			t.Errorf("the image has %d layers, want the folder's and the essentials' /tmp", len(config.RootFS.DiffIDs))
 		}
+	}
+}
+
+// https:// written for a registry that speaks plain HTTP stops the run
+// before anything is made, the credentials never sent.
+func TestRunHTTPSPromised(t *testing.T) {
+	reg := registrytest.New(t, registrytest.WithBasicAuth())
+	fake := daemontest.New()
+	p := directPlan(t, "https://"+reg.Host(), folder(t, "https"))
+	p.Credentials = auth.Credentials{Username: registrytest.User, Password: registrytest.Password}
+	_, err := Run(context.Background(), fake.Engine, p)
+	if !errors.Is(err, registry.ErrPlainHTTP) || fake.Loads != 0 {
+		t.Errorf("https:// to a plain-HTTP registry: %v after %d loads", err, fake.Loads)
+	}
+	if n := reg.Count(""); n != 0 {
+		t.Errorf("%d requests reached the registry", n)
 	}
 }

@@ -25,7 +25,7 @@ func pushMirrors(ctx context.Context, o run, res *Result) error {
 	from := o.registry()
 	var failed mirrorErrors
 	for _, m := range o.Mirrors {
-		to := registry.New(m.Credentials, registry.WithRetries(o.Retries))
+		to := registry.New(m.Credentials, registry.WithRetries(o.Retries), registry.WithScheme(m.Target.Scheme))
 		name := reference.FamiliarName(m.Target.Repository)
 		src, err := reference.WithDigest(o.Target.Repository, pushed)
 		if err != nil {

@@ -10,7 +10,9 @@ import (
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/field"
 	"github.com/scratchpush/scratchpush/plan"
+	"github.com/scratchpush/scratchpush/registry"
 )
 
 // Engine opens the daemon a run works with. Run opens it once the folder
@@ -55,6 +57,9 @@ func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Resul
 	}
 	defer cleanup()
 	noteSource(o)
+	if o.Push && o.Target.Scheme == "http" && !o.Direct && len(o.Platforms) == 0 {
+		o.note("the daemon speaks to %s as its own configuration says (insecure-registries), whatever the scheme written; http:// is for pushes from here (--push direct)", o.Target.Host())
+	}
 	if err := checkAnnotated(o); err != nil {
 		return res, InputError{err}
 	}
@@ -134,6 +139,8 @@ func checkCredentials(ctx context.Context, api daemon.API, o run, opts *daemon.R
 		err = o.registry().Check(ctx, o.Target.Repository)
 	}
 	switch {
+	case errors.Is(err, registry.ErrPlainHTTP):
+		return field.Wrap("Registry", err)
 	case errors.Is(err, auth.ErrUnchecked):
 		o.note("%s; the push checks them", err)
 	case err != nil:

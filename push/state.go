@@ -90,5 +90,5 @@ func (o run) layout(sum builder.Summary) builder.Layout {
 // registry is the client for the target's registry, with the run's
 // credentials and retries.
 func (o run) registry(opts ...registry.Option) *registry.Client {
-	return registry.New(o.Credentials, append([]registry.Option{registry.WithRetries(o.Retries)}, opts...)...)
+	return registry.New(o.Credentials, append([]registry.Option{registry.WithRetries(o.Retries), registry.WithScheme(o.Target.Scheme)}, opts...)...)
 }

@@ -54,6 +54,7 @@ type Client struct {
 	backoff   time.Duration
 	progress  func(complete, total int64)
 	transport http.RoundTripper
+	scheme    string
 }
 
 // Option sets one thing about a Client.
@@ -104,7 +105,7 @@ func (c *Client) options(ctx context.Context) []remote.Option {
 // agent, a registry's Retry-After honoured, and token services on private
 // addresses followed as the daemons follow them (realms).
 func (c *Client) base() http.RoundTripper {
-	return transport.NewUserAgent(&retryAfter{inner: realms{c.transport}, attempts: c.retries + 1}, userAgent)
+	return transport.NewUserAgent(&retryAfter{inner: realms{plainHTTP{c.transport, c.scheme}}, attempts: c.retries + 1}, userAgent)
 }
 
 func (c *Client) retryBackoff() remote.Backoff {

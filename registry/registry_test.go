@@ -577,3 +577,36 @@ func TestRealmsNotFollowed(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// https:// written means HTTPS: a registry on loopback that speaks plain
+// HTTP gets no request at all; http:// allows it.
+func TestSchemePromises(t *testing.T) {
+	s := newServer(t, true, true)
+	img := makeImage(t, "", "scheme")
+	tags := []reference.NamedTagged{s.tag(t, "team/app", "v1")}
+	_, err := New(creds(), WithScheme("https")).Push(context.Background(), img, tags)
+	if !errors.Is(err, ErrPlainHTTP) || !strings.Contains(err.Error(), "https://") {
+		t.Errorf("https:// to a plain-HTTP registry: %v", err)
+	}
+	if n := s.count(""); n != 0 {
+		t.Errorf("%d requests reached the plain-HTTP registry after https:// was written", n)
+	}
+	if err := New(creds(), WithScheme("https")).Check(context.Background(), s.tag(t, "team/app", "v1")); !errors.Is(err, ErrPlainHTTP) {
+		t.Errorf("https:// checked against a plain-HTTP registry: %v", err)
+	}
+	if _, err := New(creds(), WithScheme("http")).Push(context.Background(), img, tags); err != nil {
+		t.Errorf("http:// to a plain-HTTP registry: %v", err)
+	}
+	for _, c := range []struct {
+		scheme, host string
+		want         bool
+	}{
+		{"", "127.0.0.1", true}, {"", "127.0.0.2", true}, {"", "::1", true}, {"", "localhost", true},
+		{"", "10.0.0.5", false}, {"", "172.17.0.1", false}, {"", "registry.example", false},
+		{"http", "10.0.0.5", true}, {"https", "127.0.0.1", false},
+	} {
+		if got := plainAllowed(c.scheme, c.host); got != c.want {
+			t.Errorf("plainAllowed(%q, %s) = %t, want %t", c.scheme, c.host, got, c.want)
+		}
+	}
+}

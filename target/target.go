@@ -19,6 +19,9 @@ import (
 type Target struct {
 	Repository reference.Named
 	Tags       []reference.NamedTagged
+	// Scheme is the one the registry was written with: "https" (HTTPS
+	// only), "http" (plain HTTP allowed), or "" (none written).
+	Scheme string
 }
 
 // Host is the registry host the target is pushed to ("docker.io" for
@@ -63,7 +66,7 @@ func Parse(registry, repository string, tags []string) (Target, error) {
 	if len(tags) == 0 {
 		return Target{}, field.Errorf("Tags", "no tag given")
 	}
-	t := Target{Repository: named}
+	t := Target{Repository: named, Scheme: Scheme(registry)}
 	seen := map[string]bool{}
 	for _, tag := range tags {
 		if seen[tag] {
@@ -77,6 +80,16 @@ func Parse(registry, repository string, tags []string) (Target, error) {
 		t.Tags = append(t.Tags, tagged)
 	}
 	return t, nil
+}
+
+// Scheme is the scheme a registry value was written with, lowercase: https,
+// http, or "" for none.
+func Scheme(registry string) string {
+	scheme, _, found := strings.Cut(strings.TrimSpace(registry), "://")
+	if !found {
+		return ""
+	}
+	return strings.ToLower(scheme)
 }
 
 // NormalizeRegistry turns a registry value into a host name: the scheme
