@@ -27,7 +27,7 @@ import (
 // answering neither yes nor no) wraps auth.ErrUnchecked.
 func (c *Client) Check(ctx context.Context, repo reference.Named) error {
 	host := reference.Domain(repo)
-	r, err := name.NewRepository(repo.Name(), c.nameOptions()...)
+	r, err := name.NewRepository(repo.Name(), c.nameOptions(reference.Domain(repo))...)
 	if err != nil {
 		return fmt.Errorf("checking credentials for %s: %w: %w", reference.FamiliarName(repo), auth.ErrUnchecked, err)
 	}

@@ -18,7 +18,7 @@ import (
 // Attach does.
 func (c *Client) Copy(ctx context.Context, src reference.Canonical, to *Client, dst reference.Named, tags []reference.NamedTagged) ([]string, error) {
 	d := src.Digest()
-	srcRef, err := name.NewDigest(src.String(), c.nameOptions()...)
+	srcRef, err := name.NewDigest(src.String(), c.nameOptions(reference.Domain(src))...)
 	if err != nil {
 		return nil, fmt.Errorf("naming %s: %w", reference.FamiliarString(src), err)
 	}
@@ -39,7 +39,7 @@ func (c *Client) Copy(ctx context.Context, src reference.Canonical, to *Client, 
 	if len(tags) > 0 {
 		return to.push(ctx, t, d, tags)
 	}
-	dstRef, err := name.NewDigest(dst.Name()+"@"+d.String(), to.nameOptions()...)
+	dstRef, err := name.NewDigest(dst.Name()+"@"+d.String(), to.nameOptions(reference.Domain(dst))...)
 	if err != nil {
 		return nil, fmt.Errorf("naming %s@%s: %w", reference.FamiliarName(dst), d, err)
 	}

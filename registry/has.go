@@ -17,7 +17,7 @@ import (
 // whose layers it no longer keeps, only when the registry still has them
 // all.
 func (c *Client) Has(ctx context.Context, repo reference.Named, blobs []digest.Digest) (bool, error) {
-	r, err := name.NewRepository(repo.Name(), c.nameOptions()...)
+	r, err := name.NewRepository(repo.Name(), c.nameOptions(reference.Domain(repo))...)
 	if err != nil {
 		return false, fmt.Errorf("naming %s: %w", reference.FamiliarName(repo), err)
 	}

@@ -39,7 +39,7 @@ func (c *Client) PushIndex(ctx context.Context, ix builder.Index, tags []referen
 // push writes t under each tag and reads the tag back: it must name want.
 func (c *Client) push(ctx context.Context, t remote.Taggable, want digest.Digest, tags []reference.NamedTagged) (pushed []string, err error) {
 	for _, ref := range tags {
-		tag, err := name.NewTag(ref.String(), c.nameOptions()...)
+		tag, err := name.NewTag(ref.String(), c.nameOptions(reference.Domain(ref))...)
 		if err != nil {
 			return pushed, fmt.Errorf("pushing %s: %w", reference.FamiliarString(ref), err)
 		}

@@ -37,7 +37,7 @@ type Artifact struct {
 // oras pull writes it to. It returns the artifact manifest's digest.
 func (c *Client) Attach(ctx context.Context, repo reference.Named, subject digest.Digest, a Artifact) (digest.Digest, error) {
 	opts := c.options(ctx)
-	subjectRef, err := name.NewDigest(repo.Name()+"@"+subject.String(), c.nameOptions()...)
+	subjectRef, err := name.NewDigest(repo.Name()+"@"+subject.String(), c.nameOptions(reference.Domain(repo))...)
 	if err != nil {
 		return "", fmt.Errorf("naming %s@%s: %w", reference.FamiliarName(repo), subject, err)
 	}
@@ -50,7 +50,7 @@ func (c *Client) Attach(ctx context.Context, repo reference.Named, subject diges
 		return "", err
 	}
 	manifest, artifact := made.Manifest, made.Descriptor.Digest
-	ref, err := name.NewDigest(repo.Name()+"@"+artifact.String(), c.nameOptions()...)
+	ref, err := name.NewDigest(repo.Name()+"@"+artifact.String(), c.nameOptions(reference.Domain(repo))...)
 	if err != nil {
 		return "", err
 	}

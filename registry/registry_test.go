@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -608,5 +610,27 @@ func TestSchemePromises(t *testing.T) {
 		if got := plainAllowed(c.scheme, c.host); got != c.want {
 			t.Errorf("plainAllowed(%q, %s) = %t, want %t", c.scheme, c.host, got, c.want)
 		}
+	}
+}
+
+// With no scheme written, every loopback address is plain HTTP, 127.0.0.2
+// too (go-containerregistry alone would speak HTTPS to it).
+func TestLoopbackIsPlainHTTP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.2 here: %v", err)
+	}
+	reg := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewUnstartedServer(reg)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	named, err := reference.ParseNormalizedNamed(l.Addr().String() + "/team/app")
+	must(t, err)
+	tag, err := reference.WithTag(named, "v1")
+	must(t, err)
+	if _, err := New(auth.Credentials{}).Push(context.Background(), makeImage(t, "", "loopback"), []reference.NamedTagged{tag}); err != nil {
+		t.Errorf("a registry on 127.0.0.2: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -55,10 +56,16 @@ func plainAllowed(scheme, host string) bool {
 	return err == nil && addr.Unmap().IsLoopback()
 }
 
-// nameOptions are how a reference to the registry is parsed: with http://
-// written, go-containerregistry may use plain HTTP for any host.
-func (c *Client) nameOptions() []name.Option {
-	if c.scheme == "http" {
+// nameOptions are how a reference to a repository of host is parsed:
+// where plain HTTP is allowed (http:// written, or a loopback address
+// with no scheme: 127.0.0.2 and localhost too, which go-containerregistry
+// would speak HTTPS to), go-containerregistry may use it.
+func (c *Client) nameOptions(host string) []name.Option {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	if c.scheme != "https" && plainAllowed(c.scheme, h) {
 		return []name.Option{name.Insecure}
 	}
 	return nil
