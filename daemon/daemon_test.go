@@ -288,6 +288,8 @@ func TestPush(t *testing.T) {
 		{"refused then success", []string{errStream("Get \\\"http://127.0.0.1:5000/v2/\\\": dial tcp 127.0.0.1:5000: connect: connection refused"), pushOK}, "", false, 2},
 		{"500 for good", []string{errStream("500 Internal Server Error"), errStream("500 Internal Server Error"), errStream("500 Internal Server Error"), errStream("500 Internal Server Error"), pushOK},
 			"500 Internal Server Error", false, 4},
+		{"a registry's UNKNOWN 500, as Docker 29 relays it, then success", []string{errStream("unknown: unknown error"), pushOK}, "", false, 2},
+		{"manifest unknown is not retried", []string{errStream("manifest unknown: manifest unknown"), pushOK}, "manifest unknown", false, 1},
 		{"unknown failure is not retried", []string{errStream("something odd"), pushOK}, "something odd", false, 1},
 		{"stream without digest", []string{`{"status":"Pushed","id":"700f0b6ef8c4"}`}, "without reporting the pushed digest", false, 1},
 	}

@@ -47,8 +47,10 @@ func (e *registryError) Error() string { return e.msg }
 var (
 	authFailures      = failures(`unauthorized|authentication required|incorrect username or password|\b401\b`)
 	deniedFailures    = failures(`denied|forbidden|\b403\b`)
-	permanentFailures = failures(`not found|name unknown|blob unknown|manifest invalid|unsupported|no such host|\b404\b`)
-	transientFailures = failures(`internal server error|bad gateway|unavailable|gateway timeout|too many requests|toomanyrequests|connection refused|connection reset|broken pipe|timeout|\beof\b|server closed|\b(500|502|503|504|429)\b`)
+	permanentFailures = failures(`not found|name unknown|blob unknown|manifest unknown|manifest invalid|unsupported|no such host|\b404\b`)
+	// Docker 29 relays a registry's 500 with a JSON body (the Distribution
+	// registry's UNKNOWN) as "unknown: unknown error", naming no status.
+	transientFailures = failures(`internal server error|bad gateway|unavailable|gateway timeout|too many requests|toomanyrequests|connection refused|connection reset|broken pipe|timeout|\beof\b|server closed|\b(500|502|503|504|429)\b|^unknown: |error from registry: unknown\b|\bunknown error\b`)
 	retryAfterPattern = regexp.MustCompile(`(?i)retry[- ]after:?\s*(\d+)`)
 )
 
