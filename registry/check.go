@@ -31,7 +31,9 @@ func (c *Client) Check(ctx context.Context, repo reference.Named) error {
 	if err != nil {
 		return fmt.Errorf("checking credentials for %s: %w: %w", reference.FamiliarName(repo), auth.ErrUnchecked, err)
 	}
-	rt, err := transport.NewWithContext(ctx, r.Registry, c.authenticator(), c.roundTripper(), []string{r.Scope(transport.PushScope)})
+	// One try: a transient failure gives no verdict, and the push, which
+	// retries and says so, checks the credentials then.
+	rt, err := transport.NewWithContext(ctx, r.Registry, c.authenticator(), c.base(), []string{r.Scope(transport.PushScope)})
 	if err != nil {
 		return checkFailure(host, err)
 	}
