@@ -88,6 +88,14 @@ func TestBadInput(t *testing.T) {
 	local := func(extra ...string) []string {
 		return append([]string{"--no-push", "--repository", env.registry + "/" + repo, "--tag", "stable", "--cmd", "./app"}, extra...)
 	}
+	fifo := filepath.Join(t.TempDir(), "iid")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	existing := filepath.Join(t.TempDir(), "image.tar")
+	if err := os.WriteFile(existing, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name   string
 		args   []string
@@ -141,6 +149,13 @@ func TestBadInput(t *testing.T) {
 		{name: "unreadable folder", args: []string{"--no-push", "--allow-no-command", unreadable("folder")}, nobody: true, code: 1, want: []string{"private", "permission denied"}},
 		{name: "no command", args: []string{"--no-push", "--repository", repo, "--tag", "stable", good}, code: 2, want: []string{"--cmd: missing, and so is --entrypoint", "--allow-no-command"}},
 		{name: "wrong password", args: push(good), stdin: "wrong-password", code: 1, want: []string{"authentication failed", "check the user name and password"}},
+		{name: "platform without a platform", args: []string{"--no-push", "--repository", repo, "--tag", "stable", "--cmd", "./app", "--platform", "=" + good}, code: 2, want: []string{"--platform", "names no platform"}},
+		{name: "annotation with a newline", args: []string{"--no-push", "--repository", repo, "--tag", "stable", "--cmd", "./app", "--annotation", "a=1\nb=2", good}, code: 2, want: []string{"--annotation", "control character"}},
+		{name: "SOURCE_DATE_EPOCH past 9999", args: local(good), env: []string{"SOURCE_DATE_EPOCH=253402300800"}, code: 2, want: []string{"SOURCE_DATE_EPOCH", "after the year 9999"}},
+		{name: "registry with a password in it", args: []string{"--registry", "https://bob:hunter22@" + env.registry + "/x", "--repository", "app", "--cmd", "./app", good}, code: 2, want: []string{"--registry", "user name or password", "--password-stdin"}},
+		{name: "mirror without a host beside --registry", args: push("--repository", "other/app", good), stdin: env.password, code: 2, want: []string{"--repository", "would go to Docker Hub"}},
+		{name: "docker archive over a file", args: local("--output", "docker-archive:"+existing, good), code: 2, want: []string{"--output", "exists"}},
+		{name: "iidfile is a fifo", args: local("--iidfile", fifo, good), code: 2, want: []string{"--iidfile", "named pipe"}},
 		{name: "folder the user may not enter", args: []string{"--no-push", withFile("locked", 0)}, nobody: true, code: 2, want: []string{"folder", "permission denied"}},
 	}
 	if len(cases) < 30 {
@@ -169,6 +184,9 @@ func TestBadInput(t *testing.T) {
 				if !strings.Contains(line, w) {
 					t.Errorf("error %q does not contain %q", line, w)
 				}
+			}
+			if strings.Contains(res.stderr, "hunter22") {
+				t.Errorf("the error shows a password: %q", res.stderr)
 			}
 		})
 	}

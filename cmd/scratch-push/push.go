@@ -81,8 +81,8 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	return o.explain(err, errors.As(err, &input))
 }
 
-// inputFlags names the flag behind each field of plan.Input (Username:
-// of its Credentials).
+// inputFlags names the flag behind each field of plan.Input (Username and
+// Password: of its Credentials).
 var inputFlags = map[string]string{
 	"Cmd": "cmd", "Entrypoint": "entrypoint", "AllowNoCommand": "allow-no-command", "AllowDynamic": "allow-dynamic",
 	"Ports": "ports", "Env": "env", "Labels": "label", "Volumes": "volume", "Workdir": "workdir", "User": "user",
@@ -90,7 +90,7 @@ var inputFlags = map[string]string{
 	"Platforms": "platform", "Builder": "builder", "Reproducible": "reproducible", "NoCache": "no-cache",
 	"MaxLayers": "max-layers", "Registry": "registry", "Repository": "repository", "Tags": "tag",
 	"Retries": "retries", "MetadataFile": "metadata-file", "IIDFile": "iidfile", "DigestFile": "digest-file",
-	"Username": "username", "Push": "no-push", "PushVia": "push", "SBOM": "sbom",
+	"Username": "username", "Password": "password-stdin", "Push": "no-push", "PushVia": "push", "SBOM": "sbom",
 	"Annotations": "annotation", "SourceInfo": "source-info", "Outputs": "output",
 	"Mirrors": "repository", "ImageRefsFile": "image-refs",
 }
