@@ -27,17 +27,18 @@ import (
 func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, registryOpts daemon.RegistryOptions) (Result, error) {
 	res.Reused = m.reused
 	var up *upload
-	done := false
+	var sboms *sbomJob
+	// done: delivered; keepLocal: failed, but the daemon's image and tags
+	// name what the first registry holds, and stay.
+	done, keepLocal := false, false
 	undo := func(context.Context) {}
-	sboms := (*sbomJob)(nil)
 	defer func() {
 		sboms.stop()
 		up.stop()
-		if done {
-			if m.remember != nil {
-				m.remember(m.built.ID)
-			}
-		} else if api != nil {
+		switch {
+		case done && m.remember != nil:
+			m.remember(m.built.ID)
+		case !done && !keepLocal && api != nil:
 			undo(ctx)
 			m.discard(ctx, api)
 		}
@@ -72,7 +73,7 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 	}
 	var err error
 	if m.built, err = toDaemon(ctx, api, o, m); err != nil {
-		res.Tags = pushedTags(o, up.stop())
+		res.Tags = pushedTags(o.Target.Tags, up.stop())
 		return res, err
 	}
 	res.ImageID = m.built.ID
@@ -81,7 +82,7 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 	if o.Target.Repository != nil {
 		u, err := daemon.Tag(ctx, api, m.built.ID, o.Target.Tags) // a failed Tag undoes itself
 		if err != nil {
-			res.Tags = pushedTags(o, up.stop())
+			res.Tags = pushedTags(o.Target.Tags, up.stop())
 			return res, err
 		}
 		undo = u
@@ -94,7 +95,7 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 		}
 	case up != nil:
 		digests, err := up.wait()
-		res.Tags = pushedTags(o, digests)
+		res.Tags = pushedTags(o.Target.Tags, digests)
 		if err != nil {
 			return res, explainRegistry(err, o)
 		}
@@ -104,17 +105,14 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 			if err != nil {
 				return res, explainRegistry(err, o)
 			}
-			name := reference.FamiliarString(ref)
-			res.Tags = append(res.Tags, Tag{name, digest, reference.FamiliarName(ref) + "@" + digest})
+			res.Tags = append(res.Tags, pushedTag(ref, digest))
 		}
 	}
 	if err := sboms.attach(ctx, o, &res); err != nil {
 		return res, err
 	}
 	if err := pushMirrors(ctx, o, &res); err != nil {
-		// The first repository has the image: the daemon keeps it and its
-		// tags, which name what that registry holds.
-		undo, m.built, m.loading = func(context.Context) {}, daemon.Built{}, nil
+		keepLocal = true // the first repository has the image
 		return res, err
 	}
 	if err := writeFiles(ctx, api, o.daemon, o.Files, res); err != nil {
@@ -172,13 +170,17 @@ func toDaemon(ctx context.Context, api daemon.API, o run, m made) (daemon.Built,
 	}
 }
 
-// pushedTags names the tags pushed from here, one digest for each tag in
+// pushedTags names the tags of refs pushed, one digest for each tag in
 // order.
-func pushedTags(o run, digests []string) []Tag {
+func pushedTags(refs []reference.NamedTagged, digests []string) []Tag {
 	var tags []Tag
 	for i, digest := range digests {
-		ref := o.Target.Tags[i]
-		tags = append(tags, Tag{reference.FamiliarString(ref), digest, reference.FamiliarName(ref) + "@" + digest})
+		tags = append(tags, pushedTag(refs[i], digest))
 	}
 	return tags
+}
+
+// pushedTag is ref pushed as digest, and pinned to it.
+func pushedTag(ref reference.NamedTagged, digest string) Tag {
+	return Tag{reference.FamiliarString(ref), digest, reference.FamiliarName(ref) + "@" + digest}
 }

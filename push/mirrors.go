@@ -11,7 +11,6 @@ import (
 
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/field"
-	"github.com/scratchpush/scratchpush/registry"
 )
 
 // pushMirrors copies the pushed image, and the SBOMs attached to it, from
@@ -23,19 +22,16 @@ func pushMirrors(ctx context.Context, o run, res *Result) error {
 	}
 	pushed := digest.Digest(res.Tags[0].Digest)
 	from := o.registry()
+	src, err := reference.WithDigest(o.Target.Repository, pushed)
+	if err != nil {
+		return fmt.Errorf("naming the pushed image: %w", err)
+	}
 	var failed mirrorErrors
 	for _, m := range o.Mirrors {
-		to := registry.New(m.Credentials, registry.WithRetries(o.Retries), registry.WithScheme(m.Target.Scheme))
+		to := o.registryFor(m.Credentials, m.Target.Scheme)
 		name := reference.FamiliarName(m.Target.Repository)
-		src, err := reference.WithDigest(o.Target.Repository, pushed)
-		if err != nil {
-			return fmt.Errorf("naming the pushed image: %w", err)
-		}
 		digests, err := from.Copy(ctx, src, to, m.Target.Repository, m.Target.Tags)
-		for i, d := range digests {
-			ref := m.Target.Tags[i]
-			res.Tags = append(res.Tags, Tag{reference.FamiliarString(ref), d, reference.FamiliarName(ref) + "@" + d})
-		}
+		res.Tags = append(res.Tags, pushedTags(m.Target.Tags, digests)...)
 		for _, s := range res.SBOMs {
 			if err != nil {
 				break

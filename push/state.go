@@ -6,6 +6,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/plan"
@@ -90,5 +91,11 @@ func (o run) layout(sum builder.Summary) builder.Layout {
 // registry is the client for the target's registry, with the run's
 // credentials and retries.
 func (o run) registry(opts ...registry.Option) *registry.Client {
-	return registry.New(o.Credentials, append([]registry.Option{registry.WithRetries(o.Retries), registry.WithScheme(o.Target.Scheme)}, opts...)...)
+	return o.registryFor(o.Credentials, o.Target.Scheme, opts...)
+}
+
+// registryFor is a client for a registry written with scheme, presenting
+// creds, with the run's retries.
+func (o run) registryFor(creds auth.Credentials, scheme string, opts ...registry.Option) *registry.Client {
+	return registry.New(creds, append([]registry.Option{registry.WithRetries(o.Retries), registry.WithScheme(scheme)}, opts...)...)
 }

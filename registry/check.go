@@ -9,7 +9,6 @@ import (
 	"net/url"
 
 	"github.com/distribution/reference"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/scratchpush/scratchpush/auth"
@@ -27,13 +26,9 @@ import (
 // answering neither yes nor no) wraps auth.ErrUnchecked.
 func (c *Client) Check(ctx context.Context, repo reference.Named) error {
 	host := reference.Domain(repo)
-	r, err := name.NewRepository(repo.Name(), c.nameOptions(reference.Domain(repo))...)
-	if err != nil {
-		return fmt.Errorf("checking credentials for %s: %w: %w", reference.FamiliarName(repo), auth.ErrUnchecked, err)
-	}
 	// One try: a transient failure gives no verdict, and the push, which
 	// retries and says so, checks the credentials then.
-	rt, err := transport.NewWithContext(ctx, r.Registry, c.authenticator(), c.base(), []string{r.Scope(transport.PushScope)})
+	r, hc, err := c.httpClient(ctx, repo, transport.PushScope, c.base())
 	if err != nil {
 		return checkFailure(host, err)
 	}
@@ -42,7 +37,7 @@ func (c *Client) Check(ctx context.Context, repo reference.Named) error {
 	if err != nil {
 		return fmt.Errorf("checking credentials at %s: %w: %w", host, auth.ErrUnchecked, err)
 	}
-	resp, err := (&http.Client{Transport: rt}).Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return checkFailure(host, err)
 	}
