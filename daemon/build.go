@@ -202,6 +202,9 @@ func buildOnce(ctx context.Context, api API, newContext func() io.ReadCloser, op
 		}
 		return nil
 	})
+	if traced {
+		tidyBuildCache(ctx, api, trace, opts.Progress)
+	}
 	b.created = steps.created
 	if use == BuilderBuildKit && b.ID != "" {
 		// BuildKit makes no intermediate images: the image is the one to

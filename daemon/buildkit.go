@@ -45,11 +45,22 @@ type statusResponse struct {
 type traceDecoder struct {
 	started, done map[string]bool
 	names         map[string]string
-	start         map[string]time.Time
+	start, end    map[string]time.Time
 }
 
 func newTraceDecoder() *traceDecoder {
-	return &traceDecoder{started: map[string]bool{}, done: map[string]bool{}, names: map[string]string{}, start: map[string]time.Time{}}
+	return &traceDecoder{started: map[string]bool{}, done: map[string]bool{}, names: map[string]string{}, start: map[string]time.Time{}, end: map[string]time.Time{}}
+}
+
+// ran says when, by the daemon's clock, the step named name ran rather
+// than came from the cache; ok is false when it did not run to its end.
+func (d *traceDecoder) ran(name string) (from, to time.Time, ok bool) {
+	for digest, n := range d.names {
+		if n == name && !d.start[digest].IsZero() && !d.end[digest].IsZero() {
+			return d.start[digest], d.end[digest], true
+		}
+	}
+	return time.Time{}, time.Time{}, false
 }
 
 // decode reads one aux payload: a JSON string of base64 protobuf.
@@ -86,6 +97,7 @@ func (d *traceDecoder) decode(aux json.RawMessage) ([]Event, error) {
 			case v.cached:
 				text = name + " CACHED"
 			case !d.start[v.digest].IsZero():
+				d.end[v.digest] = v.completed
 				text = fmt.Sprintf("%s DONE %.1fs", name, v.completed.Sub(d.start[v.digest]).Seconds())
 			}
 			events = append(events, Event{Phase: "build", Text: text})

@@ -2,13 +2,16 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 )
 
@@ -108,5 +111,60 @@ func TestParseBuilder(t *testing.T) {
 	}
 	if _, err := ParseBuilder("kaniko"); err == nil || !strings.Contains(err.Error(), "auto, buildkit or classic") {
 		t.Errorf("ParseBuilder(kaniko) error = %v", err)
+	}
+}
+
+// TestBuildKitTidiesTheContext: after a BuildKit build, the records of the
+// uploaded context and its unpacking that this build's steps made go, by
+// ID; the image's layers, records in use, and records made outside those
+// steps' times stay.
+func TestBuildKitTidiesTheContext(t *testing.T) {
+	b, err := os.ReadFile("testdata/buildkit-stream.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trace := newTraceDecoder()
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	for dec.More() {
+		var m jsonstream.Message
+		if err := dec.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m.ID == "moby.buildkit.trace" && m.Aux != nil {
+			if _, err := trace.decode(*m.Aux); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	load, _, ok1 := trace.ran("[internal] load remote build context")
+	unpack, _, ok2 := trace.ran("copy /context /")
+	if !ok1 || !ok2 {
+		t.Fatal("the recorded stream lacks the context's steps")
+	}
+	record := func(id, desc string, at time.Time, inUse, shared bool) build.CacheRecord {
+		return build.CacheRecord{ID: id, Description: desc, CreatedAt: at, InUse: inUse, Shared: shared}
+	}
+	api, _ := streamFrom(t, "testdata/buildkit-stream.json")
+	api.cache = []build.CacheRecord{
+		record("uploaded", "http url http://build-context-abc", load, false, false),
+		record("unpacked", "copy /context /", unpack, false, false),
+		record("unpacked-2010", "fileop target", unpack, false, false),
+		record("layer", "fileop target", unpack, false, true),
+		record("in-use", "copy /context /", unpack, true, false),
+		record("yesterday", "http url http://build-context-old", load.Add(-24*time.Hour), false, false),
+		record("other-url", "http url https://example.com/ctx.tar", load, false, false),
+		record("other-step", "[2/3] RUN make", unpack, false, false),
+	}
+	if _, err := Build(context.Background(), api, tarOf("tar"), BuildOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(api.pruned, " "), "uploaded unpacked unpacked-2010"; got != want {
+		t.Errorf("pruned %q, want %q", got, want)
+	}
+
+	api, _ = streamFrom(t, "testdata/classic-stream.json")
+	api.cache = []build.CacheRecord{record("uploaded", "http url http://build-context-abc", load, false, false)}
+	if _, err := Build(context.Background(), api, tarOf("tar"), BuildOptions{Builder: BuilderClassic}); err != nil || len(api.pruned) != 0 {
+		t.Errorf("the classic builder's build pruned %q (error %v): it leaves no build cache", api.pruned, err)
 	}
 }

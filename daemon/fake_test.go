@@ -8,6 +8,7 @@ import (
 	"iter"
 	"strings"
 
+	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
@@ -27,6 +28,10 @@ type fakeAPI struct {
 	info    *system.Info // nil: the info call fails
 	cancels []string
 	podman  bool // answer the version call as Podman's service does
+	// cache is the build cache the disk-usage call lists; pruned gets the
+	// ID each prune call names.
+	cache  []build.CacheRecord
+	pruned []string
 }
 
 func (f *fakeAPI) Ping(context.Context, client.PingOptions) (client.PingResult, error) {
@@ -74,6 +79,17 @@ func (f *fakeAPI) Info(context.Context, client.InfoOptions) (client.SystemInfoRe
 		return client.SystemInfoResult{}, errors.New("fake: no info")
 	}
 	return client.SystemInfoResult{Info: *f.info}, nil
+}
+
+func (f *fakeAPI) DiskUsage(context.Context, client.DiskUsageOptions) (client.DiskUsageResult, error) {
+	return client.DiskUsageResult{BuildCache: client.BuildCacheDiskUsage{Items: f.cache}}, nil
+}
+
+func (f *fakeAPI) BuildCachePrune(_ context.Context, o client.BuildCachePruneOptions) (client.BuildCachePruneResult, error) {
+	for id := range o.Filters["id"] {
+		f.pruned = append(f.pruned, id)
+	}
+	return client.BuildCachePruneResult{}, nil
 }
 
 func (f *fakeAPI) ServerVersion(context.Context, client.ServerVersionOptions) (client.ServerVersionResult, error) {

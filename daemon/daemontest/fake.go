@@ -289,6 +289,15 @@ func (f *Fake) Info(context.Context, client.InfoOptions) (client.SystemInfoResul
 	return client.SystemInfoResult{Info: info}, nil
 }
 
+// DiskUsage lists an empty build cache: the fake builds nothing.
+func (f *Fake) DiskUsage(context.Context, client.DiskUsageOptions) (client.DiskUsageResult, error) {
+	return client.DiskUsageResult{}, nil
+}
+
+func (f *Fake) BuildCachePrune(context.Context, client.BuildCachePruneOptions) (client.BuildCachePruneResult, error) {
+	return client.BuildCachePruneResult{}, nil
+}
+
 // messages is a canned JSON message stream, readable as the client's
 // load and push answers are.
 type messages struct{ io.ReadCloser }
