@@ -6,9 +6,12 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"io"
 	"io/fs"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -34,6 +37,19 @@ type File struct {
 // Catalog is the regular files of an image, in the order they were
 // written: the essentials' layer first, then the folder's, walk order.
 type Catalog []File
+
+// Digest digests the files' contents: each one's path in the image, the
+// SHA-256 of its bytes, and whether scratch-push added it. With the
+// folder's Summary.Shape it tells the same image's files, whatever their
+// times.
+func (c Catalog) Digest() [sha256.Size]byte {
+	lines := make([]string, 0, len(c))
+	for _, f := range c {
+		lines = append(lines, fmt.Sprintf("%q %s %t\n", f.Path, f.SHA256, f.Essential))
+	}
+	slices.Sort(lines)
+	return sha256.Sum256([]byte(strings.Join(lines, "")))
+}
 
 // catalog collects a Catalog while writeTree writes; a nil one collects
 // nothing.

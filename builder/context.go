@@ -39,6 +39,13 @@ type Summary struct {
 	// addition or removal changes it, as the kernel updates the change time
 	// on each and no user can set it back.
 	Fingerprint [sha256.Size]byte
+	// Shape digests what of the folder goes into the image besides the
+	// files' bytes: every entry's name, type, mode and size, each link's
+	// target, which files are hard links of one another. A folder touched,
+	// copied or checked out again keeps its shape and changes its
+	// fingerprint; only then is reading its files worth it, to find them
+	// unchanged (Catalog.Digest).
+	Shape [sha256.Size]byte
 	// Newest is the latest modification or change time in the folder. A
 	// fingerprint is only as good as the clock's granularity: an entry
 	// changed in the same tick as the scan could change again unseen.
@@ -100,13 +107,16 @@ func Scan(ctx context.Context, dir string) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	seen := map[inode]bool{}
+	seen := map[inode]string{} // the first path of each hard-linked file
 	var sizes []int64
-	fp := sha256.New()
+	fp, shape := sha256.New(), sha256.New()
 	fmt.Fprintf(fp, "%q\n", root)
 	err = walk(ctx, root, func(p string, fi fs.FileInfo) error {
 		sizes = append(sizes, 0)
 		sum.Newest = fingerprint(fp, root, p, fi, sum.Newest)
+		rel, _ := filepath.Rel(root, p)
+		fmt.Fprintf(shape, "%q %o", rel, uint32(fi.Mode()))
+		defer io.WriteString(shape, "\n")
 		switch {
 		case fi.IsDir():
 			sum.Dirs++
@@ -119,18 +129,20 @@ func Scan(ctx context.Context, dir string) (Summary, error) {
 			if err != nil {
 				return fmt.Errorf("reading link %q: %w", p, unwrapPathError(err))
 			}
-			rel, _ := filepath.Rel(root, p)
+			fmt.Fprintf(shape, " -> %q", target)
 			sum.Climb = max(sum.Climb, climb(filepath.ToSlash(rel), target))
 		default:
 			sum.Files++
 			if err := unix.Access(p, unix.R_OK); err != nil {
 				return fmt.Errorf("cannot read %q: %w", p, err)
 			}
+			fmt.Fprintf(shape, " %d", fi.Size())
 			if ino, ok := hardLinkKey(fi); ok {
-				if seen[ino] {
+				if first, ok := seen[ino]; ok {
+					fmt.Fprintf(shape, " = %q", first)
 					return nil
 				}
-				seen[ino] = true
+				seen[ino] = rel
 			}
 			sum.Bytes += fi.Size()
 			sizes[len(sizes)-1] = fi.Size()
@@ -145,6 +157,7 @@ func Scan(ctx context.Context, dir string) (Summary, error) {
 	}
 	sum.sizes = sizes
 	copy(sum.Fingerprint[:], fp.Sum(nil))
+	copy(sum.Shape[:], shape.Sum(nil))
 	return sum, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // makeFolder lays out a folder with the awkward cases: a user Dockerfile and
@@ -312,5 +315,79 @@ func TestScanFingerprint(t *testing.T) {
 			t.Errorf("%s: the fingerprint is the same as after %s", c.name, prev)
 		}
 		seen[fp] = c.name
+	}
+}
+
+// A folder's shape survives what changes only stat data (touch, copy,
+// checkout), and changes with anything the image would show: a mode, a
+// size, a name, a link's target, which files are hard links. The files'
+// digest is the same however the files are sent (context, image made
+// here, read again) and changes with a byte.
+func TestShapeAndFilesDigest(t *testing.T) {
+	ctx := context.Background()
+	dir := makeFolder(t)
+	scan := func() Summary {
+		t.Helper()
+		s, err := Scan(ctx, dir)
+		must(t, err)
+		return s
+	}
+	base := scan()
+	later := time.Now().Add(time.Hour)
+	must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type()&fs.ModeSymlink == 0 {
+			err = os.Chtimes(p, later, later)
+		}
+		return err
+	}))
+	touched := scan()
+	if touched.Shape != base.Shape || touched.Fingerprint == base.Fingerprint {
+		t.Fatalf("touched: shape kept %t, fingerprint kept %t; want the shape only", touched.Shape == base.Shape, touched.Fingerprint == base.Fingerprint)
+	}
+
+	layout := Layout{ModTime: time.Unix(1700000000, 0)}
+	read, err := CatalogOf(ctx, dir, layout)
+	must(t, err)
+	stream, files := Context(ctx, dir, []byte("FROM scratch\n"), layout)
+	_, err = io.Copy(io.Discard, stream)
+	must(t, err)
+	stream.Close()
+	img, err := MakeImage(ctx, t.TempDir(), dir, Spec{Cmd: []string{"./app"}}, layout, ocispec.Platform{OS: "linux", Architecture: "amd64"})
+	must(t, err)
+	if len(read) == 0 || read.Digest() != files().Digest() || read.Digest() != img.Made.Files.Digest() {
+		t.Fatalf("the files' digest differs between a read (%d files), the context and an image made here", len(read))
+	}
+
+	for _, change := range []struct {
+		name  string
+		apply func()
+	}{
+		{"a mode", func() { must(t, os.Chmod(filepath.Join(dir, "a.txt"), 0o600)) }},
+		{"a size", func() { must(t, os.WriteFile(filepath.Join(dir, "a/x"), []byte("xx"), 0o644)) }},
+		{"a name", func() { must(t, os.Rename(filepath.Join(dir, "a/x"), filepath.Join(dir, "a/y"))) }},
+		{"a link's target", func() {
+			must(t, os.Remove(filepath.Join(dir, "dangling")))
+			must(t, os.Symlink("missinG", filepath.Join(dir, "dangling")))
+		}},
+		{"a hard link made a copy", func() {
+			must(t, os.Remove(filepath.Join(dir, "app-hardlink")))
+			must(t, os.WriteFile(filepath.Join(dir, "app-hardlink"), []byte("#!binary"), 0o755))
+		}},
+	} {
+		before := scan().Shape
+		change.apply()
+		if scan().Shape == before {
+			t.Errorf("%s changed, the shape did not", change.name)
+		}
+	}
+
+	before := scan()
+	beforeFiles, err := CatalogOf(ctx, dir, layout)
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(dir, "conf/a.json"), []byte(`{"A":1}`), 0o644)) // same size
+	after, err := CatalogOf(ctx, dir, layout)
+	must(t, err)
+	if scan().Shape != before.Shape || after.Digest() == beforeFiles.Digest() {
+		t.Error("a byte changed in place: want the same shape and another files' digest")
 	}
 }

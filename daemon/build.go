@@ -75,6 +75,18 @@ type Built struct {
 	ID      string
 	Builder Builder
 	created []string
+	// tidied is closed once the build cache is tidied (nil: nothing to
+	// tidy); see Tidied.
+	tidied chan struct{}
+}
+
+// Tidied waits until the daemon's build cache has been tidied after the
+// build, which runs while the run goes on (removing a large folder's
+// copies takes the daemon a while): call it before the process ends.
+func (b Built) Tidied() {
+	if b.tidied != nil {
+		<-b.tidied
+	}
 }
 
 // errNoBuildKit marks a BuildKit build the daemon refused before starting it.
@@ -203,7 +215,11 @@ func buildOnce(ctx context.Context, api API, newContext func() io.ReadCloser, op
 		return nil
 	})
 	if traced {
-		tidyBuildCache(ctx, api, trace, opts.Progress)
+		b.tidied = make(chan struct{})
+		go func() {
+			defer close(b.tidied)
+			tidyBuildCache(ctx, api, trace, opts.Progress)
+		}()
 	}
 	b.created = steps.created
 	if use == BuilderBuildKit && b.ID != "" {
@@ -219,6 +235,7 @@ func buildOnce(ctx context.Context, api API, newContext func() io.ReadCloser, op
 			err = fmt.Errorf("build cancelled: %w", context.Cause(ctx))
 		}
 		b.Discard(ctx, api)
+		b.Tidied()
 		return Built{}, err
 	}
 	return b, nil

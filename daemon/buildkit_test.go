@@ -119,12 +119,12 @@ func TestParseBuilder(t *testing.T) {
 // ID; the image's layers, records in use, and records made outside those
 // steps' times stay.
 func TestBuildKitTidiesTheContext(t *testing.T) {
-	b, err := os.ReadFile("testdata/buildkit-stream.json")
+	stream, err := os.ReadFile("testdata/buildkit-stream.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	trace := newTraceDecoder()
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(strings.NewReader(string(stream)))
 	for dec.More() {
 		var m jsonstream.Message
 		if err := dec.Decode(&m); err != nil {
@@ -155,16 +155,20 @@ func TestBuildKitTidiesTheContext(t *testing.T) {
 		record("other-url", "http url https://example.com/ctx.tar", load, false, false),
 		record("other-step", "[2/3] RUN make", unpack, false, false),
 	}
-	if _, err := Build(context.Background(), api, tarOf("tar"), BuildOptions{}); err != nil {
+	b, err := Build(context.Background(), api, tarOf("tar"), BuildOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	b.Tidied()
 	if got, want := strings.Join(api.pruned, " "), "uploaded unpacked unpacked-2010"; got != want {
 		t.Errorf("pruned %q, want %q", got, want)
 	}
 
 	api, _ = streamFrom(t, "testdata/classic-stream.json")
 	api.cache = []build.CacheRecord{record("uploaded", "http url http://build-context-abc", load, false, false)}
-	if _, err := Build(context.Background(), api, tarOf("tar"), BuildOptions{Builder: BuilderClassic}); err != nil || len(api.pruned) != 0 {
+	b, err = Build(context.Background(), api, tarOf("tar"), BuildOptions{Builder: BuilderClassic})
+	b.Tidied()
+	if err != nil || len(api.pruned) != 0 {
 		t.Errorf("the classic builder's build pruned %q (error %v): it leaves no build cache", api.pruned, err)
 	}
 }

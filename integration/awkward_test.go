@@ -88,3 +88,27 @@ func TestAwkwardFolder(t *testing.T) {
 		t.Error("a file outside the folder was read into the image through a link")
 	}
 }
+
+// A folder named by a relative path with .. in it (cd dirs && scratch-push
+// ../dirs/basic) is found, and --cmd resolved inside it.
+func TestFolderNamedWithDotDot(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	dir, _ := seedFolder(t, "found through ..")
+	cwd, err := os.Getwd()
+	must(t, err)
+	rel, err := filepath.Rel(cwd, dir)
+	must(t, err)
+	if !strings.HasPrefix(rel, "..") {
+		t.Fatalf("%s is not named with .. from %s", rel, cwd)
+	}
+	repo := uniqueRepo(t, "dotdot")
+	removeImages(t, repo+":v1")
+	res := scratchPush(t, "", nil, "--no-push", "--repository", repo, "--tag", "v1", "--cmd", "./app", rel)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if out := docker(t, nil, "run", "--rm", repo+":v1"); !strings.HasPrefix(out, "found through ..\n") {
+		t.Errorf("docker run printed %q", out)
+	}
+}

@@ -72,8 +72,10 @@ func newFaultProxy(t *testing.T) *faultProxy {
 			for k, v := range header {
 				w.Header()[k] = v
 			}
-			code := "UNAVAILABLE"
+			code, msg := "UNAVAILABLE", fmt.Sprintf("fault injected by the test proxy: %d", status)
 			switch status {
+			case http.StatusInternalServerError: // the Distribution registry's own words for its failures
+				code, msg = "UNKNOWN", "unknown error"
 			case http.StatusTooManyRequests:
 				code = "TOOMANYREQUESTS"
 			case http.StatusForbidden:
@@ -83,7 +85,7 @@ func newFaultProxy(t *testing.T) *faultProxy {
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(status)
-			fmt.Fprintf(w, `{"errors":[{"code":%q,"message":"fault injected by the test proxy: %d"}]}`, code, status)
+			fmt.Fprintf(w, `{"errors":[{"code":%q,"message":%q}]}`, code, msg)
 			return
 		}
 		rec := &statusRecorder{ResponseWriter: w}

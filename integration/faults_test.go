@@ -58,8 +58,9 @@ func TestRegistryDown(t *testing.T) {
 	}
 }
 
-// A registry that answers 500, 503 or 429 a few times and then recovers:
-// the push gets through, retried with backoff.
+// A registry that answers 500 (with the Distribution registry's UNKNOWN
+// error), 503 or 429 a few times and then recovers: the push gets
+// through, retried with backoff.
 func TestRegistryRecovers(t *testing.T) {
 	requireEnv(t)
 	t.Parallel()
@@ -73,6 +74,8 @@ func TestRegistryRecovers(t *testing.T) {
 		{"503 on everything", http.StatusServiceUnavailable, 3, nil},
 		{"429 with Retry-After", http.StatusTooManyRequests, 2, nil},
 		{"503 on the manifest", http.StatusServiceUnavailable, 2, manifestPut},
+		// Docker 29 relays this one as "unknown: unknown error", no status.
+		{"500 on the manifest", http.StatusInternalServerError, 2, manifestPut},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -102,5 +103,42 @@ func TestOutputs(t *testing.T) {
 		if bad.code != 2 || !strings.Contains(bad.stderr, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, bad.code, bad.stderr, c.want)
 		}
+	}
+}
+
+// A layout that fails half-way (here the disk fills) leaves what the user
+// had: an empty folder, and a link to one, in place and empty; the run
+// fails with the cause and prints no reference.
+func TestFailedLayoutLeavesTheFolder(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	dir, _ := seedFolder(t, "no room")
+	small := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", small).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a small tmpfs (the suite runs as root): %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", small).Run() })
+	empty, target := filepath.Join(small, "empty"), filepath.Join(small, "target")
+	must(t, os.Mkdir(empty, 0o750))
+	must(t, os.Mkdir(target, 0o755))
+	link := filepath.Join(t.TempDir(), "link")
+	must(t, os.Symlink(target, link))
+	for _, out := range []string{empty, link} {
+		res := scratchPush(t, "", []string{"DOCKER_HOST=unix://" + filepath.Join(t.TempDir(), "no-daemon.sock")},
+			"--no-push", "--cmd", "./app", "--output", "oci-layout:"+out, dir)
+		if res.code == 0 || res.stdout != "" || !strings.Contains(res.stderr, "no space left on device") {
+			t.Errorf("%s: exit %d, stdout %q; want a failure naming the full disk:\n%s", out, res.code, res.stdout, res.stderr)
+		}
+	}
+	if fi, err := os.Stat(empty); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o750 {
+		t.Errorf("the user's empty folder: %v, %v", fi, err)
+	}
+	for _, d := range []string{empty, target} {
+		if entries, err := os.ReadDir(d); err != nil || len(entries) != 0 {
+			t.Errorf("%s holds %d entries after the failure (%v)", d, len(entries), err)
+		}
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link: %v, %v; want it kept", fi, err)
 	}
 }

@@ -96,3 +96,78 @@ func TestUnchangedFolderReused(t *testing.T) {
 	expect("entry newer than the run", run("h"), false)
 	expect("entry newer than the run, again", run("i"), false)
 }
+
+// An image record is believed only when it provably names the daemon's
+// image: a record whose manifest and config were swapped for another
+// image's (what anyone who can write a shared cache folder could do) is
+// ignored and the image made again, never pushed under the user's tag; a
+// records folder others may write is not used at all.
+func TestReuseRecordsDistrusted(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	cache := t.TempDir()
+	extra := []string{"SCRATCH_PUSH_CACHE_DIR=" + cache}
+	repo := uniqueRepo(t, "distrust")
+	push := func(dir, tag string) (digest, stderr string) {
+		t.Helper()
+		removeImages(t, env.registry+"/"+repo+":"+tag)
+		res := scratchPush(t, env.password, extra, append(pushArgs(repo, tag), "--push", "direct", "--cmd", "./app", dir)...)
+		if res.code != 0 {
+			t.Fatalf("%s: exit %d: %s", tag, res.code, res.stderr)
+		}
+		return pushedDigest(t, res, repo, tag), res.stderr
+	}
+	records := func() map[string][]string {
+		t.Helper()
+		entries, err := os.ReadDir(filepath.Join(cache, "images"))
+		must(t, err)
+		m := map[string][]string{}
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".json") {
+				b, err := os.ReadFile(filepath.Join(cache, "images", e.Name()))
+				must(t, err)
+				m[e.Name()] = strings.Fields(string(b))
+			}
+		}
+		return m
+	}
+	good, _ := seedFolder(t, "the genuine image")
+	evil, _ := seedFolder(t, "the attacker's image")
+	time.Sleep(1100 * time.Millisecond) // past the settle time: both get records
+	genuine, _ := push(good, "a")
+	first := records()
+	attacker, _ := push(evil, "evil")
+	var goodName string
+	var evilLines []string
+	for name, lines := range records() {
+		if _, ok := first[name]; ok {
+			goodName = name
+		} else {
+			evilLines = lines
+		}
+	}
+	if len(first) != 1 || goodName == "" || len(evilLines) != 3 || len(first[goodName]) != 3 {
+		t.Fatalf("records: first %v, then the attacker's %v", first, evilLines)
+	}
+	if _, stderr := push(good, "again"); !strings.Contains(stderr, "reusing image") {
+		t.Fatalf("the unchanged folder's genuine record was not used:\n%s", stderr)
+	}
+
+	// The genuine image's ID, the attacker's manifest and config.
+	edited := first[goodName][0] + "\n" + evilLines[1] + "\n" + evilLines[2] + "\n"
+	must(t, os.WriteFile(filepath.Join(cache, "images", goodName), []byte(edited), 0o600))
+	got, stderr := push(good, "b")
+	if strings.Contains(stderr, "reusing image") || got == attacker {
+		t.Errorf("an edited record was believed: pushed %s (the attacker's is %s, the genuine %s):\n%s", got, attacker, genuine, stderr)
+	}
+	m, _ := registryClient{t}.manifest(repo, "b")
+	if layer := gunzip(t, registryClient{t}.blob(repo, m.Layers[len(m.Layers)-1].Digest.String())); !strings.Contains(layer, "the genuine image") {
+		t.Error("the image pushed after the edited record lacks the folder's own file")
+	}
+
+	// A records folder that others may write is not used.
+	must(t, os.Chmod(filepath.Join(cache, "images"), 0o777))
+	if _, stderr := push(good, "c"); !strings.Contains(stderr, "may be written by others") || strings.Contains(stderr, "reusing image") {
+		t.Errorf("a records folder anyone may write was used, or not named:\n%s", stderr)
+	}
+}

@@ -78,7 +78,7 @@ func makeImage(ctx context.Context, api daemon.API, o run, sums []builder.Summar
 		return made{}, err
 	}
 	rec := record(ctx, o, sum, dockerfile)
-	if m, ok := reused(ctx, api, o, rec); ok {
+	if m, ok := reused(ctx, api, o, rec, sum, scanned); ok {
 		return m, nil
 	}
 	layers := "1 layer"
@@ -95,10 +95,11 @@ func makeImage(ctx context.Context, api daemon.API, o run, sums []builder.Summar
 	if err != nil {
 		return m, err
 	}
-	// Recorded only if the folder was the same after it was read.
-	if after, err := builder.Scan(ctx, o.Dir); rec.ok && err == nil && after.Fingerprint == sum.Fingerprint {
-		pushed := m.image
-		m.remember = func(id string) { rec.store.Record(ctx, rec.key, id, pushed, sum.Newest, scanned) }
+	files := m.files
+	if m.image != nil {
+		files = m.image.Made.Files
+	}
+	if m.remember = rec.remember(ctx, o, sum, scanned, m.image, files); m.remember != nil {
 		m.keepSBOM = rec.keepSBOM
 	}
 	return m, nil
@@ -107,14 +108,34 @@ func makeImage(ctx context.Context, api daemon.API, o run, sums []builder.Summar
 // imageRecord is where the image of this folder and plan is recorded.
 type imageRecord struct {
 	store reuse.Store
-	key   string
+	keys  reuse.Keys
 	repo  string
 	ok    bool // false: nothing is reused or recorded
 }
 
 func (r imageRecord) keepSBOM(doc []byte) {
 	if r.ok && r.repo != "" {
-		r.store.KeepSBOM(r.key, r.repo, doc)
+		r.store.KeepSBOM(r.keys.Stat, r.repo, doc)
+	}
+}
+
+// remember is made's record of the image once the run has succeeded, nil
+// when it is not to be recorded: the folder must be the same after it was
+// read as at the scan. files are the files it was made of.
+func (r imageRecord) remember(ctx context.Context, o run, sum builder.Summary, scanned time.Time, pushed *builder.Image, files builder.Catalog) func(id string) {
+	if !r.ok {
+		return nil
+	}
+	if after, err := builder.Scan(ctx, o.Dir); err != nil || after.Fingerprint != sum.Fingerprint {
+		return nil
+	}
+	img := reuse.Image{Pushed: pushed}
+	if files != nil {
+		img.Files = files.Digest()
+	}
+	return func(id string) {
+		img.ID = id
+		r.store.Record(ctx, r.keys, img, sum.Newest, scanned)
 	}
 }
 
@@ -124,10 +145,10 @@ func record(ctx context.Context, o run, sum builder.Summary, dockerfile []byte) 
 		o.note("%s; images are not reused", err)
 		return imageRecord{}
 	}
-	key, ok := reuse.Key(ctx, sum.Fingerprint, reuse.Settings{Dockerfile: dockerfile, ModTime: o.Layout.ModTime, Builder: o.Builder,
+	keys, ok := reuse.KeysOf(ctx, sum, reuse.Settings{Dockerfile: dockerfile, ModTime: o.Layout.ModTime, Builder: o.Builder,
 		Reproducible: o.Reproducible, Direct: o.Direct, Platform: builder.PlatformString(o.Platform),
 		Annotations: o.Layout.Annotations, Essentials: o.Layout.Essentials})
-	r := imageRecord{store: store, key: key, ok: ok}
+	r := imageRecord{store: store, keys: keys, ok: ok}
 	if o.Target.Repository != nil {
 		r.repo = o.Target.Repository.Name()
 	}
@@ -136,15 +157,31 @@ func record(ctx context.Context, o run, sum builder.Summary, dockerfile []byte) 
 
 // reused is the image recorded for this folder and plan when the daemon
 // still has it and, for one pushed from here, the registry still has its
-// layers (only the manifest then goes up again). An Output needs the
-// layers, which a reused image has not here.
-func reused(ctx context.Context, api daemon.API, o run, rec imageRecord) (made, bool) {
+// layers (only the manifest then goes up again): the image of the same
+// stat data, or else of a folder of the same shape (touched, copied,
+// checked out again) whose files, read now, are the same. An Output needs
+// the layers, which a reused image has not here.
+func reused(ctx context.Context, api daemon.API, o run, rec imageRecord, sum builder.Summary, scanned time.Time) (made, bool) {
 	if !rec.ok || o.NoCache || len(o.Outputs) > 0 {
 		return made{}, false
 	}
-	id, pushed, found := rec.store.Lookup(ctx, api, rec.key)
+	key, why := rec.keys.Stat, fmt.Sprintf("nothing in %s changed since it was built", o.Dir)
+	id, pushed, found := rec.store.Lookup(ctx, api, key)
+	var files builder.Catalog
 	if !found {
-		return made{}, false
+		var want [32]byte
+		if key, want, found = rec.store.Shape(rec.keys.Shape); !found {
+			return made{}, false
+		}
+		if id, pushed, found = rec.store.Lookup(ctx, api, key); !found {
+			return made{}, false
+		}
+		start := time.Now()
+		var err error
+		if files, err = builder.CatalogOf(ctx, o.Dir, o.Layout); err != nil || files.Digest() != want {
+			return made{}, false
+		}
+		why = fmt.Sprintf("the files in %s, read in %.1fs, are the ones it was built of; only their times changed", o.Dir, time.Since(start).Seconds())
 	}
 	if o.Direct {
 		if pushed == nil {
@@ -159,13 +196,16 @@ func reused(ctx context.Context, api daemon.API, o run, rec imageRecord) (made, 
 			return made{}, false
 		}
 	}
-	o.note("reusing image %s: nothing in %s changed since it was built (--no-cache builds again)", id, o.Dir)
-	m := made{built: daemon.Built{ID: id}, reused: true, keepSBOM: rec.keepSBOM}
+	o.note("reusing image %s: %s (--no-cache builds again)", id, why)
+	m := made{built: daemon.Built{ID: id}, reused: true, keepSBOM: rec.keepSBOM, files: files}
 	if o.Direct {
 		m.image = pushed // only its manifest goes up again
 	}
-	if doc := rec.store.SBOM(rec.key, rec.repo); rec.repo != "" && doc != nil {
+	if doc := rec.store.SBOM(key, rec.repo); rec.repo != "" && doc != nil {
 		m.sboms = &sbom.Documents{Whole: doc}
+	}
+	if files != nil { // recorded under the new stat data, for the next run
+		m.remember = rec.remember(ctx, o, sum, scanned, pushed, files)
 	}
 	return m, true
 }

@@ -72,6 +72,7 @@ func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Resul
 
 	// Make, then deliver.
 	m, err := makeImage(ctx, api, o, sums, scanned)
+	defer m.built.Tidied() // the daemon tidies its build cache meanwhile
 	res.Platforms = m.platforms
 	if err != nil {
 		m.discard(ctx, api)

@@ -144,3 +144,51 @@ func TestRunPlatform(t *testing.T) {
 		t.Errorf("without a push: tags %+v, %d pushes", res.Tags, fake.Pushes)
 	}
 }
+
+// A folder touched after its image was made (the same bytes, new stat
+// data, as a fresh checkout has) is read, found the same, and its image
+// reused without a load; a byte changed in place (same size) is found
+// too, and made again.
+func TestRunReusesATouchedFolder(t *testing.T) {
+	fake := daemontest.New()
+	o := options(t, false)
+	app := filepath.Join(o.Dir, "app")
+	touch := func(at time.Time) {
+		t.Helper()
+		if err := os.Chtimes(app, at, at); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1100 * time.Millisecond) // past the settle time: the folder's ctime is now
+	}
+	var notes []string
+	run := func() Result {
+		t.Helper()
+		notes = nil
+		res, err := Run(context.Background(), fake.Engine, o, WithProgress(func(e daemon.Event) {
+			if e.Phase == "note" {
+				notes = append(notes, e.Text)
+			}
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	touch(time.Now().Add(-time.Hour))
+	first := run()
+	touch(time.Now().Add(-time.Minute))
+	second := run()
+	if !second.Reused || second.ImageID != first.ImageID || fake.Loads != 1 || !strings.Contains(strings.Join(notes, "\n"), "only their times changed") {
+		t.Fatalf("touched: %+v after %d loads, notes %q; want the first image reused", second, fake.Loads, notes)
+	}
+	if third := run(); !third.Reused || !strings.Contains(strings.Join(notes, "\n"), "nothing in") {
+		t.Errorf("unchanged after the touched run: %+v, notes %q; want it reused by its stat data", third, notes)
+	}
+	if err := os.WriteFile(app, []byte("#!/bin/tru2\n"), 0o755); err != nil { // the same size
+		t.Fatal(err)
+	}
+	touch(time.Now().Add(-time.Minute))
+	if changed := run(); changed.Reused || changed.ImageID == first.ImageID || fake.Loads != 2 {
+		t.Errorf("a byte changed: %+v after %d loads; want a new image", changed, fake.Loads)
+	}
+}

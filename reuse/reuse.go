@@ -9,7 +9,10 @@
 // The Store is a folder of files, one per image (under the user's cache
 // folder unless told otherwise), holding an image ID, for an image pushed
 // from here its manifest and config, and the SBOMs pushed with it; nothing
-// secret. A record is only believed when the daemon still has the image
+// secret. A second file per folder shape names the last image made of a
+// folder of that shape and the digest of its files: a folder touched,
+// copied or checked out again (the same bytes, new stat data) is read and,
+// when its files are the same, that image is reused too. A record is only believed when the daemon still has the image
 // it names, and an image pushed from here only when its manifest or config
 // is what the daemon names that image by: an edited record is ignored. A
 // folder others may write is not used at all.
@@ -110,13 +113,17 @@ type Settings struct {
 	Essentials   string
 }
 
-// Key names the image of a folder (its scan's fingerprint) made with
-// settings by this binary, whose changes may change the bytes it sends.
-// ok is false when no key could be made: nothing is then reused or
-// recorded.
-func Key(ctx context.Context, fingerprint [32]byte, s Settings) (key string, ok bool) {
+// Keys name the image of a folder made with some settings by this binary,
+// whose changes may change the bytes it sends: Stat by the folder's scan
+// (its stat data), Shape by what of it goes into the image but its files'
+// bytes (see builder.Summary.Shape).
+type Keys struct{ Stat, Shape string }
+
+// KeysOf makes the keys of the folder sum describes; ok is false when none
+// could be made: nothing is then reused or recorded.
+func KeysOf(ctx context.Context, sum builder.Summary, s Settings) (keys Keys, ok bool) {
 	h := sha256.New()
-	fmt.Fprintf(h, "scratch-push image record v1\n%x\n%q\n%d\n%s %t %t %q\n", fingerprint, s.Dockerfile, s.ModTime.Unix(), s.Builder, s.Reproducible, s.Direct, s.Platform)
+	fmt.Fprintf(h, "%q\n%d\n%s %t %t %q\n", s.Dockerfile, s.ModTime.Unix(), s.Builder, s.Reproducible, s.Direct, s.Platform)
 	for _, k := range slices.Sorted(maps.Keys(s.Annotations)) {
 		if k != "org.opencontainers.image.created" {
 			fmt.Fprintf(h, "annotation %q=%q\n", k, s.Annotations[k])
@@ -125,7 +132,7 @@ func Key(ctx context.Context, fingerprint [32]byte, s Settings) (key string, ok 
 	if s.Essentials != "" {
 		d, err := builder.TreeDigest(ctx, s.Essentials)
 		if err != nil {
-			return "", false
+			return Keys{}, false
 		}
 		fmt.Fprintf(h, "essentials %s\n", d)
 	}
@@ -134,7 +141,12 @@ func Key(ctx context.Context, fingerprint [32]byte, s Settings) (key string, ok 
 			fmt.Fprintf(h, "%q %d %d\n", exe, fi.Size(), fi.ModTime().UnixNano())
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), true
+	settings := h.Sum(nil)
+	key := func(kind string, folder [32]byte) string {
+		sum := sha256.Sum256(fmt.Appendf(nil, "scratch-push image record v1 %s\n%x\n%x\n", kind, folder, settings))
+		return hex.EncodeToString(sum[:])
+	}
+	return Keys{Stat: key("stat", sum.Fingerprint), Shape: key("shape", sum.Shape)}, true
 }
 
 // Lookup returns the image recorded for key when the daemon still has
@@ -187,23 +199,61 @@ func pushedImage(rest string) (img *builder.Image, whole bool) {
 	return &parsed, true
 }
 
-// Record remembers that key made image id, when the folder's newest entry
-// is older than Settle at the scan, and the image pushed from here if it
-// was; failures only cost a later rebuild.
-func (s Store) Record(ctx context.Context, key, id string, pushed *builder.Image, newest, scanned time.Time) {
+// Image is what a record says of an image: its ID; for one pushed from
+// here, the image as pushed (manifest and config); and, when known, the
+// digest of the files it was made of (builder.Catalog.Digest).
+type Image struct {
+	ID     string
+	Pushed *builder.Image
+	Files  [sha256.Size]byte
+}
+
+// Record remembers img under keys, when the folder's newest entry is older
+// than Settle at the scan: under its stat data, and with the files'
+// digest under its shape, for a run that finds the same shape with other
+// stat data. Failures only cost a later rebuild.
+func (s Store) Record(ctx context.Context, keys Keys, img Image, newest, scanned time.Time) {
 	if ctx.Err() != nil || newest.After(scanned.Add(-Settle)) {
 		return
 	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return
 	}
-	text := id + "\n"
-	if pushed != nil {
-		text += base64.StdEncoding.EncodeToString(pushed.Manifest) + "\n" + base64.StdEncoding.EncodeToString(pushed.Config) + "\n"
+	text := img.ID + "\n"
+	if img.Pushed != nil {
+		text += base64.StdEncoding.EncodeToString(img.Pushed.Manifest) + "\n" + base64.StdEncoding.EncodeToString(img.Pushed.Config) + "\n"
 	}
-	if atomicfile.WriteBytes(filepath.Join(s.dir, key), []byte(text)) == nil {
-		s.prune()
+	if atomicfile.WriteBytes(filepath.Join(s.dir, keys.Stat), []byte(text)) != nil {
+		return
 	}
+	if img.Files != ([sha256.Size]byte{}) {
+		_ = atomicfile.WriteBytes(s.shapePath(keys.Shape), fmt.Appendf(nil, "%s\n%x\n", keys.Stat, img.Files))
+	}
+	s.prune()
+}
+
+func (s Store) shapePath(key string) string { return filepath.Join(s.dir, key+".shape") }
+
+// Shape is the record of the last image made of a folder of this shape:
+// the key of its stat record, and the digest of its files.
+func (s Store) Shape(key string) (stat string, files [sha256.Size]byte, ok bool) {
+	path := s.shapePath(key)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", files, false
+	}
+	lines := strings.Fields(string(b))
+	if len(lines) != 2 {
+		return "", files, false
+	}
+	d, err := hex.DecodeString(lines[1])
+	if err != nil || len(d) != len(files) || len(lines[0]) != 2*sha256.Size {
+		return "", files, false
+	}
+	copy(files[:], d)
+	now := time.Now()
+	_ = os.Chtimes(path, now, now) // most recently used, for pruning
+	return lines[0], files, true
 }
 
 // sbomPath is where the SBOM of key's image is kept: it names the

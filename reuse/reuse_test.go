@@ -40,16 +40,17 @@ func TestRecordAndLookup(t *testing.T) {
 	id := img.Made.Config.String() // the classic store's name for it
 	fake := daemontest.New()
 	fake.AddImage(id)
-	key, ok := Key(ctx, [32]byte{1}, Settings{Dockerfile: []byte("FROM scratch")})
+	keys, ok := KeysOf(ctx, builder.Summary{Fingerprint: [32]byte{1}}, Settings{Dockerfile: []byte("FROM scratch")})
 	if !ok {
 		t.Fatal("no key")
 	}
+	key := keys.Stat
 	scanned := time.Now()
-	s.Record(ctx, key, id, &img, scanned, scanned) // not settled: not recorded
+	s.Record(ctx, keys, Image{ID: id, Pushed: &img}, scanned, scanned) // not settled: not recorded
 	if _, _, found := s.Lookup(ctx, fake, key); found {
 		t.Fatal("a folder changed at the scan was recorded")
 	}
-	s.Record(ctx, key, id, &img, scanned.Add(-time.Minute), scanned)
+	s.Record(ctx, keys, Image{ID: id, Pushed: &img}, scanned.Add(-time.Minute), scanned)
 	got, pushed, found := s.Lookup(ctx, fake, key)
 	if !found || got != id || pushed == nil || pushed.Made.Manifest != img.Made.Manifest {
 		t.Fatalf("lookup: %s, %v, %t", got, pushed, found)
@@ -67,7 +68,7 @@ func TestRecordAndLookup(t *testing.T) {
 		t.Error("a garbled record was believed")
 	}
 	// An image the daemon no longer has is not reused.
-	s.Record(ctx, key, "sha256:"+strings.Repeat("0", 64), nil, scanned.Add(-time.Minute), scanned)
+	s.Record(ctx, keys, Image{ID: "sha256:" + strings.Repeat("0", 64)}, scanned.Add(-time.Minute), scanned)
 	if _, _, found := s.Lookup(ctx, fake, key); found {
 		t.Error("an image the daemon has not was reused")
 	}
@@ -78,6 +79,42 @@ func TestRecordAndLookup(t *testing.T) {
 	}
 	if doc := s.SBOM(key, "r.example/other"); doc != nil {
 		t.Errorf("another repository's SBOM %q", doc)
+	}
+}
+
+// A folder of the same shape with other stat data (touched, copied)
+// finds the last image made of that shape, and the digest of its files;
+// the keys differ with either the stat data or the shape.
+func TestShapeRecord(t *testing.T) {
+	s, err := Open(t.TempDir())
+	must(t, err)
+	ctx := context.Background()
+	settings := Settings{Dockerfile: []byte("FROM scratch")}
+	first, _ := KeysOf(ctx, builder.Summary{Fingerprint: [32]byte{1}, Shape: [32]byte{7}}, settings)
+	touched, _ := KeysOf(ctx, builder.Summary{Fingerprint: [32]byte{2}, Shape: [32]byte{7}}, settings)
+	reshaped, _ := KeysOf(ctx, builder.Summary{Fingerprint: [32]byte{1}, Shape: [32]byte{8}}, settings)
+	if first.Shape != touched.Shape || first.Stat == touched.Stat || first.Shape == reshaped.Shape || first.Stat != reshaped.Stat {
+		t.Fatalf("keys %+v, touched %+v, reshaped %+v", first, touched, reshaped)
+	}
+	if other, _ := KeysOf(ctx, builder.Summary{Fingerprint: [32]byte{1}, Shape: [32]byte{7}}, Settings{Dockerfile: []byte("FROM scratch\nCMD x")}); other.Shape == first.Shape {
+		t.Error("other settings, same shape key")
+	}
+	scanned := time.Now()
+	s.Record(ctx, first, Image{ID: "sha256:" + strings.Repeat("1", 64)}, scanned.Add(-time.Minute), scanned)
+	if _, _, ok := s.Shape(touched.Shape); ok {
+		t.Fatal("a shape recorded without its files' digest")
+	}
+	s.Record(ctx, first, Image{ID: "sha256:" + strings.Repeat("1", 64), Files: [32]byte{9}}, scanned.Add(-time.Minute), scanned)
+	stat, files, ok := s.Shape(touched.Shape)
+	if !ok || stat != first.Stat || files != ([32]byte{9}) {
+		t.Errorf("shape record: %s %x %t", stat, files, ok)
+	}
+	if _, _, ok := s.Shape(reshaped.Shape); ok {
+		t.Error("another shape found a record")
+	}
+	must(t, os.WriteFile(s.shapePath(touched.Shape), []byte(first.Stat+"\nnot hex\n"), 0o600))
+	if _, _, ok := s.Shape(touched.Shape); ok {
+		t.Error("a garbled shape record was believed")
 	}
 }
 
