@@ -154,6 +154,8 @@ func TestBadInput(t *testing.T) {
 		{name: "SOURCE_DATE_EPOCH past 9999", args: local(good), env: []string{"SOURCE_DATE_EPOCH=253402300800"}, code: 2, want: []string{"SOURCE_DATE_EPOCH", "after the year 9999"}},
 		{name: "registry with a password in it", args: []string{"--registry", "https://bob:hunter22@" + env.registry + "/x", "--repository", "app", "--cmd", "./app", good}, code: 2, want: []string{"--registry", "user name or password", "--password-stdin"}},
 		{name: "mirror without a host beside --registry", args: push("--repository", "other/app", good), stdin: env.password, code: 2, want: []string{"--repository", "would go to Docker Hub"}},
+		{name: "https:// to a plain-HTTP registry, pushed from here", args: []string{"--registry", "https://" + env.registry, "--repository", repo, "--tag", "stable", "--username", env.username, "--password-stdin", "--push", "direct", "--cmd", "./app", good},
+			stdin: env.password, code: 1, want: []string{"--registry", "was written with https://", "write http://"}},
 		{name: "docker archive over a file", args: local("--output", "docker-archive:"+existing, good), code: 2, want: []string{"--output", "exists"}},
 		{name: "iidfile is a fifo", args: local("--iidfile", fifo, good), code: 2, want: []string{"--iidfile", "named pipe"}},
 		{name: "folder the user may not enter", args: []string{"--no-push", withFile("locked", 0)}, nobody: true, code: 2, want: []string{"folder", "permission denied"}},

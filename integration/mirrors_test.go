@@ -60,4 +60,18 @@ func TestMirrors(t *testing.T) {
 	if _, err := os.Stat(refs); !os.IsNotExist(err) {
 		t.Errorf("--image-refs after a failed run: %v, want no file", err)
 	}
+
+	// A second repository this user has no credentials for: the refusal in
+	// the user's words, the first repository's push and local tag kept.
+	removeImages(t, env.registry+"/"+first+":v3")
+	nocreds := scratchPush(t, env.password, nil, append(pushArgs(first, "v3"), "--repository", p.addr+"/"+second, "--cmd", "./app", dir)...)
+	if nocreds.code != 1 || !strings.Contains(nocreds.stderr, "docker login "+p.addr) || strings.Contains(nocreds.stderr, "HEAD responses") {
+		t.Errorf("a second repository without credentials: exit %d, want 1 with the advice to log in and no library asides:\n%s", nocreds.code, nocreds.stderr)
+	}
+	if _, d4 := reg.manifest(first, "v3"); nocreds.stdout != env.registry+"/"+first+":v3@"+d4+"\n" {
+		t.Errorf("stdout %q, want the first repository's tag", nocreds.stdout)
+	}
+	if _, err := dockerErr(nil, "image", "inspect", env.registry+"/"+first+":v3"); err != nil {
+		t.Errorf("the first repository's local tag is gone: %v", err)
+	}
 }
