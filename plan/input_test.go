@@ -97,6 +97,8 @@ func TestInputErrorsNameTheField(t *testing.T) {
 		{"result file is a fifo", func(in *Input) { in.IIDFile = fifo }, "IIDFile", "not a regular file (a named pipe)"},
 		{"result file in a read-only folder", func(in *Input) { in.MetadataFile = filepath.Join(readOnly, "m.json") }, "MetadataFile", "cannot be written"},
 		{"archive exists", func(in *Input) { in.Outputs = []string{"docker-archive:" + existing} }, "Outputs", "exists: give a new file name"},
+		{"archive in a read-only folder", func(in *Input) { in.Outputs = []string{"docker-archive:" + filepath.Join(readOnly, "image.tar")} }, "Outputs", "cannot be written"},
+		{"layout in a read-only folder", func(in *Input) { in.Outputs = []string{"oci-layout:" + filepath.Join(readOnly, "layout")} }, "Outputs", "cannot be written"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			in := input(t)

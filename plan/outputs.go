@@ -42,6 +42,15 @@ func parseOutputs(values []string, platforms int) ([]Output, error) {
 			return nil, field.Errorf("Outputs", "%s: the folder %q does not exist: create it first", v, filepath.Dir(path))
 		}
 		fi, err := os.Stat(path)
+		// Where the output's first file goes must take one now, not
+		// after the image is made.
+		into := filepath.Dir(path)
+		if err == nil && kind == OCILayout && fi.IsDir() {
+			into = path
+		}
+		if werr := writable(into); werr != nil && (err == nil || errors.Is(err, fs.ErrNotExist)) {
+			return nil, field.Errorf("Outputs", "%s: the folder %q cannot be written: %w", v, into, werr)
+		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil:
