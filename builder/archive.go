@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/klauspost/pgzip"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -63,18 +64,22 @@ func (d *dockerSave) layer(write func(*tar.Writer, contents) error) (digest.Dige
 }
 
 // manifestJSON is docker save's manifest.json for the config and layers at
-// those paths, untagged.
-func manifestJSON(config string, layers []string) ([]byte, error) {
+// those paths, tagged with tags.
+func manifestJSON(config string, layers []string, tags []reference.NamedTagged) ([]byte, error) {
+	var repoTags []string
+	for _, t := range tags {
+		repoTags = append(repoTags, reference.FamiliarString(t))
+	}
 	return json.Marshal([]struct {
 		Config   string
 		RepoTags []string
 		Layers   []string
-	}{{Config: config, Layers: layers}})
+	}{{Config: config, RepoTags: repoTags, Layers: layers}})
 }
 
 func (d *dockerSave) finish(img *Image, _ ocispec.Platform) error {
 	id := digest.FromBytes(img.Config)
-	manifest, err := manifestJSON(id.Encoded()+".json", d.layers)
+	manifest, err := manifestJSON(id.Encoded()+".json", d.layers, nil)
 	if err != nil {
 		return err
 	}
@@ -91,6 +96,10 @@ func (d *dockerSave) finish(img *Image, _ ocispec.Platform) error {
 	return nil
 }
 
+// containerdName is the annotation of an index.json entry that names the
+// image in full for the containerd image store, as docker save writes it.
+const containerdName = "io.containerd.image.name"
+
 // Image is an image made here whose layers are gzip blobs in files: what
 // MakeImage returns, for a push from here and for the load endpoint.
 type Image struct {
@@ -106,6 +115,20 @@ type Image struct {
 	ModTime time.Time
 	// annotations, from Layout, go in the manifest when it is made.
 	annotations map[string]string
+	// names are what an archive of it names it (Named).
+	names []reference.NamedTagged
+}
+
+// Named is the image whose archive names it by tags, as docker save's
+// does, so that docker load and podman load tag it REPOSITORY:TAG:
+// manifest.json's RepoTags, and in index.json an entry per tag with its
+// full name (io.containerd.image.name, which the containerd image store
+// reads) and its tag (org.opencontainers.image.ref.name). An archive for
+// the load endpoint stays unnamed: the run tags the image itself, and
+// undoes its tags when the push fails.
+func (img Image) Named(tags []reference.NamedTagged) Image {
+	img.names = tags
+	return img
 }
 
 // Size is what the image's blobs weigh: the compressed layers, the config
@@ -320,15 +343,23 @@ func (img Image) writeTail(tw *tar.Writer) error {
 	for i, l := range img.Layers {
 		layers[i] = blobPath(l.Digest)
 	}
+	var names []string
+	fullNames := map[string]string{}
+	for _, t := range img.names {
+		names = append(names, t.Tag())
+		fullNames[t.Tag()] = t.String()
+	}
 	index, err := json.Marshal(ocispec.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageIndex,
-		Manifests: []ocispec.Descriptor{img.Descriptor},
+		Manifests: named(img.Descriptor, names, func(tag string) map[string]string {
+			return map[string]string{ocispec.AnnotationRefName: tag, containerdName: fullNames[tag]}
+		}),
 	})
 	if err != nil {
 		return err
 	}
-	saved, err := manifestJSON(blobPath(img.Made.Config), layers)
+	saved, err := manifestJSON(blobPath(img.Made.Config), layers, img.names)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -293,4 +294,47 @@ func TestMakeImageIsTheOCILayout(t *testing.T) {
 // sameMade compares what names two images and the files each holds.
 func sameMade(a, b Made) bool {
 	return a.Config == b.Config && a.Manifest == b.Manifest && slices.Equal(a.Files, b.Files)
+}
+
+// An archive of a Named image names it as docker save does, so that docker
+// load and podman load tag it: RepoTags in manifest.json, an entry per tag
+// in index.json with its full name and tag; the load endpoint's archive
+// names nothing.
+func TestNamedArchive(t *testing.T) {
+	img, err := MakeImage(context.Background(), t.TempDir(), makeFolder(t), Spec{Cmd: []string{"./app"}}, Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: "amd64"})
+	must(t, err)
+	repo, err := reference.ParseNormalizedNamed("127.0.0.1:5000/team/app")
+	must(t, err)
+	var tags []reference.NamedTagged
+	for _, tag := range []string{"v1", "latest"} {
+		tagged, err := reference.WithTag(repo, tag)
+		must(t, err)
+		tags = append(tags, tagged)
+	}
+	for _, c := range []struct {
+		img      Image
+		repoTags []string
+	}{{img, nil}, {img.Named(tags), []string{"127.0.0.1:5000/team/app:v1", "127.0.0.1:5000/team/app:latest"}}} {
+		var b bytes.Buffer
+		must(t, c.img.WriteArchive(&b))
+		files := archiveFiles(t, b.Bytes())
+		var saved []struct{ RepoTags []string }
+		must(t, json.Unmarshal(files["manifest.json"], &saved))
+		if len(saved) != 1 || !slices.Equal(saved[0].RepoTags, c.repoTags) {
+			t.Errorf("manifest.json %s, want RepoTags %q", files["manifest.json"], c.repoTags)
+		}
+		var index ocispec.Index
+		must(t, json.Unmarshal(files["index.json"], &index))
+		if len(index.Manifests) != max(1, len(c.repoTags)) {
+			t.Fatalf("index.json %s", files["index.json"])
+		}
+		for i, e := range index.Manifests {
+			if e.Digest != img.Made.Manifest {
+				t.Errorf("index.json entry %d names %s", i, e.Digest)
+			}
+			if c.repoTags != nil && (e.Annotations["io.containerd.image.name"] != tags[i].String() || e.Annotations[ocispec.AnnotationRefName] != tags[i].Tag()) {
+				t.Errorf("index.json entry %d annotations %v, want %s", i, e.Annotations, tags[i])
+			}
+		}
+	}
 }

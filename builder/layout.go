@@ -95,20 +95,42 @@ func (b layoutBlob) writeTar(tw *tar.Writer, stamp Layout) error {
 }
 
 // WriteLayout writes the image as an OCI image layout into dir, which must
-// not exist or be empty: its blobs, and index.json naming it by name
-// (org.opencontainers.image.ref.name, e.g. a tag); artifacts referring to
-// it go beside it. A failure removes what was written.
-func (img Image) WriteLayout(dir, name string, artifacts []Artifact) error {
-	return writeLayout(dir, img.layoutBlobs(), img.Descriptor, name, artifacts)
+// not exist or be empty: its blobs, and index.json naming it once by each
+// of names (org.opencontainers.image.ref.name: tags, as skopeo's
+// oci:DIR:TAG and umoci look them up), or once unnamed, with its platform
+// (as syft picks an image); artifacts referring to it (subject) go beside
+// it, as oras keeps referrers in a layout. A failure removes what was
+// written.
+func (img Image) WriteLayout(dir string, names []string, artifacts []Artifact) error {
+	return writeLayout(dir, img.layoutBlobs(), img.Descriptor, names, artifacts)
 }
 
 // WriteLayout writes the index and every platform's image as WriteLayout
 // of an Image does.
-func (ix Index) WriteLayout(dir, name string, artifacts []Artifact) error {
-	return writeLayout(dir, ix.blobs(), ix.Descriptor(), name, artifacts)
+func (ix Index) WriteLayout(dir string, names []string, artifacts []Artifact) error {
+	return writeLayout(dir, ix.blobs(), ix.Descriptor(), names, artifacts)
 }
 
-func writeLayout(dir string, blobs []layoutBlob, top ocispec.Descriptor, name string, artifacts []Artifact) (err error) {
+// named is top once per name (org.opencontainers.image.ref.name), or
+// once unnamed without names.
+func named(top ocispec.Descriptor, names []string, annotate func(name string) map[string]string) []ocispec.Descriptor {
+	if len(names) == 0 {
+		return []ocispec.Descriptor{top}
+	}
+	var out []ocispec.Descriptor
+	for _, name := range names {
+		d := top
+		d.Annotations = annotate(name)
+		out = append(out, d)
+	}
+	return out
+}
+
+func refName(name string) map[string]string {
+	return map[string]string{ocispec.AnnotationRefName: name}
+}
+
+func writeLayout(dir string, blobs []layoutBlob, top ocispec.Descriptor, names []string, artifacts []Artifact) (err error) {
 	made, err := emptyDir(dir)
 	if err != nil {
 		return err
@@ -126,11 +148,7 @@ func writeLayout(dir string, blobs []layoutBlob, top ocispec.Descriptor, name st
 			}
 		}
 	}()
-	top.Platform = nil // the index names an image or index; its manifest says the platform
-	if name != "" {
-		top.Annotations = map[string]string{ocispec.AnnotationRefName: name}
-	}
-	manifests := []ocispec.Descriptor{top}
+	manifests := named(top, names, refName)
 	for _, a := range artifacts {
 		blobs = append(blobs, memoryBlob(a.Manifest), memoryBlob(a.Blob), memoryBlob(ocispec.DescriptorEmptyJSON.Data))
 		manifests = append(manifests, a.Descriptor)

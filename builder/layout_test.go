@@ -14,8 +14,9 @@ import (
 )
 
 // An image written as an OCI layout holds every blob under its digest, and
-// index.json names the image by its tag and the artifact referring to it;
-// a folder that is not empty is refused and left alone.
+// index.json names the image by each tag, with its platform, and the
+// artifact referring to it; a folder that is not empty is refused and left
+// alone.
 func TestWriteLayout(t *testing.T) {
 	dir := makeFolder(t)
 	img, err := MakeImage(context.Background(), t.TempDir(), dir, Spec{Cmd: []string{"./app"}}, Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: "amd64"})
@@ -23,15 +24,19 @@ func TestWriteLayout(t *testing.T) {
 	sbom, err := MakeArtifact(img.Descriptor, "application/spdx+json", "sbom.spdx.json", []byte(`{"spdxVersion":"SPDX-2.3"}`), map[string]string{"a": "b"})
 	must(t, err)
 	out := filepath.Join(t.TempDir(), "layout")
-	must(t, img.WriteLayout(out, "v1", []Artifact{sbom}))
+	must(t, img.WriteLayout(out, []string{"v1", "latest"}, []Artifact{sbom}))
 
 	var index ocispec.Index
 	b, err := os.ReadFile(filepath.Join(out, "index.json"))
 	must(t, err)
 	must(t, json.Unmarshal(b, &index))
-	if len(index.Manifests) != 2 || index.Manifests[0].Digest != img.Made.Manifest || index.Manifests[0].Annotations[ocispec.AnnotationRefName] != "v1" ||
-		index.Manifests[1].Digest != sbom.Descriptor.Digest || index.Manifests[1].ArtifactType != "application/spdx+json" {
+	if len(index.Manifests) != 3 || index.Manifests[2].Digest != sbom.Descriptor.Digest || index.Manifests[2].ArtifactType != "application/spdx+json" || index.Manifests[2].Platform != nil {
 		t.Fatalf("index.json %s", b)
+	}
+	for i, tag := range []string{"v1", "latest"} {
+		if e := index.Manifests[i]; e.Digest != img.Made.Manifest || e.Annotations[ocispec.AnnotationRefName] != tag || e.Platform == nil || e.Platform.Architecture != "amd64" {
+			t.Errorf("entry %d: %+v, want the image named %s, with its platform", i, e, tag)
+		}
 	}
 	var m ocispec.Manifest
 	must(t, json.Unmarshal(sbom.Manifest, &m))
@@ -51,7 +56,7 @@ func TestWriteLayout(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(out, "oci-layout")); err != nil || !strings.Contains(string(b), `"imageLayoutVersion":"1.0.0"`) {
 		t.Errorf("oci-layout: %s, %v", b, err)
 	}
-	if err := img.WriteLayout(out, "v1", nil); err == nil || !strings.Contains(err.Error(), "is not empty") {
+	if err := img.WriteLayout(out, []string{"v1"}, nil); err == nil || !strings.Contains(err.Error(), "is not empty") {
 		t.Errorf("a second write into the layout: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(out, "index.json")); err != nil {
@@ -76,7 +81,7 @@ func TestWriteLayoutFailureLeavesTheFolder(t *testing.T) {
 	must(t, os.Symlink(target, link))
 	fresh := filepath.Join(base, "fresh")
 	for _, out := range []string{empty, link, fresh} {
-		if err := img.WriteLayout(out, "v1", nil); err == nil {
+		if err := img.WriteLayout(out, []string{"v1"}, nil); err == nil {
 			t.Fatalf("%s: the layout was written without its layers", out)
 		}
 	}

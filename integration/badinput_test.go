@@ -156,6 +156,7 @@ func TestBadInput(t *testing.T) {
 		{name: "mirror without a host beside --registry", args: push("--repository", "other/app", good), stdin: env.password, code: 2, want: []string{"--repository", "would go to Docker Hub"}},
 		{name: "https:// to a plain-HTTP registry, pushed from here", args: []string{"--registry", "https://" + env.registry, "--repository", repo, "--tag", "stable", "--username", env.username, "--password-stdin", "--push", "direct", "--cmd", "./app", good},
 			stdin: env.password, code: 1, want: []string{"--registry", "was written with https://", "write http://"}},
+		{name: "tag without a repository", args: []string{"--no-push", "--tag", "v1", "--output", "oci-layout:" + filepath.Join(t.TempDir(), "out"), "--cmd", "./app", good}, code: 2, want: []string{"--tag", "v1 given without a repository", "--repository"}},
 		{name: "docker archive over a file", args: local("--output", "docker-archive:"+existing, good), code: 2, want: []string{"--output", "exists"}},
 		{name: "iidfile is a fifo", args: local("--iidfile", fifo, good), code: 2, want: []string{"--iidfile", "named pipe"}},
 		{name: "folder the user may not enter", args: []string{"--no-push", withFile("locked", 0)}, nobody: true, code: 2, want: []string{"folder", "permission denied"}},

@@ -119,14 +119,18 @@ func TestMultiPlatform(t *testing.T) {
 		t.Errorf("--metadata-file names platforms %+v, the index %+v", md.Platforms, index.Manifests)
 	}
 
-	// An SBOM for the whole index, and one for each platform's image.
+	// An SBOM for the whole index, and one for each platform's image,
+	// each keeping SPDX 2.3's rules and the NTIA minimum elements.
 	if len(md.SBOMs) != 3 {
 		t.Errorf("--metadata-file names SBOMs %+v, want three", md.SBOMs)
 	}
 	for _, subject := range []string{digest, index.Manifests[0].Digest.String(), index.Manifests[1].Digest.String()} {
-		if found := referrers(t, ref+"@"+subject); len(found) != 1 {
+		found := referrers(t, ref+"@"+subject)
+		if len(found) != 1 {
 			t.Errorf("SBOMs of %s: %v, want one", subject, found)
+			continue
 		}
+		checkSPDX(t, "the SBOM of "+subject, pullSBOMBytes(t, ref+"@"+found[0]))
 	}
 
 	// The daemon: the whole index on the containerd store, else the amd64

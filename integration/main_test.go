@@ -43,6 +43,8 @@ type testEnv struct {
 	docker29Bin string
 	// oras is the OCI artifact client the tests read referrers with.
 	oras string
+	// syft is the SBOM tool the tests compare our SBOMs with.
+	syft string
 }
 
 // onPodman reports whether the daemon under test is Podman's service.
@@ -127,6 +129,7 @@ func loadEnv() string {
 		podmanConfig: os.Getenv("SCRATCHPUSH_TEST_PODMAN_CONFIG"),
 		docker29Bin:  os.Getenv("SCRATCHPUSH_TEST_DOCKER29_BIN"),
 		oras:         os.Getenv("SCRATCHPUSH_TEST_ORAS"),
+		syft:         os.Getenv("SCRATCHPUSH_TEST_SYFT"),
 	}
 	if env.registry != "" {
 		return ""
@@ -156,6 +159,8 @@ func loadEnv() string {
 			env.docker29Bin = v
 		case "SCRATCHPUSH_TEST_ORAS":
 			env.oras = v
+		case "SCRATCHPUSH_TEST_SYFT":
+			env.syft = v
 		}
 	}
 	if env.registry == "" {

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"crypto/sha256"
+	"debug/buildinfo"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scratchpush/scratchpush/sbom/sbomtest"
 )
 
 // orasRun runs oras, the OCI artifact client, against the test registry
@@ -94,13 +97,119 @@ type spdxDoc struct {
 // pullSBOM fetches the SPDX document of the artifact ref with oras pull.
 func pullSBOM(t *testing.T, ref string) spdxDoc {
 	t.Helper()
+	var doc spdxDoc
+	must(t, json.Unmarshal(pullSBOMBytes(t, ref), &doc))
+	return doc
+}
+
+// pullSBOMBytes is the SPDX document of the artifact ref, as oras pull
+// writes it.
+func pullSBOMBytes(t *testing.T, ref string) []byte {
+	t.Helper()
 	dir := t.TempDir()
 	orasRun(t, "pull", "-o", dir, ref)
 	b, err := os.ReadFile(filepath.Join(dir, "sbom.spdx.json"))
 	must(t, err)
-	var doc spdxDoc
-	must(t, json.Unmarshal(b, &doc))
-	return doc
+	return b
+}
+
+// checkSPDX fails the test for every rule of SPDX 2.3 and of the NTIA
+// minimum elements the document breaks.
+func checkSPDX(t *testing.T, what string, doc []byte) sbomtest.Document {
+	t.Helper()
+	d, errs := sbomtest.Check(doc)
+	for _, err := range errs {
+		t.Errorf("%s: %v", what, err)
+	}
+	return d
+}
+
+// syftGoModules are the Go modules syft finds in source (registry:REF,
+// oci-dir:DIR, …), each name@version, the standard library among them.
+func syftGoModules(t *testing.T, source string) map[string]bool {
+	t.Helper()
+	if env.syft == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("SCRATCHPUSH_TEST_SYFT is not set: scripts/dev-env installs syft")
+		}
+		t.Skip("no syft: run scripts/dev-env")
+	}
+	cmd := exec.Command(env.syft, "scan", source, "-o", "syft-json", "-q")
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CACHE_HOME="+home, "SYFT_CHECK_FOR_APP_UPDATE=false",
+		"SYFT_REGISTRY_INSECURE_USE_HTTP=true", "SYFT_REGISTRY_AUTH_AUTHORITY="+env.registry,
+		"SYFT_REGISTRY_AUTH_USERNAME="+env.username, "SYFT_REGISTRY_AUTH_PASSWORD="+env.password)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("syft scan %s: %v: %s", source, err, stderr.String())
+	}
+	var doc struct {
+		Artifacts []struct{ Name, Version, Type, PURL string }
+	}
+	must(t, json.Unmarshal(out, &doc))
+	found := map[string]bool{}
+	for _, a := range doc.Artifacts {
+		if a.Type == "go-module" {
+			found[a.Name+"@"+a.Version+" "+a.PURL] = true
+		}
+	}
+	return found
+}
+
+// goModules are the Go packages of an SBOM, each name@version and its purl,
+// as syftGoModules lists them.
+func goModules(d sbomtest.Document) map[string]bool {
+	found := map[string]bool{}
+	for _, p := range d.Packages {
+		if strings.HasPrefix(p.PURL(), "pkg:golang/") {
+			found[p.Name+"@"+p.VersionInfo+" "+p.PURL()] = true
+		}
+	}
+	return found
+}
+
+// buildInfoModules are the modules a Go program's build info names, as
+// goModules lists them, without purls.
+func buildInfoModules(t *testing.T, program string) map[string]bool {
+	t.Helper()
+	bi, err := buildinfo.ReadFile(program)
+	must(t, err)
+	goVersion, _, _ := strings.Cut(bi.GoVersion, " ")
+	found := map[string]bool{bi.Main.Path + "@" + bi.Main.Version: true, "stdlib@" + goVersion: true}
+	for _, m := range bi.Deps {
+		if m.Replace != nil {
+			m = m.Replace
+		}
+		found[m.Path+"@"+m.Version] = true
+	}
+	return found
+}
+
+// withoutPURLs drops the purls of goModules' lines.
+func withoutPURLs(mods map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for m := range mods {
+		name, _, _ := strings.Cut(m, " ")
+		out[name] = true
+	}
+	return out
+}
+
+// sameSets fails the test with what is in one set and not the other.
+func sameSets(t *testing.T, what string, got, want map[string]bool) {
+	t.Helper()
+	for k := range got {
+		if !want[k] {
+			t.Errorf("%s: %s is ours only", what, k)
+		}
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("%s: %s is missing from ours", what, k)
+		}
+	}
 }
 
 // Every push carries an SPDX SBOM as an OCI referrer, which oras finds
@@ -137,7 +246,14 @@ func TestSBOM(t *testing.T) {
 	if len(found) != 1 || len(md.SBOMs) != 1 || md.SBOMs[0].Digest != found[0] || md.SBOMs[0].Subject != digest || md.SBOMs[0].ArtifactType != "application/spdx+json" {
 		t.Fatalf("oras finds SBOMs %v of %s; the metadata file names %+v", found, digest, md.SBOMs)
 	}
-	doc := pullSBOM(t, ref+"@"+found[0])
+	raw := pullSBOMBytes(t, ref+"@"+found[0])
+	// SPDX 2.3's rules and the NTIA minimum elements judge it, and the
+	// program's own build info (here a build of this checkout, "(devel)";
+	// TestWhatTheFieldReads compares a released program's with syft's).
+	checked := checkSPDX(t, "the pushed SBOM", raw)
+	sameSets(t, "Go modules, ours and the build info's", withoutPURLs(goModules(checked)), buildInfoModules(t, toolPath))
+	var doc spdxDoc
+	must(t, json.Unmarshal(raw, &doc))
 	purls := map[string]string{}
 	for _, p := range doc.Packages {
 		for _, r := range p.ExternalRefs {

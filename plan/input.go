@@ -307,6 +307,8 @@ func (in Input) target() (target.Target, error) {
 		return target.Parse(in.Registry, in.Repository, tags)
 	case in.Push:
 		return target.Target{}, field.Errorf("Repository", "required to push: name it, e.g. quay.io/team/app, or tag in the daemon only")
+	case len(in.Tags) > 0:
+		return target.Target{}, field.Errorf("Tags", "%s given without a repository, which tags name the image in (in the daemon and in --output files too): name one with %s, or drop the tags", strings.Join(tags, ", "), field.Ref("Repository"))
 	}
 	return target.Target{}, nil
 }

@@ -87,6 +87,9 @@ func TestInputErrorsNameTheField(t *testing.T) {
 		{"mirror without a host beside a registry", func(in *Input) { in.Registry, in.Mirrors = "r.example", []string{"other/app"} }, "Mirrors", "would go to Docker Hub"},
 		{"registry with credentials", func(in *Input) { in.Registry = "https://bob:hunter22@r.example/x" }, "Registry", "user name or password"},
 		{"no repository", func(in *Input) { in.Repository = "" }, "Repository", "required to push"},
+		{"tags without a repository", func(in *Input) {
+			in.Repository, in.Push, in.Tags = "", false, []string{"v1"}
+		}, "Tags", "v1 given without a repository"},
 		{"registry disagrees", func(in *Input) { in.Registry = "quay.io" }, "Repository", "but Registry is quay.io"},
 		{"registry with a path", func(in *Input) { in.Registry = "quay.io/team" }, "Registry", "put \"team\" in Repository"},
 		{"bad tag", func(in *Input) { in.Tags = []string{"v1:x"} }, "Tags", "not a valid tag"},

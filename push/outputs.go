@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/distribution/reference"
 	"github.com/scratchpush/scratchpush/atomicfile"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/field"
@@ -26,12 +25,13 @@ func written(o run, digest string) []string {
 	return out
 }
 
-// refName is the name index.json gives the image: the first tag.
-func refName(o run) string {
-	if len(o.Target.Tags) > 0 {
-		return o.Target.Tags[0].Tag()
+// refNames are the names index.json gives the image: its tags.
+func refNames(o run) []string {
+	var out []string
+	for _, t := range o.Target.Tags {
+		out = append(out, t.Tag())
 	}
-	return ""
+	return out
 }
 
 // writeOutputs writes the image or index made here to every Output,
@@ -43,11 +43,7 @@ func writeOutputs(ctx context.Context, o run, m made) (*sbom.Documents, error) {
 	created := o.Created()
 	var docs *sbom.Documents
 	if o.SBOM {
-		name := "image"
-		if o.Target.Repository != nil {
-			name = reference.FamiliarName(o.Target.Repository)
-		}
-		d, err := sbom.SPDX(ctx, sbom.Input{Name: name, Parts: parts, Created: created, Tool: o.Tool})
+		d, err := sbom.SPDX(ctx, sbomInput(o, parts, created))
 		if err != nil {
 			return nil, fmt.Errorf("making the SBOM: %w", err)
 		}
@@ -94,9 +90,9 @@ func writeImageOutputs(o run, img builder.Image, docs map[string][]byte, created
 		var err error
 		switch out.Kind {
 		case plan.OCILayout:
-			err = img.WriteLayout(out.Path, refName(o), artifacts)
+			err = img.WriteLayout(out.Path, refNames(o), artifacts)
 		case plan.DockerArchive:
-			err = atomicfile.Write(out.Path, 0o644, img.WriteArchive)
+			err = atomicfile.Write(out.Path, 0o644, img.Named(o.Target.Tags).WriteArchive)
 		}
 		if err != nil {
 			return field.Wrap("Outputs", fmt.Errorf("writing %s: %w", out, err))
@@ -118,7 +114,7 @@ func writeIndexOutputs(o run, ix builder.Index, docs map[string][]byte, created 
 		return err
 	}
 	for _, out := range o.Outputs {
-		if err := ix.WriteLayout(out.Path, refName(o), artifacts); err != nil {
+		if err := ix.WriteLayout(out.Path, refNames(o), artifacts); err != nil {
 			return field.Wrap("Outputs", fmt.Errorf("writing %s: %w", out, err))
 		}
 		o.note("wrote the index %s to %s", ix.Digest, out)

@@ -22,8 +22,10 @@ type metadata struct {
 	// Platforms are a multi-platform image's: each one's manifest.
 	Platforms []PlatformImage `json:"platforms,omitempty"`
 	// SBOMs are the SBOM referrers attached, each to its subject.
-	SBOMs  []Referrer `json:"sboms,omitempty"`
-	Daemon struct {
+	SBOMs []Referrer `json:"sboms,omitempty"`
+	// Outputs are the files written (--output), each KIND:PATH@DIGEST.
+	Outputs []string `json:"outputs,omitempty"`
+	Daemon  struct {
 		Version    string `json:"version"`
 		APIVersion string `json:"apiVersion"`
 	} `json:"daemon"`
@@ -59,7 +61,7 @@ func writeFiles(ctx context.Context, api daemon.API, d daemon.Description, f pla
 	if err != nil {
 		return field.Wrap("MetadataFile", err)
 	}
-	m := metadata{ImageID: facts.ID, Tags: r.Tags, Layers: facts.DiffIDs, Size: facts.Size, Platform: facts.Platform, Reused: r.Reused, Platforms: r.Platforms, SBOMs: r.SBOMs}
+	m := metadata{ImageID: facts.ID, Tags: r.Tags, Layers: facts.DiffIDs, Size: facts.Size, Platform: facts.Platform, Reused: r.Reused, Platforms: r.Platforms, SBOMs: r.SBOMs, Outputs: r.Outputs}
 	if m.Tags == nil {
 		m.Tags = []Tag{}
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -27,6 +26,16 @@ type sbomJob struct {
 	cancel  context.CancelFunc
 	// made: the documents are made now, not kept from an earlier run.
 	made bool
+}
+
+// sbomInput is what the SBOM of the run's image describes: parts, made
+// at created, named by the target's repository and first tag.
+func sbomInput(o run, parts []sbom.Part, created time.Time) sbom.Input {
+	in := sbom.Input{Repository: o.Target.Repository, Parts: parts, Created: created, Tool: o.Tool}
+	if len(o.Target.Tags) > 0 {
+		in.Version = o.Target.Tags[0].Tag()
+	}
+	return in
 }
 
 // stop ends the making of the documents, when the run ends without them.
@@ -62,7 +71,7 @@ func startSBOM(ctx context.Context, api daemon.API, o run, m made) *sbomJob {
 		close(j.done)
 		return j
 	}
-	in := sbom.Input{Name: reference.FamiliarName(o.Target.Repository), Parts: j.parts, Created: j.created, Tool: o.Tool}
+	in := sbomInput(o, j.parts, j.created)
 	go func() {
 		defer close(j.done)
 		start := time.Now()

@@ -13,6 +13,7 @@ package sbom
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
@@ -23,7 +24,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdx/v2/common"
@@ -46,8 +49,12 @@ type Part struct {
 
 // Input is what the document describes.
 type Input struct {
-	// Name is the image's repository, as a user names it.
-	Name string
+	// Repository is where the image goes, nil when it is only written to
+	// files: it names the image and its supplier (the registry namespace).
+	Repository reference.Named
+	// Version is the image's version: its first tag. Without one the
+	// image is versioned by its files' digest.
+	Version string
 	// Parts are its platforms' images: one, or one per platform of an
 	// index.
 	Parts []Part
@@ -67,6 +74,14 @@ type Documents struct {
 // SPDX makes the documents, reading every file once.
 func SPDX(ctx context.Context, in Input) (Documents, error) {
 	var out Documents
+	if in.Version == "" {
+		var catalogs builder.Catalog
+		for _, p := range in.Parts {
+			catalogs = append(catalogs, p.Files...)
+		}
+		sum := catalogs.Digest()
+		in.Version = "sha256:" + hex.EncodeToString(sum[:])
+	}
 	whole := newDoc(in)
 	for _, p := range in.Parts {
 		d := newDoc(in)
@@ -78,7 +93,7 @@ func SPDX(ctx context.Context, in Input) (Documents, error) {
 		whole.Files = append(whole.Files, d.Files...)
 		whole.Relationships = append(whole.Relationships, d.Relationships[1:]...)
 		if len(in.Parts) > 1 {
-			b, err := d.finish(in.Name)
+			b, err := d.finish()
 			if err != nil {
 				return Documents{}, err
 			}
@@ -86,18 +101,22 @@ func SPDX(ctx context.Context, in Input) (Documents, error) {
 		}
 	}
 	var err error
-	out.Whole, err = whole.finish(in.Name)
+	out.Whole, err = whole.finish()
 	return out, err
 }
 
 // newDoc is a document describing the image, as yet empty.
 func newDoc(in Input) *doc {
+	name := "image"
+	if in.Repository != nil {
+		name = reference.FamiliarName(in.Repository)
+	}
 	d := &doc{ids: map[string]int{}}
 	d.Document = spdx.Document{
 		SPDXVersion:    spdx.Version,
 		DataLicense:    spdx.DataLicense,
 		SPDXIdentifier: "DOCUMENT",
-		DocumentName:   in.Name,
+		DocumentName:   name,
 		CreationInfo: &spdx.CreationInfo{
 			Creators: []common.Creator{{CreatorType: "Tool", Creator: in.Tool}},
 			Created:  in.Created.UTC().Format(time.RFC3339),
@@ -108,10 +127,13 @@ func newDoc(in Input) *doc {
 		platforms = append(platforms, builder.PlatformString(&p.Platform))
 	}
 	d.Packages = []*spdx.Package{{
-		PackageName:             in.Name,
+		PackageName:             name,
 		PackageSPDXIdentifier:   "Image",
+		PackageVersion:          in.Version,
+		PackageSupplier:         imageSupplier(in.Repository),
 		PackageDownloadLocation: "NOASSERTION",
 		PrimaryPackagePurpose:   "CONTAINER",
+		FilesAnalyzed:           true,
 		PackageComment:          "a FROM-scratch image made by scratch-push, for " + strings.Join(platforms, ", "),
 	}}
 	d.relate("DOCUMENT", "Image", common.TypeRelationshipDescribe)
@@ -120,13 +142,14 @@ func newDoc(in Input) *doc {
 
 // finish names the document and writes it. The namespace must be unique
 // to the document: it ends in the digest of everything else in it.
-func (d *doc) finish(name string) ([]byte, error) {
+func (d *doc) finish() ([]byte, error) {
+	d.verify()
 	var body bytes.Buffer
 	if err := spdxjson.Write(&d.Document, &body); err != nil {
 		return nil, fmt.Errorf("writing the SBOM: %w", err)
 	}
 	sum := sha256.Sum256(body.Bytes())
-	d.DocumentNamespace = "https://spdx.org/spdxdocs/scratch-push/" + idSafe.ReplaceAllString(name, "-") + "-" + hex.EncodeToString(sum[:])
+	d.DocumentNamespace = "https://spdx.org/spdxdocs/scratch-push/" + idSafe.ReplaceAllString(d.DocumentName, "-") + "-" + hex.EncodeToString(sum[:])
 	body.Reset()
 	if err := spdxjson.Write(&d.Document, &body); err != nil {
 		return nil, fmt.Errorf("writing the SBOM: %w", err)
@@ -137,6 +160,9 @@ func (d *doc) finish(name string) ([]byte, error) {
 type doc struct {
 	spdx.Document
 	ids map[string]int // how often an ID's stem was taken
+	// essentials are the packages of what scratch-push added, by name
+	// (ca-certificates, tzdata), for the platform being described.
+	essentials map[string]*spdx.Package
 }
 
 // idSafe is what an SPDX ID may not hold.
@@ -167,17 +193,21 @@ func (d *doc) addFiles(ctx context.Context, files builder.Catalog, platform stri
 	slices.SortStableFunc(ordered, func(a, b builder.File) int { // the folder's files, then the essentials'
 		return cmpBool(a.Essential, b.Essential)
 	})
+	d.essentials = map[string]*spdx.Package{}
 	for _, file := range ordered {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		f := &spdx.File{
-			FileName:           "." + file.Path,
+			FileName:           fileName(file.Path),
 			FileSPDXIdentifier: d.id("File", platform, file.Path),
 			Checksums:          []common.Checksum{{Algorithm: common.SHA1, Value: file.SHA1}, {Algorithm: common.SHA256, Value: file.SHA256}},
 			FileCopyrightText:  "NOASSERTION",
 			LicenseConcluded:   "NOASSERTION",
 			FileTypes:          []string{"OTHER"},
+		}
+		if !utf8.ValidString(file.Path) {
+			f.FileComment = notUTF8
 		}
 		if file.ELF {
 			f.FileTypes = []string{"BINARY", "APPLICATION"}
@@ -191,10 +221,35 @@ func (d *doc) addFiles(ctx context.Context, files builder.Catalog, platform stri
 			d.addProgram(file.Source, platform, f.FileSPDXIdentifier)
 		}
 		if file.Essential {
-			d.addEssential(file.Source, file.Path, file.SHA256, platform, f.FileSPDXIdentifier)
+			d.addEssential(file, platform, f.FileSPDXIdentifier)
 		}
 	}
 	return nil
+}
+
+// notUTF8 says how fileName writes a name that is not UTF-8.
+const notUTF8 = "the file's name is not UTF-8, which SPDX documents are: each byte of it that is not part of a UTF-8 character, and each %, is written as %XX (its hex value); the image holds the name's bytes as they are"
+
+// fileName is a file's SPDX name: its path in the image from "./". A
+// name that is not UTF-8 is written as notUTF8 says, so that it can be
+// told apart from any other and turned back into its bytes.
+func fileName(path string) string {
+	if utf8.ValidString(path) {
+		return "." + path
+	}
+	var b strings.Builder
+	b.WriteString(".")
+	for len(path) > 0 {
+		r, n := utf8.DecodeRuneInString(path)
+		switch {
+		case r == utf8.RuneError && n == 1, r == '%':
+			fmt.Fprintf(&b, "%%%02X", path[0])
+		default:
+			b.WriteString(path[:n])
+		}
+		path = path[n:]
+	}
+	return b.String()
 }
 
 func cmpBool(a, b bool) int {
@@ -223,6 +278,10 @@ func unchanged(f builder.File) error {
 // addProgram describes a Go program by its build info: its main module,
 // the Go standard library it was built with, and each dependency, the
 // file GENERATED_FROM the module. A program that is not Go adds nothing.
+// Versions are spelled as Go and syft spell them: go1.26.8 for the
+// standard library, a module's own version else; a main module built
+// outside version control is "(devel)", and one built from a checkout Go
+// did not stamp gets the pseudo-version of its revision, as syft gives it.
 func (d *doc) addProgram(path, platform string, file common.ElementID) {
 	bi, err := buildinfo.ReadFile(path)
 	if err != nil {
@@ -233,17 +292,27 @@ func (d *doc) addProgram(path, platform string, file common.ElementID) {
 		mainPath = bi.Path
 	}
 	var settings []string
+	revision, at := "", ""
 	for _, s := range bi.Settings {
-		if s.Key == "-ldflags" {
+		switch s.Key {
+		case "-ldflags":
 			continue // -X can set any value at build time, a token too
+		case "vcs.revision":
+			revision = s.Value
+		case "vcs.time":
+			at = s.Value
 		}
 		settings = append(settings, s.Key+"="+s.Value)
+	}
+	if version == "" || version == "(devel)" {
+		version = pseudoVersion(revision, at)
 	}
 	main := d.goPackage(platform, mainPath, version, "")
 	main.PackageComment = "Go program " + bi.Path + " built with " + bi.GoVersion + "; build settings: " + strings.Join(settings, " ")
 	d.relate(file, main.PackageSPDXIdentifier, common.TypeRelationshipGeneratedFrom)
 	d.relate("Image", main.PackageSPDXIdentifier, common.TypeRelationshipContains)
-	std := d.goPackage(platform, "stdlib", strings.TrimPrefix(bi.GoVersion, "go"), "")
+	goVersion, _, _ := strings.Cut(bi.GoVersion, " ") // go1.26.8 X:nodwarf5 names experiments after a space
+	std := d.goPackage(platform, "stdlib", goVersion, "")
 	d.relate(main.PackageSPDXIdentifier, std.PackageSPDXIdentifier, common.TypeRelationshipDependsOn)
 	for _, dep := range bi.Deps {
 		if dep.Replace != nil {
@@ -254,20 +323,35 @@ func (d *doc) addProgram(path, platform string, file common.ElementID) {
 	}
 }
 
+// pseudoVersion is the Go pseudo-version of a revision committed at
+// (RFC 3339), v0.0.0-YYYYMMDDhhmmss-abcdefabcdef (go.dev/ref/mod#pseudo-versions),
+// or "(devel)" without both.
+func pseudoVersion(revision, at string) string {
+	t, err := time.Parse(time.RFC3339, at)
+	if revision == "" || err != nil {
+		return "(devel)"
+	}
+	return "v0.0.0-" + t.UTC().Format("20060102150405") + "-" + revision[:min(12, len(revision))]
+}
+
 // goPackage adds a Go module (or the standard library) as a package with
-// its package URL; sum is its go.sum hash.
+// its supplier and package URL; sum is its go.sum hash.
 func (d *doc) goPackage(platform, path, version, sum string) *spdx.Package {
 	p := &spdx.Package{
 		PackageName:             path,
 		PackageSPDXIdentifier:   d.id("Package", platform, path),
 		PackageDownloadLocation: "NOASSERTION",
 		PackageVersion:          version,
+		PackageSupplier:         moduleSupplier(path),
 	}
-	purl := "pkg:golang/" + path
-	if version != "" && version != "(devel)" {
-		purl += "@" + version
+	purlVersion := strings.TrimPrefix(version, "go")
+	if path != "stdlib" {
+		purlVersion = version
 	}
-	p.PackageExternalReferences = []*spdx.PackageExternalReference{{Category: common.CategoryPackageManager, RefType: common.TypePackageManagerPURL, Locator: purl}}
+	if version == "(devel)" {
+		purlVersion = ""
+	}
+	p.PackageExternalReferences = []*spdx.PackageExternalReference{{Category: common.CategoryPackageManager, RefType: common.TypePackageManagerPURL, Locator: goPURL(path, purlVersion)}}
 	if sum != "" {
 		p.PackageComment = "go.sum " + sum
 	}
@@ -278,33 +362,98 @@ func (d *doc) goPackage(platform, path, version, sum string) *spdx.Package {
 // tzVersion is the version line of tzdata.zi ("# version 2024a").
 var tzVersion = regexp.MustCompile(`^# version (\S+)`)
 
-// addEssential names the CA bundle and the time zone data scratch-push
-// added as packages: the bundle by its digest, tzdata by its version.
-func (d *doc) addEssential(path, inImage, sha256sum, platform string, file common.ElementID) {
-	var p *spdx.Package
+// The essentials scratch-push adds, as the image holds them.
+const (
+	caBundle = "/etc/ssl/certs/ca-certificates.crt"
+	zoneinfo = "/usr/share/zoneinfo/"
+)
+
+// addEssential puts a file scratch-push added in the package it belongs
+// to: the CA bundle (versioned by its digest: a bundle names no version
+// of its own) or the time zone data (versioned as tzdata.zi says).
+func (d *doc) addEssential(file builder.File, platform string, id common.ElementID) {
+	var name string
 	switch {
-	case inImage == "/etc/ssl/certs/ca-certificates.crt":
-		p = &spdx.Package{PackageName: "ca-certificates", PackageComment: "the CA bundle added by scratch-push (--ca-certs)",
-			PackageChecksums: []common.Checksum{{Algorithm: common.SHA256, Value: sha256sum}}}
-	case inImage == "/usr/share/zoneinfo/tzdata.zi":
-		head := make([]byte, 64)
-		f, err := os.Open(path)
-		if err != nil {
-			return
-		}
-		n, _ := io.ReadFull(f, head)
-		f.Close()
-		m := tzVersion.FindSubmatch(head[:n])
-		if m == nil {
-			return
-		}
-		p = &spdx.Package{PackageName: "tzdata", PackageVersion: string(m[1]), PackageComment: "time zone data added by scratch-push (--tzdata)"}
+	case file.Path == caBundle:
+		name = "ca-certificates"
+	case strings.HasPrefix(file.Path, zoneinfo):
+		name = "tzdata"
 	default:
 		return
 	}
-	p.PackageSPDXIdentifier = d.id("Package", platform, p.PackageName)
-	p.PackageDownloadLocation = "NOASSERTION"
-	d.Packages = append(d.Packages, p)
-	d.relate("Image", p.PackageSPDXIdentifier, common.TypeRelationshipContains)
-	d.relate(p.PackageSPDXIdentifier, file, common.TypeRelationshipContains)
+	p := d.essentials[name]
+	if p == nil {
+		p = &spdx.Package{
+			PackageName:             name,
+			PackageSPDXIdentifier:   d.id("Package", platform, name),
+			PackageDownloadLocation: "NOASSERTION",
+			FilesAnalyzed:           true,
+			PackageSupplier:         noAssertion,
+		}
+		switch name {
+		case "ca-certificates":
+			p.PackageComment = "the CA bundle added by scratch-push (--ca-certs), versioned by its SHA-256"
+			p.PackageVersion = "sha256:" + file.SHA256
+			p.PackageChecksums = []common.Checksum{{Algorithm: common.SHA256, Value: file.SHA256}}
+		case "tzdata":
+			p.PackageComment = "time zone data added by scratch-push (--tzdata), versioned as its tzdata.zi says"
+			p.PackageSupplier = organization("IANA (tz@iana.org)")
+		}
+		d.essentials[name] = p
+		d.Packages = append(d.Packages, p)
+		d.relate("Image", p.PackageSPDXIdentifier, common.TypeRelationshipContains)
+	}
+	if file.Path == zoneinfo+"tzdata.zi" {
+		p.PackageVersion = readTZVersion(file.Source)
+	}
+	d.relate(p.PackageSPDXIdentifier, id, common.TypeRelationshipContains)
+}
+
+// readTZVersion is the version tzdata.zi at path names, "" if none.
+func readTZVersion(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	head := make([]byte, 64)
+	n, _ := io.ReadFull(f, head)
+	if m := tzVersion.FindSubmatch(head[:n]); m != nil {
+		return string(m[1])
+	}
+	return ""
+}
+
+// verify gives each package whose files are listed (FilesAnalyzed) the
+// verification code of the files it CONTAINS (SPDX 2.3 §7.9: the SHA-1
+// of their SHA-1s, sorted and joined), and a version to time zone data
+// that named none: that code.
+func (d *doc) verify() {
+	sums := map[common.ElementID]string{}
+	for _, f := range d.Files {
+		for _, c := range f.Checksums {
+			if c.Algorithm == common.SHA1 {
+				sums[f.FileSPDXIdentifier] = c.Value
+			}
+		}
+	}
+	for _, p := range d.Packages {
+		if !p.FilesAnalyzed {
+			continue
+		}
+		var held []string
+		for _, r := range d.Relationships {
+			if r.Relationship == common.TypeRelationshipContains && r.RefA.ElementRefID == p.PackageSPDXIdentifier {
+				if sum, ok := sums[r.RefB.ElementRefID]; ok {
+					held = append(held, sum)
+				}
+			}
+		}
+		slices.Sort(held)
+		code := sha1.Sum([]byte(strings.Join(held, "")))
+		p.PackageVerificationCode = &common.PackageVerificationCode{Value: hex.EncodeToString(code[:])}
+		if p.PackageVersion == "" {
+			p.PackageVersion = "sha1:" + p.PackageVerificationCode.Value
+		}
+	}
 }

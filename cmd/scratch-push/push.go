@@ -69,8 +69,10 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	if !opts.Push && err == nil && res.ImageID != "" {
 		fmt.Fprintln(s.out, res.ImageID)
 	}
-	for _, w := range res.Outputs {
-		fmt.Fprintln(s.out, w)
+	if !opts.Push { // pushed, the references are the result; the progress names the files
+		for _, w := range res.Outputs {
+			fmt.Fprintln(s.out, w)
+		}
 	}
 	for _, t := range res.Tags {
 		if t.Digest != "" {
