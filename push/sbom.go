@@ -29,13 +29,9 @@ type sbomJob struct {
 }
 
 // sbomInput is what the SBOM of the run's image describes: parts, made
-// at created, named by the target's repository and first tag.
+// at created, named by the target's repository.
 func sbomInput(o run, parts []sbom.Part, created time.Time) sbom.Input {
-	in := sbom.Input{Repository: o.Target.Repository, Parts: parts, Created: created, Tool: o.Tool}
-	if len(o.Target.Tags) > 0 {
-		in.Version = o.Target.Tags[0].Tag()
-	}
-	return in
+	return sbom.Input{Repository: o.Target.Repository, Parts: parts, Created: created, Tool: o.Tool}
 }
 
 // stop ends the making of the documents, when the run ends without them.

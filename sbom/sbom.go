@@ -52,9 +52,6 @@ type Input struct {
 	// Repository is where the image goes, nil when it is only written to
 	// files: it names the image and its supplier (the registry namespace).
 	Repository reference.Named
-	// Version is the image's version: its first tag. Without one the
-	// image is versioned by its files' digest.
-	Version string
 	// Parts are its platforms' images: one, or one per platform of an
 	// index.
 	Parts []Part
@@ -74,18 +71,13 @@ type Documents struct {
 // SPDX makes the documents, reading every file once.
 func SPDX(ctx context.Context, in Input) (Documents, error) {
 	var out Documents
-	if in.Version == "" {
-		var catalogs builder.Catalog
-		for _, p := range in.Parts {
-			catalogs = append(catalogs, p.Files...)
-		}
-		sum := catalogs.Digest()
-		in.Version = "sha256:" + hex.EncodeToString(sum[:])
-	}
 	whole := newDoc(in)
+	var all builder.Catalog
 	for _, p := range in.Parts {
+		all = append(all, p.Files...)
 		d := newDoc(in)
 		d.Packages[0].PackageComment = "a FROM-scratch image made by scratch-push, for " + builder.PlatformString(&p.Platform)
+		d.Packages[0].PackageVersion = filesVersion(p.Files)
 		if err := d.addFiles(ctx, p.Files, builder.PlatformString(&p.Platform)); err != nil {
 			return Documents{}, err
 		}
@@ -100,6 +92,7 @@ func SPDX(ctx context.Context, in Input) (Documents, error) {
 			out.Parts = append(out.Parts, b)
 		}
 	}
+	whole.Packages[0].PackageVersion = filesVersion(all)
 	var err error
 	out.Whole, err = whole.finish()
 	return out, err
@@ -129,7 +122,6 @@ func newDoc(in Input) *doc {
 	d.Packages = []*spdx.Package{{
 		PackageName:             name,
 		PackageSPDXIdentifier:   "Image",
-		PackageVersion:          in.Version,
 		PackageSupplier:         imageSupplier(in.Repository),
 		PackageDownloadLocation: "NOASSERTION",
 		PrimaryPackagePurpose:   "CONTAINER",
@@ -138,6 +130,16 @@ func newDoc(in Input) *doc {
 	}}
 	d.relate("DOCUMENT", "Image", common.TypeRelationshipDescribe)
 	return d
+}
+
+// filesVersion is an image's version: the digest of the files it holds
+// (each one's path and SHA-256), which names that content, as a tag,
+// which moves, and the manifest's digest, not known before the SBOM that
+// refers to it is made, could not: the same image keeps the same document
+// whatever it is tagged.
+func filesVersion(files builder.Catalog) string {
+	sum := files.Digest()
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // finish names the document and writes it. The namespace must be unique
