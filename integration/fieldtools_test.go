@@ -113,7 +113,7 @@ func TestWhatTheFieldReads(t *testing.T) {
 			t.Errorf("skopeo inspect oci:DIR:%s: %v", tag, exitText(err))
 			continue
 		}
-		if sum := sha256.Sum256(raw); "sha256:"+hex.EncodeToString(sum[:]) != v2 {
+		if digestOf(raw) != v2 {
 			t.Errorf("skopeo reads oci:DIR:%s as another manifest than the registry's %s", tag, v2)
 		}
 	}
@@ -146,6 +146,12 @@ func TestWhatTheFieldReads(t *testing.T) {
 			t.Errorf("docker load said %q; %s:%s is not there: %s", loaded, ref, tag, out)
 		}
 	}
+}
+
+// digestOf is the digest of a manifest's bytes.
+func digestOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // exitText is an exec error with the stderr it carries.

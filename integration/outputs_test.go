@@ -88,9 +88,16 @@ func TestOutputs(t *testing.T) {
 	b, err = os.ReadFile(filepath.Join(indexLayout, "index.json"))
 	must(t, err)
 	must(t, json.Unmarshal(b, &index))
-	if _, d := (registryClient{t}).manifestBytes(repo, "multi"); len(index.Manifests) != 4 || index.Manifests[0].Digest.String() != d {
-		t.Errorf("the layout's index.json %s, the registry's index %s; want the index and three SBOMs", b, d)
+	_, indexDigest := (registryClient{t}).manifestBytes(repo, "multi")
+	if len(index.Manifests) != 4 || index.Manifests[0].Digest.String() != indexDigest {
+		t.Errorf("the layout's index.json %s, the registry's index %s; want the index and three SBOMs", b, indexDigest)
 	}
+	// skopeo finds the index by its tag, and syft reads the layout (the
+	// platform of this machine's).
+	if raw, err := exec.Command("skopeo", "inspect", "--raw", "oci:"+indexLayout+":multi").Output(); err != nil || digestOf(raw) != indexDigest {
+		t.Errorf("skopeo inspect oci:DIR:multi: %v; want the index %s", exitText(err), indexDigest)
+	}
+	syftGoModules(t, "oci-dir:"+indexLayout)
 
 	for _, c := range []struct {
 		args []string
