@@ -343,18 +343,14 @@ func (img Image) writeTail(tw *tar.Writer) error {
 	for i, l := range img.Layers {
 		layers[i] = blobPath(l.Digest)
 	}
-	var names []string
-	fullNames := map[string]string{}
+	var names []map[string]string
 	for _, t := range img.names {
-		names = append(names, t.Tag())
-		fullNames[t.Tag()] = t.String()
+		names = append(names, map[string]string{ocispec.AnnotationRefName: t.Tag(), containerdName: t.String()})
 	}
 	index, err := json.Marshal(ocispec.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageIndex,
-		Manifests: named(img.Descriptor, names, func(tag string) map[string]string {
-			return map[string]string{ocispec.AnnotationRefName: tag, containerdName: fullNames[tag]}
-		}),
+		Manifests: named(img.Descriptor, names),
 	})
 	if err != nil {
 		return err

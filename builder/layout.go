@@ -111,23 +111,18 @@ func (ix Index) WriteLayout(dir string, names []string, artifacts []Artifact) er
 	return writeLayout(dir, ix.blobs(), ix.Descriptor(), names, artifacts)
 }
 
-// named is top once per name (org.opencontainers.image.ref.name), or
-// once unnamed without names.
-func named(top ocispec.Descriptor, names []string, annotate func(name string) map[string]string) []ocispec.Descriptor {
+// named is top once per set of annotations (each naming it), or once
+// unnamed without any.
+func named(top ocispec.Descriptor, names []map[string]string) []ocispec.Descriptor {
 	if len(names) == 0 {
 		return []ocispec.Descriptor{top}
 	}
-	var out []ocispec.Descriptor
-	for _, name := range names {
-		d := top
-		d.Annotations = annotate(name)
-		out = append(out, d)
+	out := make([]ocispec.Descriptor, len(names))
+	for i, annotations := range names {
+		out[i] = top
+		out[i].Annotations = annotations
 	}
 	return out
-}
-
-func refName(name string) map[string]string {
-	return map[string]string{ocispec.AnnotationRefName: name}
 }
 
 func writeLayout(dir string, blobs []layoutBlob, top ocispec.Descriptor, names []string, artifacts []Artifact) (err error) {
@@ -148,7 +143,11 @@ func writeLayout(dir string, blobs []layoutBlob, top ocispec.Descriptor, names [
 			}
 		}
 	}()
-	manifests := named(top, names, refName)
+	var refNames []map[string]string
+	for _, name := range names {
+		refNames = append(refNames, map[string]string{ocispec.AnnotationRefName: name})
+	}
+	manifests := named(top, refNames)
 	for _, a := range artifacts {
 		blobs = append(blobs, memoryBlob(a.Manifest), memoryBlob(a.Blob), memoryBlob(ocispec.DescriptorEmptyJSON.Data))
 		manifests = append(manifests, a.Descriptor)

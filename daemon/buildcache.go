@@ -35,6 +35,12 @@ var contextSteps = []struct {
 	}},
 }
 
+// span is when a step ran, by the daemon's clock, widened by stepSlack.
+type span struct {
+	from, to time.Time
+	ran      bool
+}
+
 // stepSlack widens a step's time span when matching the records it made:
 // both times come from the daemon's clock, so this only absorbs rounding.
 const stepSlack = 100 * time.Millisecond
@@ -48,10 +54,6 @@ const stepSlack = 100 * time.Millisecond
 // gives up quietly after a few seconds: the run's result does not depend
 // on it, and a failure is reported as a note.
 func tidyBuildCache(ctx context.Context, api API, trace *traceDecoder, progress Progress) {
-	type span struct {
-		from, to time.Time
-		ran      bool
-	}
 	spans := make([]span, len(contextSteps))
 	anyRan := false
 	for i, s := range contextSteps {
@@ -64,31 +66,67 @@ func tidyBuildCache(ctx context.Context, api API, trace *traceDecoder, progress 
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	// The build-cache type needs API 1.42; before it the daemon sizes
-	// everything, which costs more but answers the same question.
-	du, err := api.DiskUsage(ctx, client.DiskUsageOptions{BuildCache: true, Verbose: true})
-	if err != nil {
-		progress.send(Event{Phase: "build", Text: fmt.Sprintf("note: the build's copy of the folder stays in the daemon's build cache (listing it: %v); docker builder prune removes it", err)})
-		return
-	}
 	removed := 0
 	defer func() {
-		if removed > 0 {
+		switch {
+		case removed == 1:
+			progress.send(Event{Phase: "build", Text: "removed the build's copy of the folder from the daemon's build cache (1 record; the image's layers stay)"})
+		case removed > 1:
 			progress.send(Event{Phase: "build", Text: fmt.Sprintf("removed the build's copies of the folder from the daemon's build cache (%d records; the image's layers stay)", removed)})
 		}
 	}()
-	for _, r := range du.BuildCache.Items {
-		if r.InUse || r.Shared {
-			continue
-		}
-		for i, s := range contextSteps {
-			if sp := spans[i]; sp.ran && s.made(r.Description) && !r.CreatedAt.Before(sp.from) && !r.CreatedAt.After(sp.to) {
-				if _, err := api.BuildCachePrune(ctx, client.BuildCachePruneOptions{Filters: make(client.Filters).Add("id", r.ID)}); err != nil {
-					progress.send(Event{Phase: "build", Text: fmt.Sprintf("note: the build's copy of the folder stays in the daemon's build cache (removing it: %v); docker builder prune removes it", err)})
-					return
-				}
-				removed++
+	// BuildKit lets go of a build's records a moment after the build
+	// ends: one still in use is looked at again, a few times.
+	for try := 0; try < tidyTries; try++ {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(tidyWait):
 			}
 		}
+		// The build-cache type needs API 1.42; before it the daemon
+		// sizes everything, which costs more but answers the same
+		// question.
+		du, err := api.DiskUsage(ctx, client.DiskUsageOptions{BuildCache: true, Verbose: true})
+		if err != nil {
+			progress.send(Event{Phase: "build", Text: fmt.Sprintf("note: the build's copy of the folder stays in the daemon's build cache (listing it: %v); docker builder prune removes it", err)})
+			return
+		}
+		busy := 0
+		for _, r := range du.BuildCache.Items {
+			if r.Shared || !madeByContextStep(r.Description, r.CreatedAt, spans) {
+				continue
+			}
+			if r.InUse {
+				busy++
+				continue
+			}
+			if _, err := api.BuildCachePrune(ctx, client.BuildCachePruneOptions{Filters: make(client.Filters).Add("id", r.ID)}); err != nil {
+				progress.send(Event{Phase: "build", Text: fmt.Sprintf("note: the build's copy of the folder stays in the daemon's build cache (removing it: %v); docker builder prune removes it", err)})
+				return
+			}
+			removed++
+		}
+		if busy == 0 {
+			return
+		}
 	}
+}
+
+// How often, and how far apart, tidyBuildCache looks at records in use.
+const (
+	tidyTries = 10
+	tidyWait  = 200 * time.Millisecond
+)
+
+// madeByContextStep says a record of that description, created then, is
+// one a context step made while it ran.
+func madeByContextStep(description string, created time.Time, spans []span) bool {
+	for i, s := range contextSteps {
+		if sp := spans[i]; sp.ran && s.made(description) && !created.Before(sp.from) && !created.After(sp.to) {
+			return true
+		}
+	}
+	return false
 }

@@ -116,8 +116,9 @@ func TestParseBuilder(t *testing.T) {
 
 // TestBuildKitTidiesTheContext: after a BuildKit build, the records of the
 // uploaded context and its unpacking that this build's steps made go, by
-// ID; the image's layers, records in use, and records made outside those
-// steps' times stay.
+// ID, one the daemon still held a moment after the build too; the image's
+// layers, records kept in use, and records made outside those steps'
+// times stay.
 func TestBuildKitTidiesTheContext(t *testing.T) {
 	stream, err := os.ReadFile("testdata/buildkit-stream.json")
 	if err != nil {
@@ -145,12 +146,14 @@ func TestBuildKitTidiesTheContext(t *testing.T) {
 		return build.CacheRecord{ID: id, Description: desc, CreatedAt: at, InUse: inUse, Shared: shared}
 	}
 	api, _ := streamFrom(t, "testdata/buildkit-stream.json")
+	api.released = map[string]bool{"let-go": true}
 	api.cache = []build.CacheRecord{
 		record("uploaded", "http url http://build-context-abc", load, false, false),
 		record("unpacked", "copy /context /", unpack, false, false),
 		record("unpacked-2010", "fileop target", unpack, false, false),
 		record("layer", "fileop target", unpack, false, true),
 		record("in-use", "copy /context /", unpack, true, false),
+		record("let-go", "copy /context /", unpack, true, false),
 		record("yesterday", "http url http://build-context-old", load.Add(-24*time.Hour), false, false),
 		record("other-url", "http url https://example.com/ctx.tar", load, false, false),
 		record("other-step", "[2/3] RUN make", unpack, false, false),
@@ -160,7 +163,7 @@ func TestBuildKitTidiesTheContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Tidied()
-	if got, want := strings.Join(api.pruned, " "), "uploaded unpacked unpacked-2010"; got != want {
+	if got, want := strings.Join(api.pruned, " "), "uploaded unpacked unpacked-2010 let-go"; got != want {
 		t.Errorf("pruned %q, want %q", got, want)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"iter"
+	"slices"
 	"strings"
 
 	"github.com/moby/moby/api/types/build"
@@ -29,9 +30,12 @@ type fakeAPI struct {
 	cancels []string
 	podman  bool // answer the version call as Podman's service does
 	// cache is the build cache the disk-usage call lists; pruned gets the
-	// ID each prune call names.
-	cache  []build.CacheRecord
-	pruned []string
+	// ID each prune call names, which leaves the cache. released names
+	// records in use that the daemon lets go of after the first listing.
+	cache    []build.CacheRecord
+	pruned   []string
+	released map[string]bool
+	listings int
 }
 
 func (f *fakeAPI) Ping(context.Context, client.PingOptions) (client.PingResult, error) {
@@ -82,12 +86,19 @@ func (f *fakeAPI) Info(context.Context, client.InfoOptions) (client.SystemInfoRe
 }
 
 func (f *fakeAPI) DiskUsage(context.Context, client.DiskUsageOptions) (client.DiskUsageResult, error) {
-	return client.DiskUsageResult{BuildCache: client.BuildCacheDiskUsage{Items: f.cache}}, nil
+	items := slices.Clone(f.cache)
+	if f.listings++; f.listings > 1 {
+		for i := range items {
+			items[i].InUse = items[i].InUse && !f.released[items[i].ID]
+		}
+	}
+	return client.DiskUsageResult{BuildCache: client.BuildCacheDiskUsage{Items: items}}, nil
 }
 
 func (f *fakeAPI) BuildCachePrune(_ context.Context, o client.BuildCachePruneOptions) (client.BuildCachePruneResult, error) {
 	for id := range o.Filters["id"] {
 		f.pruned = append(f.pruned, id)
+		f.cache = slices.DeleteFunc(f.cache, func(r build.CacheRecord) bool { return r.ID == id })
 	}
 	return client.BuildCachePruneResult{}, nil
 }

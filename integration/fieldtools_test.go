@@ -86,14 +86,22 @@ func TestWhatTheFieldReads(t *testing.T) {
 	// Files written beside a push, two tags.
 	out := t.TempDir()
 	layout, archive := filepath.Join(out, "layout"), filepath.Join(out, "image.tar")
+	meta := filepath.Join(out, "metadata.json")
 	pushed := scratchPush(t, env.password, nil, append(append(pushArgs(repo, "v2", "latest"), flags...),
-		"--output", "oci-layout:"+layout, "--output", "docker-archive:"+archive, dir)...)
+		"--output", "oci-layout:"+layout, "--output", "docker-archive:"+archive, "--metadata-file", meta, dir)...)
 	if pushed.code != 0 {
 		t.Fatalf("with --output: exit %d: %s", pushed.code, pushed.stderr)
 	}
 	_, v2 := reg.manifest(repo, "v2")
 	if want := ref + ":v2@" + v2 + "\n" + ref + ":latest@" + v2 + "\n"; pushed.stdout != want {
 		t.Errorf("stdout %q, want the pushed references alone, %q", pushed.stdout, want)
+	}
+	var md struct{ Outputs []string }
+	mdBytes, err := os.ReadFile(meta)
+	must(t, err)
+	must(t, json.Unmarshal(mdBytes, &md))
+	if want := []string{"oci-layout:" + layout + "@" + v2, "docker-archive:" + archive + "@" + v2}; !slices.Equal(md.Outputs, want) {
+		t.Errorf("--metadata-file outputs %q, want %q", md.Outputs, want)
 	}
 	var index ocispec.Index
 	b, err := os.ReadFile(filepath.Join(layout, "index.json"))
