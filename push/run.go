@@ -29,7 +29,7 @@ type Engine func(context.Context) (daemon.API, error)
 // the run built, so the daemon is left as it was found; tags pushed before
 // a failure stay pushed, and the Result names them.
 func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Result, error) {
-	o := run{Plan: p}
+	o := run{Plan: p, registries: registry.NewSession()}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -23,6 +23,9 @@ type run struct {
 	// daemon is what the daemon said of itself, asked once; zero when the
 	// run needs no daemon.
 	daemon daemon.Description
+	// registries is what the run's registry clients share: one ping and
+	// one token per repository for the whole run.
+	registries *registry.Session
 }
 
 // Option sets how a run reports.
@@ -97,5 +100,5 @@ func (o run) registry(opts ...registry.Option) *registry.Client {
 // registryFor is a client for a registry written with scheme, presenting
 // creds, with the run's retries.
 func (o run) registryFor(creds auth.Credentials, scheme string, opts ...registry.Option) *registry.Client {
-	return registry.New(creds, append([]registry.Option{registry.WithRetries(o.Retries), registry.WithScheme(scheme)}, opts...)...)
+	return registry.New(creds, append([]registry.Option{registry.WithRetries(o.Retries), registry.WithScheme(scheme), registry.WithSession(o.registries)}, opts...)...)
 }

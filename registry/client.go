@@ -55,6 +55,7 @@ type Client struct {
 	progress  func(complete, total int64)
 	transport http.RoundTripper
 	scheme    string
+	session   *Session
 }
 
 // Option sets one thing about a Client.

@@ -14,12 +14,19 @@ import (
 
 // httpClient is a client for requests of our own to repo's registry,
 // through rt and the registry's auth flow for scope (transport.PullScope,
-// PushScope); r names the repository as go-containerregistry does.
+// PushScope), or with rt nil through the transport the client's calls to
+// repo share (authorized); r names the repository as go-containerregistry
+// does.
 func (c *Client) httpClient(ctx context.Context, repo reference.Named, scope string, rt http.RoundTripper) (r name.Repository, hc *http.Client, err error) {
 	if r, err = name.NewRepository(repo.Name(), c.nameOptions(reference.Domain(repo))...); err != nil {
 		return r, nil, fmt.Errorf("naming %s: %w", reference.FamiliarName(repo), err)
 	}
-	t, err := transport.NewWithContext(ctx, r.Registry, c.authenticator(), rt, []string{r.Scope(scope)})
+	var t http.RoundTripper
+	if rt == nil {
+		t, err = c.authorized(ctx, r) // push scope, which holds pull
+	} else {
+		t, err = transport.NewWithContext(ctx, r.Registry, c.authenticator(), rt, []string{r.Scope(scope)})
+	}
 	if err != nil {
 		return r, nil, err
 	}
@@ -31,7 +38,7 @@ func (c *Client) httpClient(ctx context.Context, repo reference.Named, scope str
 // whose layers it no longer keeps, only when the registry still has them
 // all.
 func (c *Client) Has(ctx context.Context, repo reference.Named, blobs []digest.Digest) (bool, error) {
-	r, hc, err := c.httpClient(ctx, repo, transport.PullScope, c.roundTripper())
+	r, hc, err := c.httpClient(ctx, repo, transport.PullScope, nil)
 	if err != nil {
 		return false, classify(ctx, repo, err)
 	}

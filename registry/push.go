@@ -43,10 +43,14 @@ func (c *Client) push(ctx context.Context, t remote.Taggable, want digest.Digest
 		if err != nil {
 			return pushed, fmt.Errorf("pushing %s: %w", reference.FamiliarString(ref), err)
 		}
-		if err := c.write(ctx, tag, t); err != nil {
+		opts, err := c.repoOptions(ctx, ref)
+		if err != nil {
 			return pushed, classify(ctx, ref, err)
 		}
-		desc, err := remote.Head(tag, c.options(ctx)...)
+		if err := c.write(tag, t, opts); err != nil {
+			return pushed, classify(ctx, ref, err)
+		}
+		desc, err := remote.Head(tag, opts...)
 		if err != nil {
 			return pushed, classify(ctx, ref, fmt.Errorf("reading back the pushed manifest: %w", err))
 		}
@@ -58,9 +62,9 @@ func (c *Client) push(ctx context.Context, t remote.Taggable, want digest.Digest
 	return pushed, nil
 }
 
-// write pushes an image or index under one tag, reporting progress.
-func (c *Client) write(ctx context.Context, tag name.Tag, t remote.Taggable) error {
-	opts := c.options(ctx)
+// write pushes an image or index under one tag with opts, reporting
+// progress.
+func (c *Client) write(tag name.Tag, t remote.Taggable, opts []remote.Option) error {
 	if c.progress == nil {
 		return remote.Push(tag, t, opts...)
 	}

@@ -36,7 +36,10 @@ type Artifact struct {
 // carries title as its file name (org.opencontainers.image.title), which
 // oras pull writes it to. It returns the artifact manifest's digest.
 func (c *Client) Attach(ctx context.Context, repo reference.Named, subject digest.Digest, a Artifact) (digest.Digest, error) {
-	opts := c.options(ctx)
+	opts, err := c.repoOptions(ctx, repo)
+	if err != nil {
+		return "", classify(ctx, repo, err)
+	}
 	subjectRef, err := name.NewDigest(repo.Name()+"@"+subject.String(), c.nameOptions(reference.Domain(repo))...)
 	if err != nil {
 		return "", fmt.Errorf("naming %s@%s: %w", reference.FamiliarName(repo), subject, err)

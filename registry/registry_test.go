@@ -634,3 +634,48 @@ func TestLoopbackIsPlainHTTP(t *testing.T) {
 		t.Errorf("a registry on 127.0.0.2: %v", err)
 	}
 }
+
+// A run's clients share a Session: pushing an image under two tags,
+// reading each back and attaching an SBOM to it ask the token service
+// once and ping the registry once (beside the credentials' check, which
+// has its own), where clients of their own ping and ask for a token for
+// every call. Counted, not timed: across a link each
+// ping and token is a round trip or two.
+func TestSessionAsksOnce(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		reg := registrytest.New(t, registrytest.WithBearer(), registrytest.WithoutReferrers())
+		img := makeImage(t, "", "session")
+		named, err := reference.ParseNormalizedNamed(reg.Host() + "/team/app")
+		must(t, err)
+		var tags []reference.NamedTagged
+		for _, tag := range []string{"v1", "latest"} {
+			tagged, err := reference.WithTag(named, tag)
+			must(t, err)
+			tags = append(tags, tagged)
+		}
+		session := NewSession()
+		client := func(opts ...Option) *Client {
+			if shared {
+				opts = append(opts, WithSession(session))
+			}
+			return New(creds(), opts...)
+		}
+		ctx := context.Background()
+		must(t, client().Check(ctx, named))
+		pushed, err := client(WithProgress(func(int64, int64) {})).Push(ctx, img, tags)
+		must(t, err)
+		if _, err := client().Attach(ctx, named, digest.Digest(pushed[0]), Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{}`)}); err != nil {
+			t.Fatalf("shared %v: attaching: %v", shared, err)
+		}
+		pings, tokens := reg.Count("GET /v2/")-reg.Count("GET /v2/team/"), reg.TokenRequests() // the ping is GET /v2/
+		// Check pings and asks for a token of its own (it tries once, where
+		// the run's transport retries), then GETs /v2/ with the token.
+		if shared && (pings != 3 || tokens != 2) {
+			t.Errorf("a session: %d GET /v2/ and %d tokens, want 3 (the check's ping and GET, the session's ping) and 2", pings, tokens)
+		}
+		if !shared && (pings < 4 || tokens < 4) {
+			t.Errorf("clients of their own: %d pings and %d tokens: the comparison counts nothing", pings, tokens)
+		}
+		t.Logf("shared %v: %d requests, %d pings, %d tokens", shared, reg.Count(""), pings, tokens)
+	}
+}

@@ -1,0 +1,74 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Session keeps what a run's clients learned of a registry: for each
+// repository and credentials, the transport that pinged the registry and
+// holds its token for pushing there (push and pull scope). Every request
+// of the run to that repository goes through it, so a run pings and asks
+// for a token once per repository, not once per request (a push, its read
+// back, the SBOM's subject, blob and manifest, the referrers fallback):
+// across a link each of those costs round trips. A token that expires is
+// fetched again on the registry's 401, as go-containerregistry's bearer
+// transport does. Safe for concurrent use.
+type Session struct {
+	mu         sync.Mutex
+	transports map[string]http.RoundTripper
+}
+
+// NewSession is a Session that has learned nothing yet.
+func NewSession() *Session { return &Session{transports: map[string]http.RoundTripper{}} }
+
+// WithSession has the client share s with the run's other clients.
+func WithSession(s *Session) Option { return func(c *Client) { c.session = s } }
+
+// authorized is the transport for pushing to repo with c's credentials,
+// with the client's retries: the session's, made the first time (a failure
+// is not kept, so the next request tries again); without a session, a new
+// one each time. Check makes its own: it tries once.
+func (c *Client) authorized(ctx context.Context, repo name.Repository) (http.RoundTripper, error) {
+	key := repo.Name() + "\x00" + c.creds.Username + "\x00" + c.creds.Password + "\x00" + c.creds.IdentityToken
+	if c.session != nil {
+		c.session.mu.Lock()
+		defer c.session.mu.Unlock()
+		if t, ok := c.session.transports[key]; ok {
+			return t, nil
+		}
+	}
+	t, err := transport.NewWithContext(ctx, repo.Registry, c.authenticator(), c.roundTripper(), []string{repo.Scope(transport.PushScope)})
+	if err != nil {
+		return nil, err
+	}
+	if c.session != nil {
+		c.session.transports[key] = t
+	}
+	return t, nil
+}
+
+// repoOptions are the options of go-containerregistry's calls to repo:
+// options, through the session's authorized transport when c has one.
+func (c *Client) repoOptions(ctx context.Context, repo reference.Named) ([]remote.Option, error) {
+	opts := c.options(ctx)
+	if c.session == nil {
+		return opts, nil
+	}
+	r, err := name.NewRepository(repo.Name(), c.nameOptions(reference.Domain(repo))...)
+	if err != nil {
+		return nil, fmt.Errorf("naming %s: %w", reference.FamiliarName(repo), err)
+	}
+	t, err := c.authorized(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, remote.WithTransport(t)), nil
+}
