@@ -36,7 +36,8 @@ func (c *Client) PushIndex(ctx context.Context, ix builder.Index, tags []referen
 	return c.push(ctx, index{ix}, ix.Digest, tags)
 }
 
-// push writes t under each tag and reads the tag back: it must name want.
+// push writes t under the first tag, then its manifest under each other
+// one, and reads each tag back: it must name want.
 func (c *Client) push(ctx context.Context, t remote.Taggable, want digest.Digest, tags []reference.NamedTagged) (pushed []string, err error) {
 	for _, ref := range tags {
 		tag, err := name.NewTag(ref.String(), c.nameOptions(reference.Domain(ref))...)
@@ -47,7 +48,12 @@ func (c *Client) push(ctx context.Context, t remote.Taggable, want digest.Digest
 		if err != nil {
 			return pushed, classify(ctx, ref, err)
 		}
-		if err := c.write(tag, t, opts); err != nil {
+		if len(pushed) == 0 {
+			err = c.write(tag, t, opts)
+		} else { // every blob is there: the manifest alone, under this tag
+			err = remote.Tag(tag, t, opts...)
+		}
+		if err != nil {
 			return pushed, classify(ctx, ref, err)
 		}
 		desc, err := remote.Head(tag, opts...)

@@ -639,7 +639,7 @@ func TestLoopbackIsPlainHTTP(t *testing.T) {
 // reading each back and attaching an SBOM to it ask the token service
 // once and ping the registry once (beside the credentials' check, which
 // has its own), where clients of their own ping and ask for a token for
-// every call. Counted, not timed: across a link each
+// every call; the second tag is one manifest PUT. Counted, not timed: across a link each
 // ping and token is a round trip or two.
 func TestSessionAsksOnce(t *testing.T) {
 	for _, shared := range []bool{false, true} {
@@ -672,6 +672,11 @@ func TestSessionAsksOnce(t *testing.T) {
 		// the run's transport retries), then GETs /v2/ with the token.
 		if shared && (pings != 3 || tokens != 2) {
 			t.Errorf("a session: %d GET /v2/ and %d tokens, want 3 (the check's ping and GET, the session's ping) and 2", pings, tokens)
+		}
+		// The second tag is its manifest alone: blobs are asked after once
+		// (the image's config and layer, the SBOM's blob).
+		if heads := reg.Count("HEAD /v2/team/app/blobs/"); heads != 3 {
+			t.Errorf("shared %v: %d blob HEADs, want 3: the second tag asked after the blobs again", shared, heads)
 		}
 		if !shared && (pings < 4 || tokens < 4) {
 			t.Errorf("clients of their own: %d pings and %d tokens: the comparison counts nothing", pings, tokens)
