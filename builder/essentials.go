@@ -39,6 +39,14 @@ type User struct {
 	UID  int
 }
 
+// Where the image holds the CA bundle and the time zone data: where Go,
+// OpenSSL and curl look (WriteEssentials puts them there; an SBOM names
+// the files it finds there).
+const (
+	ImageCACerts = "/etc/ssl/certs/ca-certificates.crt"
+	ImageTZData  = "/usr/share/zoneinfo"
+)
+
 // Default locations on Debian, Ubuntu, Alpine and Fedora alike.
 const (
 	DefaultCACerts = "/etc/ssl/certs/ca-certificates.crt"
@@ -91,12 +99,12 @@ func (e Essentials) Check() error {
 // WriteEssentials lays the essentials out in dir, as they go into the image.
 func WriteEssentials(ctx context.Context, dir string, e Essentials) error {
 	if e.CACerts != "" {
-		if err := copyFile(e.CACerts, filepath.Join(dir, "etc/ssl/certs/ca-certificates.crt")); err != nil {
+		if err := copyFile(e.CACerts, filepath.Join(dir, ImageCACerts)); err != nil {
 			return field.Wrap("CACerts", err)
 		}
 	}
 	if e.TZData != "" {
-		if err := copyTree(ctx, e.TZData, filepath.Join(dir, "usr/share/zoneinfo")); err != nil {
+		if err := copyTree(ctx, e.TZData, filepath.Join(dir, ImageTZData)); err != nil {
 			return field.Wrap("TZData", err)
 		}
 	}

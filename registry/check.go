@@ -28,10 +28,15 @@ func (c *Client) Check(ctx context.Context, repo reference.Named) error {
 	host := reference.Domain(repo)
 	// One try: a transient failure gives no verdict, and the push, which
 	// retries and says so, checks the credentials then.
-	r, hc, err := c.httpClient(ctx, repo, transport.PushScope, c.base())
+	r, err := c.repository(repo)
 	if err != nil {
 		return checkFailure(host, err)
 	}
+	t, err := transport.NewWithContext(ctx, r.Registry, c.authenticator(), c.base(), []string{r.Scope(transport.PushScope)})
+	if err != nil {
+		return checkFailure(host, err)
+	}
+	hc := &http.Client{Transport: t}
 	u := url.URL{Scheme: r.Registry.Scheme(), Host: r.RegistryStr(), Path: "/v2/"}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {

@@ -12,36 +12,30 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// httpClient is a client for requests of our own to repo's registry,
-// through rt and the registry's auth flow for scope (transport.PullScope,
-// PushScope), or with rt nil through the transport the client's calls to
-// repo share (authorized); r names the repository as go-containerregistry
-// does.
-func (c *Client) httpClient(ctx context.Context, repo reference.Named, scope string, rt http.RoundTripper) (r name.Repository, hc *http.Client, err error) {
-	if r, err = name.NewRepository(repo.Name(), c.nameOptions(reference.Domain(repo))...); err != nil {
-		return r, nil, fmt.Errorf("naming %s: %w", reference.FamiliarName(repo), err)
-	}
-	var t http.RoundTripper
-	if rt == nil {
-		t, err = c.authorized(ctx, r) // push scope, which holds pull
-	} else {
-		t, err = transport.NewWithContext(ctx, r.Registry, c.authenticator(), rt, []string{r.Scope(scope)})
-	}
+// repository names repo as go-containerregistry does.
+func (c *Client) repository(repo reference.Named) (name.Repository, error) {
+	r, err := name.NewRepository(repo.Name(), c.nameOptions(reference.Domain(repo))...)
 	if err != nil {
-		return r, nil, err
+		return r, fmt.Errorf("naming %s: %w", reference.FamiliarName(repo), err)
 	}
-	return r, &http.Client{Transport: t}, nil
+	return r, nil
 }
 
 // Has says whether repo holds every one of blobs, asked with a HEAD of
-// each (pull access): a run reuses an image pushed from here earlier,
+// each through the transport the run's pushes to repo use (push access,
+// which holds pull): a run reuses an image pushed from here earlier,
 // whose layers it no longer keeps, only when the registry still has them
 // all.
 func (c *Client) Has(ctx context.Context, repo reference.Named, blobs []digest.Digest) (bool, error) {
-	r, hc, err := c.httpClient(ctx, repo, transport.PullScope, nil)
+	r, err := c.repository(repo)
 	if err != nil {
 		return false, classify(ctx, repo, err)
 	}
+	t, err := c.authorized(ctx, r)
+	if err != nil {
+		return false, classify(ctx, repo, err)
+	}
+	hc := &http.Client{Transport: t}
 	for _, d := range blobs {
 		u := url.URL{Scheme: r.Registry.Scheme(), Host: r.RegistryStr(), Path: "/v2/" + r.RepositoryStr() + "/blobs/" + d.String()}
 		req, err := http.NewRequestWithContext(ctx, http.MethodHead, u.String(), nil)

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sync"
 
@@ -62,9 +61,9 @@ func (c *Client) repoOptions(ctx context.Context, repo reference.Named) ([]remot
 	if c.session == nil {
 		return opts, nil
 	}
-	r, err := name.NewRepository(repo.Name(), c.nameOptions(reference.Domain(repo))...)
+	r, err := c.repository(repo)
 	if err != nil {
-		return nil, fmt.Errorf("naming %s: %w", reference.FamiliarName(repo), err)
+		return nil, err
 	}
 	t, err := c.authorized(ctx, r)
 	if err != nil {

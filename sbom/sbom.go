@@ -346,11 +346,11 @@ func (d *doc) goPackage(platform, path, version, sum string) *spdx.Package {
 		PackageVersion:          version,
 		PackageSupplier:         moduleSupplier(path),
 	}
-	purlVersion := strings.TrimPrefix(version, "go")
-	if path != "stdlib" {
-		purlVersion = version
-	}
-	if version == "(devel)" {
+	purlVersion := version
+	switch {
+	case path == "stdlib":
+		purlVersion = strings.TrimPrefix(version, "go") // pkg:golang/stdlib@1.26.8
+	case version == "(devel)":
 		purlVersion = ""
 	}
 	p.PackageExternalReferences = []*spdx.PackageExternalReference{{Category: common.CategoryPackageManager, RefType: common.TypePackageManagerPURL, Locator: goPURL(path, purlVersion)}}
@@ -364,21 +364,15 @@ func (d *doc) goPackage(platform, path, version, sum string) *spdx.Package {
 // tzVersion is the version line of tzdata.zi ("# version 2024a").
 var tzVersion = regexp.MustCompile(`^# version (\S+)`)
 
-// The essentials scratch-push adds, as the image holds them.
-const (
-	caBundle = "/etc/ssl/certs/ca-certificates.crt"
-	zoneinfo = "/usr/share/zoneinfo/"
-)
-
 // addEssential puts a file scratch-push added in the package it belongs
 // to: the CA bundle (versioned by its digest: a bundle names no version
 // of its own) or the time zone data (versioned as tzdata.zi says).
 func (d *doc) addEssential(file builder.File, platform string, id common.ElementID) {
 	var name string
 	switch {
-	case file.Path == caBundle:
+	case file.Path == builder.ImageCACerts:
 		name = "ca-certificates"
-	case strings.HasPrefix(file.Path, zoneinfo):
+	case strings.HasPrefix(file.Path, builder.ImageTZData+"/"):
 		name = "tzdata"
 	default:
 		return
@@ -405,7 +399,7 @@ func (d *doc) addEssential(file builder.File, platform string, id common.Element
 		d.Packages = append(d.Packages, p)
 		d.relate("Image", p.PackageSPDXIdentifier, common.TypeRelationshipContains)
 	}
-	if file.Path == zoneinfo+"tzdata.zi" {
+	if file.Path == builder.ImageTZData+"/tzdata.zi" {
 		p.PackageVersion = readTZVersion(file.Source)
 	}
 	d.relate(p.PackageSPDXIdentifier, id, common.TypeRelationshipContains)
