@@ -28,6 +28,8 @@ type config struct {
 	crane                              string // the crane binary the bench built
 	pairs                              int
 	workloads                          string
+	links                              string
+	docker29                           string // DOCKER_HOST of a Docker 29 daemon whose default run is timed too
 	dockerConfig                       string
 	reuseDir                           string // scratch-push's records of built folders
 	touchedLarge                       bool
@@ -36,10 +38,20 @@ type config struct {
 func main() {
 	var c config
 	flag.StringVar(&c.tool, "tool", "bin/scratch-push", "the scratch-push binary")
-	flag.IntVar(&c.pairs, "pairs", 3, "timed pairs per workload and mode (the median is reported)")
-	flag.StringVar(&c.workloads, "workloads", "typical,medium,large", "which workloads to run: small, typical, medium, large")
+	flag.IntVar(&c.pairs, "pairs", 3, "timed rounds per workload and mode (the median is reported)")
+	flag.StringVar(&c.workloads, "workloads", "typical,medium,large", "which workloads to run: small, typical, medium, large, oras, dockerd")
+	flag.StringVar(&c.links, "link", "loopback", "the links to the registry to run across, comma-separated: loopback, "+profileNames())
+	flag.StringVar(&c.docker29, "docker29", "", "the DOCKER_HOST of a Docker 29 daemon (containerd image store) whose default run is timed too")
 	flag.BoolVar(&c.touchedLarge, "touched-large", false, "run the touched mode on the large workload too (a minute more)")
+	serve := flag.String("serve-link", "", "only serve a link, -link's first, in front of this registry address (HOST:PORT), until interrupted: to push across it by hand")
 	flag.Parse()
+	if *serve != "" {
+		if err := serveLink(c.links, *serve); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	start := time.Now()
 	defer func() {
 		fmt.Fprintf(os.Stderr, "\nbench: %s in all; of that, generating folders %s, flushing the page cache %s, cleaning the daemon %s\n",
@@ -52,6 +64,19 @@ func main() {
 }
 
 func run(ctx context.Context, c config) error {
+	links, err := pickLinks(c.links)
+	if err != nil {
+		return err
+	}
+	var chosen []workload
+	for _, w := range workloads {
+		if slices.Contains(strings.Split(c.workloads, ","), w.name) {
+			chosen = append(chosen, w)
+		}
+	}
+	if err := buildPrograms(ctx, chosen); err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp("", "scratchpush-bench")
 	if err != nil {
 		return err
@@ -65,15 +90,9 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer reg.stop()
-	c.registry, c.username, c.password = reg.addr, reg.username, reg.password
+	c.username, c.password = reg.username, reg.password
 	c.reuseDir = filepath.Join(tmp, "reuse")
 	c.dockerConfig = filepath.Join(tmp, "docker-config")
-	login := exec.CommandContext(ctx, "docker", "login", "--username", c.username, "--password-stdin", c.registry)
-	login.Env = append(os.Environ(), "DOCKER_CONFIG="+c.dockerConfig)
-	login.Stdin = strings.NewReader(c.password)
-	if out, err := login.CombinedOutput(); err != nil {
-		return fmt.Errorf("docker login: %v: %s", err, out)
-	}
 	c.crane = filepath.Join(tmp, "crane")
 	build := exec.CommandContext(ctx, "go", "build", "-o", c.crane, "github.com/google/go-containerregistry/cmd/crane")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -83,26 +102,64 @@ func run(ctx context.Context, c config) error {
 	if err := os.WriteFile(dockerfile, []byte("FROM scratch\nCOPY . /\nCMD [\"./app\"]\n"), 0o644); err != nil {
 		return err
 	}
+	sides := sidesOf(&c, dockerfile)
 	version, _ := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Output()
-	fmt.Printf("daemon %s; %d rounds per row, rotating which goes first; times are medians\n\n", strings.TrimSpace(string(version)), c.pairs)
-	fmt.Printf("ours: the default (--push daemon); direct: --push direct. Ratios are ours/docker, ours/crane, direct/docker, direct/crane\n")
-	fmt.Printf("%-8s %-7s %8s %8s %8s %8s %7s %7s %7s %7s %8s   %s\n", "workload", "mode", "docker", "crane", "ours", "direct", "o/dock", "o/crane", "d/dock", "d/crane", "RSS o/d", "each round (docker/crane/ours/direct)")
+	fmt.Printf("daemon %s; %d rounds per row, rotating which goes first; times are medians\n", strings.TrimSpace(string(version)), c.pairs)
+	fmt.Printf("ours: the default (--push daemon); direct: --push direct")
+	if c.docker29 != "" {
+		fmt.Printf("; ours29: the default on Docker 29 (%s, containerd image store)", c.docker29)
+	}
+	fmt.Printf(". Ratios: each of ours against docker and crane\n")
 
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(tmp, &fs); err == nil && int64(fs.Bavail)*fs.Bsize < 30<<30 {
 		return fmt.Errorf("the bench needs 30 GiB free on %s; prune docker images (docker image prune -a, docker builder prune -a) first", tmp)
 	}
-	defer cleanDaemon(ctx)
-	for _, w := range workloads {
-		if !strings.Contains(c.workloads, w.name) {
-			continue
+	defer cleanDaemons(ctx, c)
+	for _, l := range links {
+		var ln *link
+		c.registry = reg.addr
+		if l.bps > 0 {
+			if ln, err = startLink(l, reg.addr); err != nil {
+				return err
+			}
+			c.registry = ln.Addr
 		}
-		cleanDaemon(ctx)
+		err := runLink(ctx, c, l, tmp, dockerfile, sides, chosen)
+		if ln != nil {
+			ln.stop()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runLink runs every chosen workload across l.
+func runLink(ctx context.Context, c config, l linkProfile, tmp, dockerfile string, sides []side, chosen []workload) error {
+	login := exec.CommandContext(ctx, "docker", "login", "--username", c.username, "--password-stdin", c.registry)
+	login.Env = append(os.Environ(), "DOCKER_CONFIG="+c.dockerConfig)
+	login.Stdin = strings.NewReader(c.password)
+	if out, err := login.CombinedOutput(); err != nil {
+		return fmt.Errorf("docker login: %v: %s", err, out)
+	}
+	fmt.Printf("\nacross %s\n", l)
+	header := fmt.Sprintf("%-8s %-7s", "workload", "mode")
+	for _, s := range sides {
+		header += fmt.Sprintf(" %7s", s.name)
+	}
+	for _, s := range sides[2:] {
+		header += fmt.Sprintf(" %9s", s.short+"/dock") + fmt.Sprintf(" %9s", s.short+"/crane")
+	}
+	fmt.Printf("%s %9s   each round (%s)\n", header, "peak RSS", strings.Join(names(sides), "/"))
+	for _, w := range chosen {
+		cleanDaemons(ctx, c)
 		for _, mode := range []string{"cold", "warm", "touched"} {
 			if mode == "touched" && !w.touched && !c.touchedLarge {
 				continue
 			}
-			row, err := compare(ctx, c, tmp, dockerfile, w, mode)
+			row, err := compare(ctx, c, tmp, sides, w, mode)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", w.name, mode, err)
 			}
@@ -114,14 +171,53 @@ func run(ctx context.Context, c config) error {
 	// through the build endpoint against --reproducible through the load
 	// endpoint, each with its default layers (BuildKit: up to 4, weighed
 	// against the daemon's processors; --reproducible: one).
-	if strings.Contains(c.workloads, "medium") {
-		row, err := buildPhase(ctx, c, tmp, workloads[slices.IndexFunc(workloads, func(w workload) bool { return w.name == "medium" })])
+	if i := slices.IndexFunc(chosen, func(w workload) bool { return w.name == "medium" }); i >= 0 && l.bps == 0 {
+		row, err := buildPhase(ctx, c, tmp, chosen[i])
 		if err != nil {
 			return err
 		}
 		fmt.Printf("\nbuild phase only (--no-push), cold, default layers\n%-8s %10s %13s %8s %9s\n%s\n", "workload", "buildkit", "reproducible", "speedup", "our RSS", row)
 	}
 	return nil
+}
+
+// side is one way of pushing a folder the bench times: the peers first
+// (docker, then crane), then ours.
+type side struct {
+	name, short string
+	run         func(ctx context.Context, dir, repo, tag string) (timing, error)
+}
+
+// sidesOf reads c when the sides run: its registry is the link's.
+func sidesOf(c *config, dockerfile string) []side {
+	sides := []side{
+		{"docker", "d", func(ctx context.Context, dir, repo, tag string) (timing, error) {
+			return dockerRun(ctx, *c, dockerfile, dir, repo, tag)
+		}},
+		{"crane", "k", func(ctx context.Context, dir, repo, tag string) (timing, error) {
+			return craneRun(ctx, *c, dir, repo, tag)
+		}},
+		{"ours", "o", func(ctx context.Context, dir, repo, tag string) (timing, error) {
+			return ourRun(ctx, *c, nil, dir, repo, tag)
+		}},
+		{"direct", "x", func(ctx context.Context, dir, repo, tag string) (timing, error) {
+			return ourRun(ctx, *c, nil, dir, repo, tag, "--push", "direct")
+		}},
+	}
+	if c.docker29 != "" {
+		sides = append(sides, side{"ours29", "29", func(ctx context.Context, dir, repo, tag string) (timing, error) {
+			return ourRun(ctx, *c, []string{"DOCKER_HOST=" + c.docker29, "SCRATCH_PUSH_CACHE_DIR=" + c.reuseDir + "-29"}, dir, repo, tag)
+		}})
+	}
+	return sides
+}
+
+func names(sides []side) []string {
+	var n []string
+	for _, s := range sides {
+		n = append(n, s.name)
+	}
+	return n
 }
 
 func buildPhase(ctx context.Context, c config, tmp string, w workload) (string, error) {
@@ -161,83 +257,102 @@ type timing struct {
 	maxRSS int64 // KiB
 }
 
-// compare times rounds of docker, crane and ours on w, rotating which goes
-// first. Cold rounds get new content each; warm rounds run again on the
-// last cold round's folders, which each side has built and pushed already;
-// touched rounds do too, after giving every entry a new mtime (and so a new
+// compare times rounds of every side on w, rotating which goes first.
+// Cold rounds get new content each; warm rounds run again on the last cold
+// round's folders, which each side has built and pushed already; touched
+// rounds do too, after giving every entry a new mtime (and so a new
 // ctime).
-func compare(ctx context.Context, c config, tmp, dockerfile string, w workload, mode string) (string, error) {
-	var dockerTimes, craneTimes, ourTimes, directTimes []time.Duration
-	var rss, directRSS []int64
+func compare(ctx context.Context, c config, tmp string, sides []side, w workload, mode string) (string, error) {
+	times := make([][]time.Duration, len(sides))
+	var rss int64
 	var rounds []string
-	dDir, cDir, oDir, xDir := filepath.Join(tmp, w.name+"-docker"), filepath.Join(tmp, w.name+"-crane"), filepath.Join(tmp, w.name+"-ours"), filepath.Join(tmp, w.name+"-direct")
+	dirs := make([]string, len(sides))
+	for i, s := range sides {
+		dirs[i] = filepath.Join(tmp, w.name+"-"+s.name)
+	}
 	var size int64
 	for i := 0; i < c.pairs; i++ {
 		if mode == "cold" {
-			for _, d := range []string{dDir, cDir, oDir, xDir} {
+			for _, d := range dirs {
 				os.RemoveAll(d)
 			}
 			var err error
-			if size, err = generate(dDir, w); err != nil {
+			if size, err = generate(dirs[0], w); err != nil {
 				return "", err
 			}
-			for _, d := range []string{cDir, oDir, xDir} {
-				if err := linkTree(dDir, d); err != nil {
+			for _, d := range dirs[1:] {
+				if err := linkTree(dirs[0], d); err != nil {
 					return "", err
 				}
 			}
 		} else {
-			size, _ = dirSize(dDir)
+			size, _ = dirSize(dirs[0])
 		}
 		if mode == "touched" {
 			// The same bytes with new times, as a fresh checkout of the
 			// same commit has: scratch-push sends the folder again.
-			touch(dDir, cDir, oDir, xDir)
+			touch(dirs...)
 		}
 		tag := fmt.Sprintf("%s-%d", mode, i)
-		var d, k, o, x timing
-		err := runRound(i, func() (err error) {
-			d, err = dockerRun(ctx, c, dockerfile, dDir, "bench/"+w.name+"-docker", tag)
-			return err
-		}, func() (err error) {
-			k, err = craneRun(ctx, c, cDir, "bench/"+w.name+"-crane", tag)
-			return err
-		}, func() (err error) {
-			o, err = ourRun(ctx, c, oDir, "bench/"+w.name+"-ours", tag)
-			return err
-		}, func() (err error) {
-			x, err = ourRun(ctx, c, xDir, "bench/"+w.name+"-direct", tag, "--push", "direct")
-			return err
-		})
-		if err != nil {
+		got := make([]timing, len(sides))
+		var runs []func() error
+		for j, s := range sides {
+			runs = append(runs, func() (err error) {
+				got[j], err = s.run(ctx, dirs[j], "bench/"+w.name+"-"+s.name, tag)
+				return err
+			})
+		}
+		if err := runRound(i, runs...); err != nil {
 			return "", err
 		}
-		dockerTimes = append(dockerTimes, d.wall)
-		craneTimes = append(craneTimes, k.wall)
-		ourTimes = append(ourTimes, o.wall)
-		directTimes = append(directTimes, x.wall)
-		rss = append(rss, o.maxRSS)
-		directRSS = append(directRSS, x.maxRSS)
-		rounds = append(rounds, fmt.Sprintf("%.2f/%.2f/%.2f/%.2f", d.wall.Seconds(), k.wall.Seconds(), o.wall.Seconds(), x.wall.Seconds()))
+		var each []string
+		for j := range sides {
+			times[j] = append(times[j], got[j].wall)
+			each = append(each, fmt.Sprintf("%.2f", got[j].wall.Seconds()))
+			if j >= 2 {
+				rss = max(rss, got[j].maxRSS)
+			}
+		}
+		rounds = append(rounds, strings.Join(each, "/"))
 	}
-	md, mk, mo, mx := median(dockerTimes), median(craneTimes), median(ourTimes), median(directTimes)
-	return fmt.Sprintf("%-8s %-7s %7.2fs %7.2fs %7.2fs %7.2fs %7.2f %7.2f %7.2f %7.2f %3.0f/%-3.0fMiB  %s  (%s)", w.name, mode, md.Seconds(), mk.Seconds(), mo.Seconds(), mx.Seconds(),
-		mo.Seconds()/md.Seconds(), mo.Seconds()/mk.Seconds(), mx.Seconds()/md.Seconds(), mx.Seconds()/mk.Seconds(),
-		float64(slices.Max(rss))/1024, float64(slices.Max(directRSS))/1024, strings.Join(rounds, " "), humanSize(size)), nil
+	row := fmt.Sprintf("%-8s %-7s", w.name, mode)
+	medians := make([]float64, len(sides))
+	for j := range sides {
+		medians[j] = median(times[j]).Seconds()
+		row += fmt.Sprintf(" %6.2fs", medians[j])
+	}
+	for j := range sides[2:] {
+		row += fmt.Sprintf(" %9.2f %9.2f", medians[j+2]/medians[0], medians[j+2]/medians[1])
+	}
+	return fmt.Sprintf("%s %6.0fMiB  %s  (%s)", row, float64(rss)/1024, strings.Join(rounds, " "), humanSize(size)), nil
 }
 
-// cleanDaemon drops the images earlier runs left (the bench's tags and
-// dangling images) and the daemon's build cache, so that a run of the bench
-// does not fill the disk: a 1 GiB workload leaves gigabytes in BuildKit's
-// cache. Other tagged images stay; the registry keeps its blobs.
-func cleanDaemon(ctx context.Context) {
+// cleanDaemons drops the images earlier runs left (the bench's tags and
+// dangling images) and the daemons' build cache, so that a run of the
+// bench does not fill the disk: a 1 GiB workload leaves gigabytes in
+// BuildKit's cache. Other tagged images stay; the registry keeps its
+// blobs.
+func cleanDaemons(ctx context.Context, c config) {
 	defer spent(&cleaning, time.Now())
-	out, _ := exec.CommandContext(ctx, "docker", "images", "-q", "--filter", "reference=*/bench/*").Output()
-	if ids := strings.Fields(string(out)); len(ids) > 0 {
-		_ = exec.CommandContext(ctx, "docker", append([]string{"rmi", "-f"}, ids...)...).Run()
+	hosts := []string{os.Getenv("DOCKER_HOST")}
+	if c.docker29 != "" {
+		hosts = append(hosts, c.docker29)
 	}
-	_ = exec.CommandContext(ctx, "docker", "image", "prune", "-f").Run()
-	_ = exec.CommandContext(ctx, "docker", "builder", "prune", "-af").Run()
+	for _, h := range hosts {
+		docker := func(args ...string) *exec.Cmd {
+			cmd := exec.CommandContext(ctx, "docker", args...)
+			if h != "" {
+				cmd.Env = append(os.Environ(), "DOCKER_HOST="+h)
+			}
+			return cmd
+		}
+		out, _ := docker("images", "-q", "--filter", "reference=*/bench/*").Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			_ = docker(append([]string{"rmi", "-f"}, ids...)...).Run()
+		}
+		_ = docker("image", "prune", "-f").Run()
+		_ = docker("builder", "prune", "-af").Run()
+	}
 }
 
 // runRound runs the i-th round, each run after settle, starting at run i
@@ -305,10 +420,15 @@ func craneRun(ctx context.Context, c config, dir, repo, tag string) (timing, err
 	return timed(ctx, []string{"DOCKER_CONFIG=" + c.dockerConfig}, "", "bash", "-c", script, "bash", dir, c.crane, ref)
 }
 
-func ourRun(ctx context.Context, c config, dir, repo, tag string, extra ...string) (timing, error) {
+// ourRun runs scratch-push with env (by default, the run's records in
+// c.reuseDir).
+func ourRun(ctx context.Context, c config, env []string, dir, repo, tag string, extra ...string) (timing, error) {
 	args := append([]string{"-q", "--registry", c.registry, "--repository", repo, "--tag", tag,
 		"--username", c.username, "--password-stdin", "--cmd", "./app"}, extra...)
-	return timed(ctx, []string{"SCRATCH_PUSH_CACHE_DIR=" + c.reuseDir}, c.password, c.tool, append(args, dir)...)
+	if env == nil {
+		env = []string{"SCRATCH_PUSH_CACHE_DIR=" + c.reuseDir}
+	}
+	return timed(ctx, env, c.password, c.tool, append(args, dir)...)
 }
 
 // timed runs a command and returns its wall time and peak RSS, which

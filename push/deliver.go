@@ -108,7 +108,7 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 			res.Tags = append(res.Tags, pushedTag(ref, digest))
 		}
 	}
-	if err := sboms.attach(ctx, o, &res); err != nil {
+	if err := sboms.attach(ctx, o, m, &res); err != nil {
 		return res, err
 	}
 	if err := pushMirrors(ctx, o, &res); err != nil {

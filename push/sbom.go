@@ -84,13 +84,31 @@ func startSBOM(ctx context.Context, api daemon.API, o run, m made) *sbomJob {
 		}
 		j.docs = sbomDocs(j.parts, &docs)
 		o.note("made the SBOM (SPDX 2.3) in %.1fs", time.Since(start).Seconds())
+		j.prepare(ctx, o)
 	}()
 	return j
 }
 
+// prepare uploads the documents' blobs while the image goes up, so that
+// attaching them after the push is their manifests alone. A failure is
+// left to attach, which uploads what is not there and says what failed.
+func (j *sbomJob) prepare(ctx context.Context, o run) {
+	client := o.registry()
+	for _, doc := range j.docs {
+		_ = client.Prepare(ctx, o.Target.Repository, j.artifact(doc))
+	}
+}
+
+// artifact is doc as the artifact attached.
+func (j *sbomJob) artifact(doc []byte) registry.Artifact {
+	return registry.Artifact{Type: sbom.MediaType, Title: sbomTitle, Blob: doc, Annotations: sbomAnnotations(j.created)}
+}
+
 // attach waits for the documents and attaches each to what it describes:
-// the pushed image, or the index and each platform's manifest.
-func (j *sbomJob) attach(ctx context.Context, o run, res *Result) error {
+// the pushed image, or the index and each platform's manifest. What was
+// made here is described to the registry as made (media type and size);
+// an image the daemon pushed is asked after.
+func (j *sbomJob) attach(ctx context.Context, o run, m made, res *Result) error {
 	if j == nil || len(res.Tags) == 0 {
 		return nil
 	}
@@ -102,22 +120,29 @@ func (j *sbomJob) attach(ctx context.Context, o run, res *Result) error {
 		o.note("the SBOM is the one kept for this image")
 	}
 	type subject struct {
-		digest string
-		doc    []byte
+		desc ocispec.Descriptor
+		doc  []byte
 	}
-	subjects := []subject{{res.Tags[0].Digest, j.docs[""]}}
-	for _, p := range res.Platforms {
-		subjects = append(subjects, subject{p.Digest, j.docs[p.Platform]})
+	subjects := []subject{{ocispec.Descriptor{Digest: digest.Digest(res.Tags[0].Digest)}, j.docs[""]}}
+	switch {
+	case m.index != nil:
+		subjects[0].desc = m.index.Descriptor()
+		for _, img := range m.index.Images {
+			subjects = append(subjects, subject{img.Descriptor, j.docs[builder.PlatformString(img.Descriptor.Platform)]})
+		}
+	case m.image != nil && m.image.Made.Manifest == subjects[0].desc.Digest:
+		subjects[0].desc = m.image.Descriptor
 	}
 	client := o.registry()
+	// One at a time: the first teaches the session whether the registry
+	// has the referrers API, which spares the others asking.
 	for _, s := range subjects {
-		a := registry.Artifact{Type: sbom.MediaType, Title: sbomTitle, Blob: s.doc, Annotations: sbomAnnotations(j.created)}
-		d, err := client.Attach(ctx, o.Target.Repository, digest.Digest(s.digest), a)
+		d, err := client.Attach(ctx, o.Target.Repository, s.desc, j.artifact(s.doc))
 		if err != nil {
 			return field.Wrap("SBOM", fmt.Errorf("the image is pushed, but its SBOM could not be attached: %w; %s none pushes without one", err, field.Ref("SBOM")))
 		}
-		o.note("attached the SBOM %s to %s", d, s.digest)
-		res.SBOMs = append(res.SBOMs, Referrer{Subject: s.digest, Digest: d.String(), ArtifactType: sbom.MediaType})
+		o.note("attached the SBOM %s to %s", d, s.desc.Digest)
+		res.SBOMs = append(res.SBOMs, Referrer{Subject: s.desc.Digest.String(), Digest: d.String(), ArtifactType: sbom.MediaType})
 	}
 	return nil
 }

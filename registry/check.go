@@ -27,12 +27,14 @@ import (
 func (c *Client) Check(ctx context.Context, repo reference.Named) error {
 	host := reference.Domain(repo)
 	// One try: a transient failure gives no verdict, and the push, which
-	// retries and says so, checks the credentials then.
+	// retries and says so, checks the credentials then. The handshake is
+	// the session's: the push goes on with it.
+	ctx = oneTry(ctx)
 	r, err := c.repository(repo)
 	if err != nil {
 		return checkFailure(host, err)
 	}
-	t, err := transport.NewWithContext(ctx, r.Registry, c.authenticator(), c.base(), []string{r.Scope(transport.PushScope)})
+	t, err := c.authorized(ctx, r)
 	if err != nil {
 		return checkFailure(host, err)
 	}

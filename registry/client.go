@@ -56,6 +56,9 @@ type Client struct {
 	transport http.RoundTripper
 	scheme    string
 	session   *Session
+	// mu guards the bytes a push has uploaded of its total, for progress.
+	mu              sync.Mutex
+	complete, total int64
 }
 
 // Option sets one thing about a Client.

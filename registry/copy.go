@@ -37,7 +37,14 @@ func (c *Client) Copy(ctx context.Context, src reference.Canonical, to *Client, 
 		return nil, fmt.Errorf("reading %s to copy it: %w", d, err)
 	}
 	if len(tags) > 0 {
-		return to.push(ctx, t, d, tags)
+		deps := func(ctx context.Context, w *wire) error { // the source's manifest, by digest, and what it refers to
+			opts, err := to.repoOptions(ctx, dst)
+			if err != nil {
+				return err
+			}
+			return remote.Push(w.r.Digest(d.String()), t, append(opts, remote.WithContext(ctx))...)
+		}
+		return to.push(ctx, deps, desc.Manifest, string(desc.MediaType), tags)
 	}
 	dstRef, err := name.NewDigest(dst.Name()+"@"+d.String(), to.nameOptions(reference.Domain(dst))...)
 	if err != nil {

@@ -1,18 +1,16 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 
 	"github.com/distribution/reference"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/scratchpush/scratchpush/builder"
 )
@@ -22,120 +20,150 @@ import (
 // set only once every blob is in the registry, so a failure leaves no tag
 // naming a half-pushed image; tags set before it stay, complete.
 func (c *Client) Push(ctx context.Context, img builder.Image, tags []reference.NamedTagged) (pushed []string, err error) {
-	image, err := partial.CompressedToImage(core{img})
-	if err != nil {
-		return nil, fmt.Errorf("preparing the image for the registry: %w", err)
-	}
-	return c.push(ctx, image, img.Made.Manifest, tags)
+	c.total = img.Size() - int64(len(img.Manifest))
+	return c.push(ctx, func(ctx context.Context, w *wire) error { return c.imageBlobs(ctx, w, img) },
+		img.Manifest, ocispec.MediaTypeImageManifest, tags)
 }
 
 // PushIndex uploads every platform's image of ix by its digest, then the
 // index under each tag, and returns the index's digest, which the registry
 // confirmed. As with Push, a tag names only a complete index.
 func (c *Client) PushIndex(ctx context.Context, ix builder.Index, tags []reference.NamedTagged) (pushed []string, err error) {
-	return c.push(ctx, index{ix}, ix.Digest, tags)
+	for _, img := range ix.Images {
+		c.total += img.Size() - int64(len(img.Manifest))
+	}
+	children := func(ctx context.Context, w *wire) error {
+		g, gctx := errgroup.WithContext(ctx)
+		for _, img := range ix.Images {
+			g.Go(func() error {
+				if err := c.imageBlobs(gctx, w, img); err != nil {
+					return err
+				}
+				_, err := w.putManifest(gctx, img.Made.Manifest.String(), ocispec.MediaTypeImageManifest, img.Manifest)
+				return err
+			})
+		}
+		return g.Wait()
+	}
+	return c.push(ctx, children, ix.Manifest, ocispec.MediaTypeImageIndex, tags)
 }
 
-// push writes t under the first tag, then its manifest under each other
-// one, and reads each tag back: it must name want.
-func (c *Client) push(ctx context.Context, t remote.Taggable, want digest.Digest, tags []reference.NamedTagged) (pushed []string, err error) {
-	for _, ref := range tags {
-		tag, err := name.NewTag(ref.String(), c.nameOptions(reference.Domain(ref))...)
-		if err != nil {
-			return pushed, fmt.Errorf("pushing %s: %w", reference.FamiliarString(ref), err)
-		}
-		opts, err := c.repoOptions(ctx, ref)
-		if err != nil {
-			return pushed, classify(ctx, ref, err)
-		}
-		if len(pushed) == 0 {
-			err = c.write(tag, t, opts)
-		} else { // every blob is there: the manifest alone, under this tag
-			err = remote.Tag(tag, t, opts...)
-		}
-		if err != nil {
-			return pushed, classify(ctx, ref, err)
-		}
-		desc, err := remote.Head(tag, opts...)
-		if err != nil {
-			return pushed, classify(ctx, ref, fmt.Errorf("reading back the pushed manifest: %w", err))
-		}
-		if desc.Digest.String() != want.String() {
-			return pushed, fmt.Errorf("pushing %s: the registry names the tag %s, but the manifest pushed is %s", reference.FamiliarString(ref), desc.Digest, want)
-		}
-		pushed = append(pushed, desc.Digest.String())
+// push has deps put what the manifest refers to, then puts the manifest
+// under the first tag, then under the others at once; each put must
+// answer with the manifest's digest.
+func (c *Client) push(ctx context.Context, deps func(context.Context, *wire) error, manifest []byte, mediaType string, tags []reference.NamedTagged) (pushed []string, err error) {
+	if len(tags) == 0 {
+		return nil, nil
 	}
-	return pushed, nil
-}
-
-// write pushes an image or index under one tag with opts, reporting
-// progress.
-func (c *Client) write(tag name.Tag, t remote.Taggable, opts []remote.Option) error {
-	if c.progress == nil {
-		return remote.Push(tag, t, opts...)
+	w, err := c.wire(ctx, tags[0])
+	if err != nil {
+		return nil, err
 	}
-	updates := make(chan v1.Update, 16)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for u := range updates {
-			if u.Error == nil {
-				c.progress(u.Complete, u.Total)
+	if err := deps(ctx, w); err != nil {
+		return nil, classify(ctx, tags[0], err)
+	}
+	pushed = make([]string, len(tags))
+	var g errgroup.Group
+	for i, ref := range tags {
+		if ref.Name() != tags[0].Name() {
+			return nil, fmt.Errorf("pushing %s: a push goes to one repository, %s", reference.FamiliarString(ref), reference.FamiliarName(tags[0]))
+		}
+		put := func() error {
+			p, err := w.putManifest(ctx, ref.Tag(), mediaType, manifest)
+			if err != nil {
+				return classify(ctx, ref, err)
 			}
+			pushed[i] = p.digest.String()
+			return nil
 		}
-	}()
-	err := remote.Push(tag, t, append(opts, remote.WithProgress(updates))...)
-	<-done // remote.Push closes updates when it returns
-	return err
-}
-
-// core is a builder.Image as go-containerregistry's partial package wants
-// a compressed image: the manifest and config as made, layers read from
-// their files.
-type core struct{ img builder.Image }
-
-func (c core) RawConfigFile() ([]byte, error)      { return c.img.Config, nil }
-func (c core) RawManifest() ([]byte, error)        { return c.img.Manifest, nil }
-func (c core) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
-
-func (c core) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
-	for _, l := range c.img.Layers {
-		if l.Digest.String() == h.String() {
-			return layer{l}, nil
+		if i == 0 {
+			if err := put(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		g.Go(put)
+	}
+	err = g.Wait()
+	// The tags pushed, in order, up to the first that failed.
+	for i, d := range pushed {
+		if d == "" {
+			return pushed[:i], err
 		}
 	}
-	return nil, fmt.Errorf("the image has no layer %s", h)
+	return pushed, err
 }
 
-type layer struct{ l builder.Layer }
+// imageBlobs uploads img's layers (through go-containerregistry, which
+// skips those the registry has) and its config, all at once, up to
+// defaultJobs at a time.
+func (c *Client) imageBlobs(ctx context.Context, w *wire, img builder.Image) error {
+	opts, err := c.repoOptions(ctx, w.repo)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(defaultJobs)
+	g.Go(func() error { return w.uploadBlob(gctx, img.Config) })
+	for _, l := range img.Layers {
+		g.Go(func() error {
+			if err := remote.WriteLayer(w.r, layer{l, c}, append(opts, remote.WithContext(gctx))...); err != nil {
+				return fmt.Errorf("uploading layer %s: %w", l.Digest, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	c.sent(int64(len(img.Config)))
+	return nil
+}
 
-func (l layer) Digest() (v1.Hash, error)            { return v1.NewHash(l.l.Digest.String()) }
-func (l layer) Compressed() (io.ReadCloser, error)  { return l.l.Open() }
+// sent reports n more bytes uploaded of the push's total.
+func (c *Client) sent(n int64) {
+	if c.progress == nil {
+		return
+	}
+	c.mu.Lock()
+	c.complete = min(c.complete+n, c.total)
+	complete, total := c.complete, c.total
+	c.mu.Unlock()
+	c.progress(complete, total)
+}
+
+// layer is a builder.Layer as go-containerregistry wants a layer; what is
+// read of it counts as uploaded to c.
+type layer struct {
+	l builder.Layer
+	c *Client
+}
+
+func (l layer) Digest() (v1.Hash, error) { return v1.NewHash(l.l.Digest.String()) }
+func (l layer) Compressed() (io.ReadCloser, error) {
+	r, err := l.l.Open()
+	if err != nil {
+		return nil, err
+	}
+	return counted{r, l.c}, nil
+}
+func (l layer) Uncompressed() (io.ReadCloser, error) {
+	return nil, fmt.Errorf("the layer %s is sent compressed", l.l.Digest)
+}
+func (l layer) DiffID() (v1.Hash, error)            { return v1.NewHash(l.l.DiffID.String()) }
 func (l layer) Size() (int64, error)                { return l.l.Size, nil }
 func (l layer) MediaType() (types.MediaType, error) { return types.MediaType(l.l.MediaType), nil }
 
-// index is a builder.Index as go-containerregistry wants an image index:
-// the index blob as made, each platform's image as core makes it.
-type index struct{ ix builder.Index }
-
-func (i index) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
-func (i index) Digest() (v1.Hash, error)            { return v1.NewHash(i.ix.Digest.String()) }
-func (i index) Size() (int64, error)                { return int64(len(i.ix.Manifest)), nil }
-func (i index) RawManifest() ([]byte, error)        { return i.ix.Manifest, nil }
-
-func (i index) IndexManifest() (*v1.IndexManifest, error) {
-	return v1.ParseIndexManifest(bytes.NewReader(i.ix.Manifest))
+// counted counts what is read of a layer as uploaded.
+type counted struct {
+	io.ReadCloser
+	c *Client
 }
 
-func (i index) Image(h v1.Hash) (v1.Image, error) {
-	for _, img := range i.ix.Images {
-		if img.Made.Manifest.String() == h.String() {
-			return partial.CompressedToImage(core{img})
-		}
+func (r counted) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if r.c != nil {
+		r.c.sent(int64(n))
 	}
-	return nil, fmt.Errorf("the index names no image %s", h)
-}
-
-func (i index) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
-	return nil, fmt.Errorf("the index names no index %s", h)
+	return n, err
 }

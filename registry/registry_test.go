@@ -299,25 +299,38 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	}
 }
 
-// The tag must name what was pushed: a registry that answers with another
-// digest is reported, not believed.
+// The tag must name what was pushed: a registry whose answer to the
+// manifest's put names another digest, or that names none and reads the
+// tag back as another, is reported, not believed.
 func TestTagReadBackMismatch(t *testing.T) {
-	s := newServer(t, true, false)
-	img := makeImage(t, "", "mismatch")
-	other := digest.FromString("something else")
-	s.before = func(w http.ResponseWriter, r *http.Request, _ int) bool {
-		if r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/manifests/v1") {
-			w.Header().Set("Docker-Content-Digest", other.String())
-			w.Header().Set("Content-Type", ocispec.MediaTypeImageManifest)
-			w.Header().Set("Content-Length", "100")
-			w.WriteHeader(http.StatusOK)
+	for _, header := range []bool{true, false} {
+		s := newServer(t, true, false)
+		img := makeImage(t, "", "mismatch")
+		other := digest.FromString("something else")
+		s.before = func(w http.ResponseWriter, r *http.Request, _ int) bool {
+			switch {
+			case r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifests/v1"):
+				if header {
+					w.Header().Set("Docker-Content-Digest", other.String())
+				}
+				w.WriteHeader(http.StatusCreated)
+			case r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/manifests/v1"):
+				w.Header().Set("Docker-Content-Digest", other.String())
+				w.Header().Set("Content-Type", ocispec.MediaTypeImageManifest)
+				w.Header().Set("Content-Length", "100")
+				w.WriteHeader(http.StatusOK)
+			default:
+				return false
+			}
 			return true
 		}
-		return false
-	}
-	_, err := New(auth.Credentials{}).Push(context.Background(), img, []reference.NamedTagged{s.tag(t, "team/app", "v1")})
-	if err == nil || !strings.Contains(err.Error(), other.String()) || !strings.Contains(err.Error(), img.Made.Manifest.String()) {
-		t.Errorf("a tag read back as another digest gave %v", err)
+		pushed, err := New(auth.Credentials{}).Push(context.Background(), img, []reference.NamedTagged{s.tag(t, "team/app", "v1")})
+		if err == nil || !strings.Contains(err.Error(), other.String()) || !strings.Contains(err.Error(), img.Made.Manifest.String()) || len(pushed) > 0 {
+			t.Errorf("the digest in the put's answer %v: a tag read back as another digest gave %v, %v", header, pushed, err)
+		}
+		if heads := s.count("HEAD /v2/team/app/manifests/v1"); (heads == 0) == !header {
+			t.Errorf("the digest in the put's answer %v: %d HEADs of the tag", header, heads)
+		}
 	}
 }
 
@@ -333,7 +346,7 @@ func TestAttach(t *testing.T) {
 			must(t, err)
 			repo := s.tag(t, "team/app", "v1")
 			a := Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{"spdxVersion":"SPDX-2.3"}`), Annotations: map[string]string{"org.opencontainers.image.created": "2023-11-14T22:13:20Z"}}
-			d, err := c.Attach(context.Background(), repo, img.Made.Manifest, a)
+			d, err := c.Attach(context.Background(), repo, ocispec.Descriptor{Digest: img.Made.Manifest}, a)
 			must(t, err)
 			subject, err := name.NewDigest(s.host() + "/team/app@" + img.Made.Manifest.String())
 			must(t, err)
@@ -347,7 +360,7 @@ func TestAttach(t *testing.T) {
 			if len(m.Manifests) != 1 || m.Manifests[0].Digest.String() != d.String() {
 				t.Fatalf("the referrers of the image are %+v, want the artifact %s", m.Manifests, d)
 			}
-			fallback := s.count("GET /v2/team/app/manifests/sha256-") + s.count("PUT /v2/team/app/manifests/sha256-")
+			fallback := s.count("PUT /v2/team/app/manifests/sha256-")
 			if referrers && fallback > 0 {
 				t.Errorf("the tag fallback was used %d times though the registry has the referrers API", fallback)
 			}
@@ -373,11 +386,11 @@ func TestAttach(t *testing.T) {
 			}
 			// The same document again is the same artifact, not another
 			// referrer.
-			again, err := c.Attach(context.Background(), repo, img.Made.Manifest, a)
+			again, err := c.Attach(context.Background(), repo, ocispec.Descriptor{Digest: img.Made.Manifest}, a)
 			if err != nil || again != d {
 				t.Errorf("attaching again gave %s, %v; want %s", again, err, d)
 			}
-			if _, err := c.Attach(context.Background(), repo, digest.FromString("absent"), a); err == nil {
+			if _, err := c.Attach(context.Background(), repo, ocispec.Descriptor{Digest: digest.FromString("absent")}, a); err == nil {
 				t.Error("attaching to a manifest the registry has not succeeded")
 			}
 		})
@@ -397,7 +410,7 @@ func TestPushIndexAndCopy(t *testing.T) {
 		t.Fatalf("pushed %v, want the index %s", pushed, ix.Digest)
 	}
 	repo := s.tag(t, "team/app", "v1")
-	sbom, err := c.Attach(context.Background(), repo, ix.Digest, Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{}`)})
+	sbom, err := c.Attach(context.Background(), repo, ix.Descriptor(), Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{}`)})
 	must(t, err)
 
 	// The mirror is another registry, with no credentials.
@@ -635,52 +648,84 @@ func TestLoopbackIsPlainHTTP(t *testing.T) {
 	}
 }
 
-// A run's clients share a Session: pushing an image under two tags,
-// reading each back and attaching an SBOM to it ask the token service
-// once and ping the registry once (beside the credentials' check, which
-// has its own), where clients of their own ping and ask for a token for
-// every call; the second tag is one manifest PUT. Counted, not timed: across a link each
-// ping and token is a round trip or two.
+// A run's requests as a budget, counted: across a link each costs a
+// round trip. A run shares one Session: the credentials' check does the
+// handshake the push goes on with (one ping, one token); the image's
+// small blob (its config) goes up without a HEAD, its second tag is one
+// manifest put, and the SBOM uploaded while the image goes up (Prepare)
+// costs, once the image is pushed, its manifest put and, where the
+// registry lacks the referrers API, the fallback index read (meanwhile)
+// and put: at most 3 requests. Clients without a session ask again.
 func TestSessionAsksOnce(t *testing.T) {
-	for _, shared := range []bool{false, true} {
-		reg := registrytest.New(t, registrytest.WithBearer(), registrytest.WithoutReferrers())
-		img := makeImage(t, "", "session")
-		named, err := reference.ParseNormalizedNamed(reg.Host() + "/team/app")
-		must(t, err)
-		var tags []reference.NamedTagged
-		for _, tag := range []string{"v1", "latest"} {
-			tagged, err := reference.WithTag(named, tag)
-			must(t, err)
-			tags = append(tags, tagged)
-		}
-		session := NewSession()
-		client := func(opts ...Option) *Client {
-			if shared {
-				opts = append(opts, WithSession(session))
+	for _, referrers := range []bool{false, true} {
+		for _, shared := range []bool{false, true} {
+			var opts []registrytest.Option
+			if !referrers {
+				opts = append(opts, registrytest.WithoutReferrers())
 			}
-			return New(creds(), opts...)
+			reg := registrytest.New(t, append(opts, registrytest.WithBearer())...)
+			img := makeImage(t, "", "session")
+			named, err := reference.ParseNormalizedNamed(reg.Host() + "/team/app")
+			must(t, err)
+			var tags []reference.NamedTagged
+			for _, tag := range []string{"v1", "latest"} {
+				tagged, err := reference.WithTag(named, tag)
+				must(t, err)
+				tags = append(tags, tagged)
+			}
+			session := NewSession()
+			client := func(opts ...Option) *Client {
+				if shared {
+					opts = append(opts, WithSession(session))
+				}
+				return New(creds(), opts...)
+			}
+			ctx := context.Background()
+			sbom := Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{}`)}
+			must(t, client().Check(ctx, named))
+			must(t, client().Prepare(ctx, named, sbom))
+			pushed, err := client(WithProgress(func(int64, int64) {})).Push(ctx, img, tags)
+			must(t, err)
+			beforeAttach := len(reg.Requests())
+			if _, err := client().Attach(ctx, named, img.Descriptor, sbom); err != nil {
+				t.Fatalf("shared %v: attaching: %v", shared, err)
+			}
+			attach := reg.Requests()[beforeAttach:]
+			name := fmt.Sprintf("referrers API %v, shared %v", referrers, shared)
+			pings, tokens := reg.Count("GET /v2/")-reg.Count("GET /v2/team/"), reg.TokenRequests() // the ping is GET /v2/
+			t.Logf("%s: %d requests, %d pings, %d tokens; the attach's: %q", name, reg.Count(""), pings, tokens, attach)
+			if !shared {
+				if pings < 4 || tokens < 3 {
+					t.Errorf("%s: %d pings and %d tokens: the comparison counts nothing", name, pings, tokens)
+				}
+				continue
+			}
+			if pings != 2 || tokens != 1 {
+				t.Errorf("%s: %d GET /v2/ and %d tokens, want 2 (the check's ping and authorised GET) and 1", name, pings, tokens)
+			}
+			if heads := reg.Count("HEAD /v2/team/app/"); heads != 1 {
+				t.Errorf("%s: %d HEADs, want 1: the layer's", name, heads)
+			}
+			if puts := reg.Count("PUT /v2/team/app/manifests/latest"); puts != 1 || pushed[1] != pushed[0] {
+				t.Errorf("%s: the second tag: %d manifest puts, digest %s", name, puts, pushed[1])
+			}
+			want := 3 // the manifest, the fallback index read and put
+			if referrers {
+				want = 2 // the manifest; the fallback index read meanwhile, not yet knowing
+			}
+			if fallbacks := reg.Count("PUT /v2/team/app/manifests/sha256-"); len(attach) != want || (fallbacks > 0) == referrers {
+				t.Errorf("%s: the attach made %d requests, want %d, %d of them the fallback's put: %q", name, len(attach), want, fallbacks, attach)
+			}
+			// A second subject: the session knows whether the registry
+			// has the API.
+			beforeAttach = len(reg.Requests())
+			if _, err := client().Attach(ctx, named, img.Descriptor, Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{"another":1}`)}); err != nil {
+				t.Fatal(err)
+			}
+			again := reg.Requests()[beforeAttach:]
+			if n := len(again) - 2; (referrers && n != 1) || (!referrers && n != 3) { // less the blob's POST and PUT
+				t.Errorf("%s: the second attach made %q", name, again)
+			}
 		}
-		ctx := context.Background()
-		must(t, client().Check(ctx, named))
-		pushed, err := client(WithProgress(func(int64, int64) {})).Push(ctx, img, tags)
-		must(t, err)
-		if _, err := client().Attach(ctx, named, digest.Digest(pushed[0]), Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{}`)}); err != nil {
-			t.Fatalf("shared %v: attaching: %v", shared, err)
-		}
-		pings, tokens := reg.Count("GET /v2/")-reg.Count("GET /v2/team/"), reg.TokenRequests() // the ping is GET /v2/
-		// Check pings and asks for a token of its own (it tries once, where
-		// the run's transport retries), then GETs /v2/ with the token.
-		if shared && (pings != 3 || tokens != 2) {
-			t.Errorf("a session: %d GET /v2/ and %d tokens, want 3 (the check's ping and GET, the session's ping) and 2", pings, tokens)
-		}
-		// The second tag is its manifest alone: blobs are asked after once
-		// (the image's config and layer, the SBOM's blob).
-		if heads := reg.Count("HEAD /v2/team/app/blobs/"); heads != 3 {
-			t.Errorf("shared %v: %d blob HEADs, want 3: the second tag asked after the blobs again", shared, heads)
-		}
-		if !shared && (pings < 4 || tokens < 4) {
-			t.Errorf("clients of their own: %d pings and %d tokens: the comparison counts nothing", pings, tokens)
-		}
-		t.Logf("shared %v: %d requests, %d pings, %d tokens", shared, reg.Count(""), pings, tokens)
 	}
 }

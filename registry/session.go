@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/opencontainers/go-digest"
 )
 
 // Session keeps what a run's clients learned of a registry: for each
@@ -23,10 +24,54 @@ import (
 type Session struct {
 	mu         sync.Mutex
 	transports map[string]http.RoundTripper
+	// blobs are those uploaded in this run, by repository and digest.
+	blobs map[string]bool
+	// referrers says, by registry, whether it has the referrers API.
+	referrers map[string]bool
 }
 
 // NewSession is a Session that has learned nothing yet.
-func NewSession() *Session { return &Session{transports: map[string]http.RoundTripper{}} }
+func NewSession() *Session {
+	return &Session{transports: map[string]http.RoundTripper{}, blobs: map[string]bool{}, referrers: map[string]bool{}}
+}
+
+// uploaded says whether blob d went up to repo in this run; a nil session
+// knows of none.
+func (s *Session) uploaded(repo string, d digest.Digest) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.blobs[repo+"@"+d.String()]
+}
+
+func (s *Session) upload(repo string, d digest.Digest) {
+	if s != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.blobs[repo+"@"+d.String()] = true
+	}
+}
+
+// referrersAPI says whether the run has learned that host has the
+// referrers API.
+func (s *Session) referrersAPI(host string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.referrers[host]
+}
+
+func (s *Session) learnReferrers(host string, has bool) {
+	if s != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.referrers[host] = has
+	}
+}
 
 // WithSession has the client share s with the run's other clients.
 func WithSession(s *Session) Option { return func(c *Client) { c.session = s } }
@@ -34,7 +79,8 @@ func WithSession(s *Session) Option { return func(c *Client) { c.session = s } }
 // authorized is the transport for pushing to repo with c's credentials,
 // with the client's retries: the session's, made the first time (a failure
 // is not kept, so the next request tries again); without a session, a new
-// one each time. Check makes its own: it tries once.
+// one each time. Requests whose context is marked oneTry (Check's) are
+// tried once, the handshake too.
 func (c *Client) authorized(ctx context.Context, repo name.Repository) (http.RoundTripper, error) {
 	key := repo.Name() + "\x00" + c.creds.Username + "\x00" + c.creds.Password + "\x00" + c.creds.IdentityToken
 	if c.session != nil {
@@ -44,7 +90,7 @@ func (c *Client) authorized(ctx context.Context, repo name.Repository) (http.Rou
 			return t, nil
 		}
 	}
-	t, err := transport.NewWithContext(ctx, repo.Registry, c.authenticator(), c.roundTripper(), []string{repo.Scope(transport.PushScope)})
+	t, err := transport.NewWithContext(ctx, repo.Registry, c.authenticator(), tries{once: c.base(), retried: c.roundTripper()}, []string{repo.Scope(transport.PushScope)})
 	if err != nil {
 		return nil, err
 	}
@@ -70,4 +116,22 @@ func (c *Client) repoOptions(ctx context.Context, repo reference.Named) ([]remot
 		return nil, err
 	}
 	return append(opts, remote.WithTransport(t)), nil
+}
+
+// oneTryKey marks a context whose requests are tried once.
+type oneTryKey struct{}
+
+// oneTry marks ctx so that its requests are tried once, without the
+// client's retries.
+func oneTry(ctx context.Context) context.Context { return context.WithValue(ctx, oneTryKey{}, true) }
+
+// tries sends a request through once, or with the retries, as its context
+// says.
+type tries struct{ once, retried http.RoundTripper }
+
+func (t tries) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Context().Value(oneTryKey{}) != nil {
+		return t.once.RoundTrip(req)
+	}
+	return t.retried.RoundTrip(req)
 }

@@ -6,6 +6,8 @@
 package registrytest
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"log"
 	"net/http"
@@ -97,10 +99,32 @@ func New(t testing.TB, opts ...Option) *Server {
 		if before != nil && before(w, r) {
 			return
 		}
+		if c.referrers && r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+			subjectHeader(w, r)
+		}
 		reg.ServeHTTP(w, r)
 	}))
 	t.Cleanup(s.Close)
 	return s
+}
+
+// subjectHeader answers a manifest put whose manifest has a subject with
+// OCI-Subject, as the OCI's distribution spec 1.1 has a registry with the
+// referrers API answer (go-containerregistry's registry does not).
+func subjectHeader(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	var m struct {
+		Subject *struct {
+			Digest string `json:"digest"`
+		} `json:"subject"`
+	}
+	if json.Unmarshal(body, &m) == nil && m.Subject != nil {
+		w.Header().Set("OCI-Subject", m.Subject.Digest)
+	}
 }
 
 // Before has f see each request (after authentication) before the
@@ -126,6 +150,13 @@ func (s *Server) Count(prefix string) int {
 		}
 	}
 	return n
+}
+
+// Requests are the requests it got so far, in order, as "METHOD PATH".
+func (s *Server) Requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.requests...)
 }
 
 // TokenRequests is how many requests the token service got (WithBearer).
