@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
-	"syscall"
-	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
