@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"runtime"
@@ -199,7 +200,8 @@ func ParseImage(manifest, config []byte) (Image, error) {
 // layer digest.
 type ociLayout struct {
 	tmp    string
-	tw     *tar.Writer // nil: make the layers only (MakeImage)
+	tee    func() LayerTee // nil: none
+	tw     *tar.Writer     // nil: make the layers only (MakeImage)
 	stamp  Layout
 	layers []Layer
 }
@@ -229,35 +231,20 @@ func (o *ociLayout) layer(write func(*tar.Writer, contents) error) (digest.Diges
 	defer f.Close()
 	packed, plain := sha256.New(), sha256.New()
 	var size countingWriter
-	gz, err := pgzip.NewWriterLevel(io.MultiWriter(f, packed, &size), pgzip.DefaultCompression)
+	out := []io.Writer{f, packed, &size}
+	var tee LayerTee
+	if o.tee != nil {
+		tee = o.tee()
+		out = append(out, tee)
+	}
+	d, err := o.compress(io.MultiWriter(out...), packed, plain, &size, f, write)
+	if tee != nil {
+		_ = tee.Commit(d.Digest, err) // a layer not streamed is sent from its file
+	}
 	if err != nil {
 		return "", err
 	}
-	if err := gz.SetConcurrency(gzipBlock, gzipBlocks()); err != nil {
-		return "", err
-	}
-	lw := tar.NewWriter(io.MultiWriter(gz, plain))
-	if err := write(lw, fileBytes); err != nil {
-		return "", changed(err)
-	}
-	if err := lw.Close(); err != nil {
-		return "", changed(err)
-	}
-	if err := gz.Close(); err != nil {
-		return "", fmt.Errorf("compressing a layer: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("writing a compressed layer: %w", err)
-	}
-	l := Layer{
-		Descriptor: ocispec.Descriptor{
-			MediaType: ocispec.MediaTypeImageLayerGzip,
-			Digest:    digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(packed.Sum(nil))),
-			Size:      int64(size),
-		},
-		DiffID: digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(plain.Sum(nil))),
-		Path:   f.Name(),
-	}
+	l := Layer{Descriptor: d, DiffID: digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(plain.Sum(nil))), Path: f.Name()}
 	if o.tw != nil {
 		if err := copyBlob(o.tw, l, o.stamp); err != nil {
 			return "", err
@@ -265,6 +252,36 @@ func (o *ociLayout) layer(write func(*tar.Writer, contents) error) (digest.Diges
 	}
 	o.layers = append(o.layers, l)
 	return l.DiffID, nil
+}
+
+// compress writes a layer through gzip to out, whose bytes packed hashes
+// and size counts, and returns its descriptor; plain hashes the tar.
+func (o *ociLayout) compress(out io.Writer, packed, plain hash.Hash, size *countingWriter, f *os.File, write func(*tar.Writer, contents) error) (ocispec.Descriptor, error) {
+	gz, err := pgzip.NewWriterLevel(out, pgzip.DefaultCompression)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if err := gz.SetConcurrency(gzipBlock, gzipBlocks()); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	lw := tar.NewWriter(io.MultiWriter(gz, plain))
+	if err := write(lw, fileBytes); err != nil {
+		return ocispec.Descriptor{}, changed(err)
+	}
+	if err := lw.Close(); err != nil {
+		return ocispec.Descriptor{}, changed(err)
+	}
+	if err := gz.Close(); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("compressing a layer: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("writing a compressed layer: %w", err)
+	}
+	return ocispec.Descriptor{
+		MediaType: ocispec.MediaTypeImageLayerGzip,
+		Digest:    digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(packed.Sum(nil))),
+		Size:      int64(*size),
+	}, nil
 }
 
 // copyBlob writes a layer's blob into the archive.

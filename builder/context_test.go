@@ -352,7 +352,7 @@ func TestShapeAndFilesDigest(t *testing.T) {
 	_, err = io.Copy(io.Discard, stream)
 	must(t, err)
 	stream.Close()
-	img, err := MakeImage(ctx, t.TempDir(), dir, Spec{Cmd: []string{"./app"}}, layout, ocispec.Platform{OS: "linux", Architecture: "amd64"})
+	img, err := MakeImage(ctx, t.TempDir(), dir, Spec{Cmd: []string{"./app"}}, layout, ocispec.Platform{OS: "linux", Architecture: "amd64"}, nil)
 	must(t, err)
 	if len(read) == 0 || read.Digest() != files().Digest() || read.Digest() != img.Made.Files.Digest() {
 		t.Fatalf("the files' digest differs between a read (%d files), the context and an image made here", len(read))

@@ -144,9 +144,19 @@ func WriteImage(ctx context.Context, w io.Writer, dir string, spec Spec, layout 
 // MakeImage makes the image WriteImage's OCILayout holds without writing
 // an archive: its layers compressed to files in tmp, which the caller
 // owns and removes once done with the Image. A push from here uploads
-// them; Image.WriteArchive gives the load endpoint the same blobs.
-func MakeImage(ctx context.Context, tmp, dir string, spec Spec, layout Layout, platform ocispec.Platform) (Image, error) {
-	return makeImage(ctx, &ociLayout{tmp: tmp}, dir, spec, layout, platform)
+// them; Image.WriteArchive gives the load endpoint the same blobs. tee,
+// when not nil, is given each layer's compressed bytes as they are made
+// (a push from here streams them up meanwhile).
+func MakeImage(ctx context.Context, tmp, dir string, spec Spec, layout Layout, platform ocispec.Platform, tee func() LayerTee) (Image, error) {
+	return makeImage(ctx, &ociLayout{tmp: tmp, tee: tee}, dir, spec, layout, platform)
+}
+
+// LayerTee is told a layer's compressed bytes as they are made (Write, which
+// must not fail the layer: it reports no error), then the layer's digest,
+// or what stopped it (Commit).
+type LayerTee interface {
+	io.Writer
+	Commit(d digest.Digest, err error) error
 }
 
 func makeImage(ctx context.Context, a archiveWriter, dir string, spec Spec, layout Layout, platform ocispec.Platform) (Image, error) {

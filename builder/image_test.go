@@ -264,7 +264,7 @@ func TestMakeImageIsTheOCILayout(t *testing.T) {
 	var streamed, written bytes.Buffer
 	made, err := WriteImage(context.Background(), &streamed, dir, spec, layout, platform, OCILayout)
 	must(t, err)
-	img, err := MakeImage(context.Background(), t.TempDir(), dir, spec, layout, platform)
+	img, err := MakeImage(context.Background(), t.TempDir(), dir, spec, layout, platform, nil)
 	must(t, err)
 	must(t, img.WriteArchive(&written))
 	if !sameMade(img.Made, made) || !bytes.Equal(streamed.Bytes(), written.Bytes()) {
@@ -301,7 +301,7 @@ func sameMade(a, b Made) bool {
 // in index.json with its full name and tag; the load endpoint's archive
 // names nothing.
 func TestNamedArchive(t *testing.T) {
-	img, err := MakeImage(context.Background(), t.TempDir(), makeFolder(t), Spec{Cmd: []string{"./app"}}, Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: "amd64"})
+	img, err := MakeImage(context.Background(), t.TempDir(), makeFolder(t), Spec{Cmd: []string{"./app"}}, Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: "amd64"}, nil)
 	must(t, err)
 	repo, err := reference.ParseNormalizedNamed("127.0.0.1:5000/team/app")
 	must(t, err)

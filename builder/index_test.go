@@ -25,7 +25,7 @@ func TestMakeIndex(t *testing.T) {
 	layout := Layout{ModTime: time.Unix(1700000000, 0)}
 	var images []Image
 	for _, p := range []ocispec.Platform{{OS: "linux", Architecture: "arm64"}, {OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm", Variant: "v7"}} {
-		img, err := MakeImage(context.Background(), tmp, dir, spec, layout, p)
+		img, err := MakeImage(context.Background(), tmp, dir, spec, layout, p, nil)
 		must(t, err)
 		images = append(images, img)
 	}

@@ -19,7 +19,7 @@ import (
 // alone.
 func TestWriteLayout(t *testing.T) {
 	dir := makeFolder(t)
-	img, err := MakeImage(context.Background(), t.TempDir(), dir, Spec{Cmd: []string{"./app"}}, Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: "amd64"})
+	img, err := MakeImage(context.Background(), t.TempDir(), dir, Spec{Cmd: []string{"./app"}}, Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: "amd64"}, nil)
 	must(t, err)
 	sbom, err := MakeArtifact(img.Descriptor, "application/spdx+json", "sbom.spdx.json", []byte(`{"spdxVersion":"SPDX-2.3"}`), map[string]string{"a": "b"})
 	must(t, err)
@@ -69,7 +69,7 @@ func TestWriteLayout(t *testing.T) {
 func TestWriteLayoutFailureLeavesTheFolder(t *testing.T) {
 	dir := makeFolder(t)
 	tmp := t.TempDir()
-	img, err := MakeImage(context.Background(), tmp, dir, Spec{Cmd: []string{"./app"}}, Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: "amd64"})
+	img, err := MakeImage(context.Background(), tmp, dir, Spec{Cmd: []string{"./app"}}, Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: "amd64"}, nil)
 	must(t, err)
 	must(t, os.RemoveAll(tmp)) // the layers' files are gone: the write fails
 	base := t.TempDir()

@@ -71,14 +71,13 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 			return c.Push(ctx, *m.image, o.Target.Tags)
 		})
 	}
+	sboms = startSBOM(ctx, api, o, m) // while the upload goes and the daemon loads
 	var err error
 	if m.built, err = toDaemon(ctx, api, o, m); err != nil {
 		res.Tags = pushedTags(o.Target.Tags, up.stop())
 		return res, err
 	}
 	res.ImageID = m.built.ID
-
-	sboms = startSBOM(ctx, api, o, m)
 	if o.Target.Repository != nil {
 		u, err := daemon.Tag(ctx, api, m.built.ID, o.Target.Tags) // a failed Tag undoes itself
 		if err != nil {

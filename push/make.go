@@ -260,7 +260,8 @@ func makeInDaemon(ctx context.Context, api daemon.API, o run, dockerfile []byte,
 }
 
 // makeHere makes the image here, its layers compressed on every core to
-// temporary files; a classic store or Podman (api, when not the
+// temporary files, and for a push from here streamed to the registry
+// meanwhile (a layer whose stream failed goes up from its file); a classic store or Podman (api, when not the
 // containerd store) gets the folder as plain layers meanwhile, which it
 // loads faster than gzip ones. api is nil for a run that only writes
 // files.
@@ -275,7 +276,12 @@ func makeHere(ctx context.Context, api daemon.API, o run, sum builder.Summary) (
 	if api != nil && !o.daemon.Containerd {
 		m.loading = startLoad(ctx, api, o, sum.Bytes)
 	}
-	img, err := builder.MakeImage(ctx, layers.dir, o.Dir, o.Spec, o.Layout, platform)
+	var tee func() builder.LayerTee
+	if o.Push && o.Direct { // each layer goes up as it is compressed
+		client := o.registry()
+		tee = func() builder.LayerTee { return client.StreamBlob(ctx, o.Target.Repository) }
+	}
+	img, err := builder.MakeImage(ctx, layers.dir, o.Dir, o.Spec, o.Layout, platform, tee)
 	m.layers = layers
 	if err != nil {
 		m.discard(ctx, api)
@@ -295,7 +301,7 @@ func makeIndex(ctx context.Context, o run, sums []builder.Summary) (made, error)
 	var images []builder.Image
 	for i, p := range o.Platforms {
 		start := time.Now()
-		img, err := builder.MakeImage(ctx, layers.dir, p.Dir, o.Spec, o.layout(sums[i]), p.Platform)
+		img, err := builder.MakeImage(ctx, layers.dir, p.Dir, o.Spec, o.layout(sums[i]), p.Platform, nil)
 		if err != nil {
 			layers.remove()
 			return made{}, fmt.Errorf("making the image for %s from %s: %w", builder.PlatformString(&p.Platform), p.Dir, err)

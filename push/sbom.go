@@ -2,6 +2,7 @@ package push
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -53,7 +54,7 @@ func startSBOM(ctx context.Context, api daemon.API, o run, m made) *sbomJob {
 	j := &sbomJob{done: make(chan struct{}), cancel: cancel}
 	// The image's own time, so that the same image (reused, or made
 	// again reproducibly) gets the same document, not one more referrer.
-	created, err := daemon.ImageCreated(ctx, api, m.built.ID)
+	created, err := imageCreated(ctx, api, m)
 	if err != nil {
 		j.err = err
 		close(j.done)
@@ -102,6 +103,26 @@ func (j *sbomJob) prepare(ctx context.Context, o run) {
 // artifact is doc as the artifact attached.
 func (j *sbomJob) artifact(doc []byte) registry.Artifact {
 	return registry.Artifact{Type: sbom.MediaType, Title: sbomTitle, Blob: doc, Annotations: sbomAnnotations(j.created)}
+}
+
+// imageCreated is the created time of m's image: its config's, for an
+// image or index made here (the daemon may not have it yet), else the
+// daemon's.
+func imageCreated(ctx context.Context, api daemon.API, m made) (time.Time, error) {
+	config := []byte(nil)
+	switch {
+	case m.image != nil:
+		config = m.image.Config
+	case m.index != nil:
+		config = m.index.Images[0].Config
+	default:
+		return daemon.ImageCreated(ctx, api, m.built.ID)
+	}
+	var img ocispec.Image
+	if err := json.Unmarshal(config, &img); err != nil || img.Created == nil {
+		return time.Time{}, fmt.Errorf("reading the created time of the image made here: %v", err)
+	}
+	return *img.Created, nil
 }
 
 // attach waits for the documents and attaches each to what it describes:

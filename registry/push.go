@@ -96,7 +96,8 @@ func (c *Client) push(ctx context.Context, deps func(context.Context, *wire) err
 
 // imageBlobs uploads img's layers (through go-containerregistry, which
 // skips those the registry has) and its config, all at once, up to
-// defaultJobs at a time.
+// defaultJobs at a time; layers the session streamed up (StreamBlob) are
+// there already.
 func (c *Client) imageBlobs(ctx context.Context, w *wire, img builder.Image) error {
 	opts, err := c.repoOptions(ctx, w.repo)
 	if err != nil {
@@ -106,6 +107,10 @@ func (c *Client) imageBlobs(ctx context.Context, w *wire, img builder.Image) err
 	g.SetLimit(defaultJobs)
 	g.Go(func() error { return w.uploadBlob(gctx, img.Config) })
 	for _, l := range img.Layers {
+		if c.session.uploaded(w.r.Name(), l.Digest) { // streamed up while it was made
+			c.sent(l.Size)
+			continue
+		}
 		g.Go(func() error {
 			if err := remote.WriteLayer(w.r, layer{l, c}, append(opts, remote.WithContext(gctx))...); err != nil {
 				return fmt.Errorf("uploading layer %s: %w", l.Digest, err)

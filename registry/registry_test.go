@@ -88,7 +88,7 @@ func makeImage(t *testing.T, arch, text string) builder.Image {
 	dir := t.TempDir()
 	must(t, os.WriteFile(filepath.Join(dir, "app"), []byte("#!/bin/true\n"+text), 0o755))
 	must(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"greeting":"`+text+`"}`), 0o644))
-	img, err := builder.MakeImage(context.Background(), t.TempDir(), dir, builder.Spec{Cmd: []string{"./app"}}, builder.Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: arch})
+	img, err := builder.MakeImage(context.Background(), t.TempDir(), dir, builder.Spec{Cmd: []string{"./app"}}, builder.Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: arch}, nil)
 	must(t, err)
 	return img
 }
