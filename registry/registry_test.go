@@ -729,3 +729,62 @@ func TestSessionAsksOnce(t *testing.T) {
 		}
 	}
 }
+
+// A layer streamed up while it is made (StreamBlob) is not sent again by
+// Push; one whose stream the registry refused is, from its file, and the
+// image reads back whole either way.
+func TestStreamedLayer(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		s := newServer(t, true, true)
+		if refuse {
+			refused := false
+			s.before = func(w http.ResponseWriter, r *http.Request, _ int) bool {
+				if r.Method == http.MethodPatch && !refused { // the stream's
+					refused = true
+					http.Error(w, `{"errors":[{"code":"BLOB_UPLOAD_INVALID"}]}`, http.StatusBadRequest)
+					return true
+				}
+				return false
+			}
+		}
+		session := NewSession()
+		c := New(creds(), WithSession(session))
+		tag := s.tag(t, "team/app", "v1")
+		var streams []*BlobStream
+		dir := t.TempDir()
+		must(t, os.WriteFile(filepath.Join(dir, "app"), []byte("#!/bin/true\nstreamed"), 0o755))
+		img, err := builder.MakeImage(context.Background(), t.TempDir(), dir, builder.Spec{Cmd: []string{"./app"}}, builder.Layout{ModTime: time.Unix(1700000000, 0)}, ocispec.Platform{OS: "linux", Architecture: "amd64"},
+			func() builder.LayerTee {
+				st := c.StreamBlob(context.Background(), tag)
+				streams = append(streams, st)
+				return st
+			})
+		must(t, err)
+		if len(streams) != len(img.Layers) {
+			t.Fatalf("%d streams for %d layers", len(streams), len(img.Layers))
+		}
+		patches := s.count("PATCH ")
+		pushed, err := c.Push(context.Background(), img, []reference.NamedTagged{tag})
+		must(t, err)
+		if pushed[0] != img.Made.Manifest.String() {
+			t.Fatalf("pushed %v, want %s", pushed, img.Made.Manifest)
+		}
+		// go-containerregistry sends a layer with a PATCH too: one more
+		// PATCH is the layer sent again.
+		if again := s.count("PATCH ") - patches; (again > 0) != refuse {
+			t.Errorf("refused %v: %d PATCHes after the stream", refuse, again)
+		}
+		got := readBack(t, s.host()+"/team/app:v1")
+		gimg, err := got.Image()
+		must(t, err)
+		layers, err := gimg.Layers()
+		must(t, err)
+		rc, err := layers[0].Compressed()
+		must(t, err)
+		b, err := io.ReadAll(rc)
+		must(t, err)
+		if digest.FromBytes(b) != img.Layers[0].Digest {
+			t.Errorf("refused %v: the registry's layer is %s, want %s", refuse, digest.FromBytes(b), img.Layers[0].Digest)
+		}
+	}
+}
