@@ -243,7 +243,9 @@ func TestTagFailureUndoesEarlierTags(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "tagging 0123456789ab as user/app:b: no such image") {
 		t.Errorf("error = %v", err)
 	}
-	if want := []string{"tag docker.io/user/app:a", "untag docker.io/user/app:a"}; !reflect.DeepEqual(calls, want) {
+	// The failed tag is removed too: a tag cut short may be made all the
+	// same (it names nothing before, so its removal is harmless).
+	if want := []string{"tag docker.io/user/app:a", "untag docker.io/user/app:b", "untag docker.io/user/app:a"}; !reflect.DeepEqual(calls, want) {
 		t.Errorf("calls %q, want %q", calls, want)
 	}
 }

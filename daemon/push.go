@@ -45,11 +45,14 @@ func Tag(ctx context.Context, api API, imageID string, tags []reference.NamedTag
 		if prev.id == imageID {
 			continue
 		}
-		if _, err := api.ImageTag(ctx, client.ImageTagOptions{Source: imageID, Target: prev.ref}); err != nil {
+		_, err := api.ImageTag(ctx, client.ImageTagOptions{Source: imageID, Target: prev.ref})
+		// Undone even when it failed: a tag cut short (Ctrl-C, SIGTERM) may
+		// be made in the daemon all the same.
+		done = append(done, prev)
+		if err != nil {
 			undo(ctx)
 			return nil, fmt.Errorf("tagging %s as %s: %w", shortID(imageID), reference.FamiliarString(ref), err)
 		}
-		done = append(done, prev)
 	}
 	return undo, nil
 }

@@ -191,7 +191,11 @@ func reused(ctx context.Context, api daemon.API, o run, rec imageRecord, sum bui
 		for _, l := range pushed.Layers {
 			blobs = append(blobs, l.Digest)
 		}
-		if has, err := o.registry().Has(ctx, o.Target.Repository, blobs); !has || err != nil {
+		client := o.registry()
+		if d, ok := client.Tagged(o.Target.Tags[0]); ok && d == pushed.Made.Manifest {
+			blobs = nil // the tag names it: the registry has its blobs
+		}
+		if has, err := client.Has(ctx, o.Target.Repository, blobs); !has || err != nil {
 			o.note("the registry no longer has every layer of image %s: making it again", pushed.Made.Manifest)
 			return made{}, false
 		}

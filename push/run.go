@@ -2,10 +2,13 @@ package push
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/distribution/reference"
 
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
@@ -131,13 +134,13 @@ func writeEssentials(ctx context.Context, o *run) (cleanup func(), err error) {
 func checkCredentials(ctx context.Context, api daemon.API, o run, opts *daemon.RegistryOptions) error {
 	var err error
 	if o.Direct || len(o.Platforms) > 0 { // pushed from here: checked from here
-		err = o.registry().Check(ctx, o.Target.Repository)
+		err = o.registry().Check(ctx, o.checked())
 	} else {
 		opts.Podman = o.daemon.Podman
 		err = daemon.Login(ctx, api, o.Target.Host(), o.Credentials, *opts)
 	}
 	if errors.Is(err, daemon.ErrLoginUnchecked) {
-		err = o.registry().Check(ctx, o.Target.Repository)
+		err = o.registry().Check(ctx, o.checked())
 	}
 	switch {
 	case errors.Is(err, registry.ErrPlainHTTP):
@@ -150,4 +153,14 @@ func checkCredentials(ctx context.Context, api daemon.API, o run, opts *daemon.R
 		opts.CredentialsChecked = true
 	}
 	return nil
+}
+
+// checked is what the credentials' check asks the registry for: the first
+// tag pushed (the run's session learns what it names), else the
+// repository.
+func (o run) checked() reference.Named {
+	if len(o.Target.Tags) > 0 {
+		return o.Target.Tags[0]
+	}
+	return o.Target.Repository
 }

@@ -9,7 +9,9 @@ import (
 	"net/url"
 
 	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/scratchpush/scratchpush/auth"
 )
@@ -21,6 +23,10 @@ import (
 // fails before anything is made. A push from here is checked so, and a
 // push through a daemon whose login endpoint cannot check them (Podman's,
 // for a plain-HTTP registry).
+//
+// repo with a tag (the run's first) is checked with a HEAD of the tag's
+// manifest, which the session keeps (Tagged): an unchanged image already
+// there costs nothing more to push.
 //
 // A refusal wraps auth.ErrAuth; no verdict (the registry unreachable, or
 // answering neither yes nor no) wraps auth.ErrUnchecked.
@@ -39,17 +45,27 @@ func (c *Client) Check(ctx context.Context, repo reference.Named) error {
 		return checkFailure(host, err)
 	}
 	hc := &http.Client{Transport: t}
-	u := url.URL{Scheme: r.Registry.Scheme(), Host: r.RegistryStr(), Path: "/v2/"}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return fmt.Errorf("checking credentials at %s: %w: %w", host, auth.ErrUnchecked, err)
+	if tagged, ok := repo.(reference.NamedTagged); ok {
+		// The tag's manifest, asked after with the credentials: a 200 or
+		// 404 takes them, and the session learns what the tag names.
+		resp, err := c.request(ctx, hc, http.MethodHead, r, "/manifests/"+tagged.Tag())
+		if err == nil && (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNotFound) {
+			d := digest.Digest(resp.Header.Get("Docker-Content-Digest"))
+			switch {
+			case resp.StatusCode == http.StatusNotFound:
+				c.session.tag(tagged, "")
+			case d.Validate() == nil:
+				c.session.tag(tagged, d)
+			}
+			return nil
+		}
+		// Anything else (a token without push scope refused, a registry
+		// that answers a HEAD oddly): the /v2/ endpoint gives the verdict.
 	}
-	resp, err := hc.Do(req)
+	resp, err := c.request(ctx, hc, http.MethodGet, r, "")
 	if err != nil {
 		return checkFailure(host, err)
 	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	switch resp.StatusCode {
 	case http.StatusOK:
 		return nil
@@ -57,6 +73,29 @@ func (c *Client) Check(ctx context.Context, repo reference.Named) error {
 		return fmt.Errorf("checking credentials at %s: %w: the registry answered 401 Unauthorized", host, auth.ErrAuth)
 	}
 	return fmt.Errorf("checking credentials at %s: %w: the registry answered %s", host, auth.ErrUnchecked, resp.Status)
+}
+
+// request sends one request of Check's to r's /v2/ endpoint (path "") or
+// below its repository; the answer's body is read and closed.
+func (c *Client) request(ctx context.Context, hc *http.Client, method string, r name.Repository, path string) (*http.Response, error) {
+	u := url.URL{Scheme: r.Registry.Scheme(), Host: r.RegistryStr(), Path: "/v2/"}
+	if path != "" {
+		u.Path += r.RepositoryStr() + path
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if method == http.MethodHead {
+		req.Header.Set("Accept", manifestTypes)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp, nil
 }
 
 // checkFailure words what go-containerregistry's handshake returned: a 401

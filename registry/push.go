@@ -9,6 +9,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
@@ -50,7 +51,9 @@ func (c *Client) PushIndex(ctx context.Context, ix builder.Index, tags []referen
 
 // push has deps put what the manifest refers to, then puts the manifest
 // under the first tag, then under the others at once; each put must
-// answer with the manifest's digest.
+// answer with the manifest's digest. Tags the session read to name the
+// manifest already are left as they are, and when one does, deps is not
+// needed.
 func (c *Client) push(ctx context.Context, deps func(context.Context, *wire) error, manifest []byte, mediaType string, tags []reference.NamedTagged) (pushed []string, err error) {
 	if len(tags) == 0 {
 		return nil, nil
@@ -59,14 +62,30 @@ func (c *Client) push(ctx context.Context, deps func(context.Context, *wire) err
 	if err != nil {
 		return nil, err
 	}
-	if err := deps(ctx, w); err != nil {
-		return nil, classify(ctx, tags[0], err)
+	// A tag the run read to name this manifest already (Check) is not put
+	// again, and the registry has every blob of a manifest it holds.
+	want := digest.FromBytes(manifest)
+	there := make([]bool, len(tags))
+	needDeps := true
+	for i, ref := range tags {
+		if ref.Name() != tags[0].Name() {
+			return nil, fmt.Errorf("pushing %s: a push goes to one repository, %s", reference.FamiliarString(ref), reference.FamiliarName(tags[0]))
+		}
+		d, ok := c.session.tagged(ref)
+		there[i] = ok && d == want
+		needDeps = needDeps && !there[i]
+	}
+	if needDeps {
+		if err := deps(ctx, w); err != nil {
+			return nil, classify(ctx, tags[0], err)
+		}
 	}
 	pushed = make([]string, len(tags))
 	var g errgroup.Group
 	for i, ref := range tags {
-		if ref.Name() != tags[0].Name() {
-			return nil, fmt.Errorf("pushing %s: a push goes to one repository, %s", reference.FamiliarString(ref), reference.FamiliarName(tags[0]))
+		if there[i] {
+			pushed[i] = want.String()
+			continue
 		}
 		put := func() error {
 			p, err := w.putManifest(ctx, ref.Tag(), mediaType, manifest)
@@ -76,13 +95,13 @@ func (c *Client) push(ctx context.Context, deps func(context.Context, *wire) err
 			pushed[i] = p.digest.String()
 			return nil
 		}
-		if i == 0 {
+		if needDeps && i == 0 { // the first tag once the blobs are there
 			if err := put(); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		g.Go(put)
+		g.Go(put) // the manifest is there: the other tags at once
 	}
 	err = g.Wait()
 	// The tags pushed, in order, up to the first that failed.

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -43,19 +44,31 @@ func (c *Client) Prepare(ctx context.Context, repo reference.Named, a Artifact) 
 	return c.uploadArtifact(ctx, w, a)
 }
 
-// uploadArtifact uploads the blobs of a the session has not uploaded to
-// w's repository in this run.
+// uploadArtifact uploads the blobs of a that are not in w's repository:
+// those the session has not seen there are asked after (HEAD), and
+// uploaded when missing.
 func (c *Client) uploadArtifact(ctx context.Context, w *wire, a Artifact) error {
 	g, gctx := errgroup.WithContext(ctx)
-	for _, b := range [][]byte{a.Blob, ocispec.DescriptorEmptyJSON.Data} {
-		if c.session.uploaded(w.r.Name(), digest.FromBytes(b)) {
+	blobs := [][]byte{a.Blob}
+	if !bytes.Equal(a.Blob, ocispec.DescriptorEmptyJSON.Data) {
+		blobs = append(blobs, ocispec.DescriptorEmptyJSON.Data)
+	}
+	for _, b := range blobs {
+		d := digest.FromBytes(b)
+		if c.session.uploaded(w.r.Name(), d) {
 			continue
 		}
 		g.Go(func() error {
-			if err := w.uploadBlob(gctx, b); err != nil {
-				return err
+			resp, err := w.do(gctx, http.MethodHead, w.url("/blobs/"+d.String()), nil, nil, http.StatusOK, http.StatusNotFound)
+			if err != nil {
+				return fmt.Errorf("asking for blob %s: %w", d, err)
 			}
-			c.session.upload(w.r.Name(), digest.FromBytes(b))
+			if resp.StatusCode == http.StatusNotFound {
+				if err := w.uploadBlob(gctx, b); err != nil {
+					return err
+				}
+			}
+			c.session.upload(w.r.Name(), d)
 			return nil
 		})
 	}
@@ -83,7 +96,10 @@ func (c *Client) uploadArtifact(ctx context.Context, w *wire, a Artifact) error 
 // not upload and the fallback index read, all at once; the manifest; on a
 // registry without the referrers API, the fallback index. The session
 // learns whether the registry has the API, so that attaching the next
-// subject does not read its fallback index unasked.
+// subject does not read its fallback index unasked. A document Prepare
+// did not upload (one kept for a reused image) may be attached already:
+// the artifact's manifest and blobs are asked after with the fallback
+// index, at once, and when they are there and listed nothing is put.
 func (c *Client) Attach(ctx context.Context, repo reference.Named, subject ocispec.Descriptor, a Artifact) (digest.Digest, error) {
 	w, err := c.wire(ctx, repo)
 	if err != nil {
@@ -92,6 +108,9 @@ func (c *Client) Attach(ctx context.Context, repo reference.Named, subject ocisp
 	host := w.r.RegistryStr()
 	hasAPI := c.session.referrersAPI(host)
 	var fallback *ocispec.Index
+	var made builder.Artifact
+	there := false              // the artifact's manifest is in the registry already
+	var referred *ocispec.Index // what the referrers API lists, when asked
 	g, gctx := errgroup.WithContext(ctx)
 	if subject.MediaType == "" || subject.Size <= 0 {
 		g.Go(func() error {
@@ -101,6 +120,22 @@ func (c *Client) Attach(ctx context.Context, repo reference.Named, subject ocisp
 			}
 			subject = desc
 			return nil
+		})
+	} else if !c.session.uploaded(w.r.Name(), digest.FromBytes(a.Blob)) {
+		// Not uploaded in this run (a document kept for a reused image):
+		// the artifact may be there, as an image pushed before has it;
+		// asked after meanwhile.
+		if made, err = builder.MakeArtifact(subject, a.Type, a.Title, a.Blob, a.Annotations); err != nil {
+			return "", err
+		}
+		g.Go(func() error {
+			resp, err := w.do(gctx, http.MethodHead, w.url("/manifests/"+made.Descriptor.Digest.String()), http.Header{"Accept": {ocispec.MediaTypeImageManifest}}, nil, http.StatusOK, http.StatusNotFound)
+			there = err == nil && resp.StatusCode == http.StatusOK
+			return nil // not known: put it
+		})
+		g.Go(func() error {
+			referred = w.referrers(gctx, subject.Digest)
+			return nil // not known: put it
 		})
 	}
 	if !hasAPI { // read meanwhile, in case the registry has not the API
@@ -113,9 +148,13 @@ func (c *Client) Attach(ctx context.Context, repo reference.Named, subject ocisp
 	if err := g.Wait(); err != nil {
 		return "", classify(ctx, repo, err)
 	}
-	made, err := builder.MakeArtifact(subject, a.Type, a.Title, a.Blob, a.Annotations)
-	if err != nil {
-		return "", err
+	if made.Manifest == nil {
+		if made, err = builder.MakeArtifact(subject, a.Type, a.Title, a.Blob, a.Annotations); err != nil {
+			return "", err
+		}
+	}
+	if there && (listed(referred, made.Descriptor.Digest) || listed(fallback, made.Descriptor.Digest)) {
+		return made.Descriptor.Digest, nil
 	}
 	p, err := w.putManifest(ctx, made.Descriptor.Digest.String(), ocispec.MediaTypeImageManifest, made.Manifest)
 	if err != nil {
@@ -136,6 +175,25 @@ func (c *Client) Attach(ctx context.Context, repo reference.Named, subject ocisp
 	return made.Descriptor.Digest, nil
 }
 
+// listed says whether ix, a referrers tag's index, lists d.
+func listed(ix *ocispec.Index, d digest.Digest) bool {
+	if ix == nil {
+		return false
+	}
+	for _, m := range ix.Manifests {
+		if m.Digest == d {
+			return true
+		}
+	}
+	return false
+}
+
+// referrers is what the registry's referrers API lists for subject; nil
+// when it has no such API or does not answer.
+func (w *wire) referrers(ctx context.Context, subject digest.Digest) *ocispec.Index {
+	return w.readIndex(ctx, "/referrers/"+subject.String())
+}
+
 // fallbackTag is the tag the OCI's referrers tag schema lists subject's
 // referrers under.
 func fallbackTag(subject digest.Digest) string {
@@ -145,29 +203,47 @@ func fallbackTag(subject digest.Digest) string {
 // fallbackIndex reads the index the referrers tag schema keeps for
 // subject; none yet is an empty one.
 func (w *wire) fallbackIndex(ctx context.Context, subject digest.Digest) (*ocispec.Index, error) {
-	u := w.url("/manifests/" + fallbackTag(subject))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	ix, err := w.getIndex(ctx, "/manifests/"+fallbackTag(subject))
+	if err != nil {
+		return nil, fmt.Errorf("reading the referrers tag of %s: %w", subject, err)
+	}
+	if ix == nil {
+		ix = &ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
+	}
+	return ix, nil
+}
+
+// readIndex is the OCI index at path, nil when it cannot be read.
+func (w *wire) readIndex(ctx context.Context, path string) *ocispec.Index {
+	ix, _ := w.getIndex(ctx, path)
+	return ix
+}
+
+// getIndex reads the OCI index at path below the repository; nil when
+// there is none (404).
+func (w *wire) getIndex(ctx context.Context, path string) (*ocispec.Index, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.url(path), nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Accept", ocispec.MediaTypeImageIndex)
 	resp, err := w.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("reading the referrers tag of %s: %w", subject, err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if err := transport.CheckError(resp, http.StatusOK, http.StatusNotFound); err != nil {
-		return nil, fmt.Errorf("reading the referrers tag of %s: %w", subject, err)
+		return nil, err
 	}
-	ix := &ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
 	if resp.StatusCode == http.StatusNotFound {
-		return ix, nil
+		return nil, nil
 	}
+	ix := &ocispec.Index{}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(ix); err != nil {
-		return nil, fmt.Errorf("reading the referrers tag of %s: %w", subject, err)
+		return nil, err
 	}
 	if ix.SchemaVersion != 2 || ix.MediaType != ocispec.MediaTypeImageIndex {
-		return nil, fmt.Errorf("the referrers tag of %s is not an OCI image index (schema %d, %q)", subject, ix.SchemaVersion, ix.MediaType)
+		return nil, fmt.Errorf("not an OCI image index (schema %d, %q)", ix.SchemaVersion, ix.MediaType)
 	}
 	return ix, nil
 }
@@ -176,10 +252,8 @@ func (w *wire) fallbackIndex(ctx context.Context, subject digest.Digest) (*ocisp
 // puts it back, unless it lists add already. The list is sorted by digest,
 // as go-containerregistry and oras keep it.
 func (w *wire) putFallback(ctx context.Context, subject digest.Digest, ix *ocispec.Index, add ocispec.Descriptor) error {
-	for _, d := range ix.Manifests {
-		if d.Digest == add.Digest {
-			return nil
-		}
+	if listed(ix, add.Digest) {
+		return nil
 	}
 	ix.Manifests = append(ix.Manifests, add)
 	sort.Slice(ix.Manifests, func(i, j int) bool { return ix.Manifests[i].Digest < ix.Manifests[j].Digest })

@@ -650,7 +650,8 @@ func TestLoopbackIsPlainHTTP(t *testing.T) {
 
 // A run's requests as a budget, counted: across a link each costs a
 // round trip. A run shares one Session: the credentials' check does the
-// handshake the push goes on with (one ping, one token); the image's
+// handshake the push goes on with (one ping, one token) and asks for the
+// first tag with it; the image's
 // small blob (its config) goes up without a HEAD, its second tag is one
 // manifest put, and the SBOM uploaded while the image goes up (Prepare)
 // costs, once the image is pushed, its manifest put and, where the
@@ -681,8 +682,8 @@ func TestSessionAsksOnce(t *testing.T) {
 				return New(creds(), opts...)
 			}
 			ctx := context.Background()
-			sbom := Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{}`)}
-			must(t, client().Check(ctx, named))
+			sbom := Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{"spdxVersion":"SPDX-2.3"}`)}
+			must(t, client().Check(ctx, tags[0]))
 			must(t, client().Prepare(ctx, named, sbom))
 			pushed, err := client(WithProgress(func(int64, int64) {})).Push(ctx, img, tags)
 			must(t, err)
@@ -700,11 +701,13 @@ func TestSessionAsksOnce(t *testing.T) {
 				}
 				continue
 			}
-			if pings != 2 || tokens != 1 {
-				t.Errorf("%s: %d GET /v2/ and %d tokens, want 2 (the check's ping and authorised GET) and 1", name, pings, tokens)
+			if pings != 1 || tokens != 1 {
+				t.Errorf("%s: %d GET /v2/ and %d tokens, want 1 (the check's ping; it asks for the tag with the token) and 1", name, pings, tokens)
 			}
-			if heads := reg.Count("HEAD /v2/team/app/"); heads != 1 {
-				t.Errorf("%s: %d HEADs, want 1: the layer's", name, heads)
+			// The check's of the tag, the layer's; Prepare's of the SBOM's
+			// blobs, while the image goes up.
+			if heads := reg.Count("HEAD /v2/team/app/"); heads != 4 {
+				t.Errorf("%s: %d HEADs, want 4: the tag's, the layer's, the SBOM's blob and config", name, heads)
 			}
 			if puts := reg.Count("PUT /v2/team/app/manifests/latest"); puts != 1 || pushed[1] != pushed[0] {
 				t.Errorf("%s: the second tag: %d manifest puts, digest %s", name, puts, pushed[1])
@@ -722,9 +725,34 @@ func TestSessionAsksOnce(t *testing.T) {
 			if _, err := client().Attach(ctx, named, img.Descriptor, Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{"another":1}`)}); err != nil {
 				t.Fatal(err)
 			}
+			// Not prepared: its blob asked after, and the artifact too (it
+			// might be there), with the referrers (API and fallback index
+			// where the registry lacks the API), at once; then the blob's
+			// POST and PUT, the manifest, and the fallback index.
 			again := reg.Requests()[beforeAttach:]
-			if n := len(again) - 2; (referrers && n != 1) || (!referrers && n != 3) { // less the blob's POST and PUT
+			if n := len(again); (referrers && n != 6) || (!referrers && n != 8) {
 				t.Errorf("%s: the second attach made %q", name, again)
+			}
+			// The same again: the artifact is there and listed, and is
+			// only asked after.
+			beforeAttach = len(reg.Requests())
+			if _, err := New(creds(), WithSession(NewSession())).Attach(ctx, named, img.Descriptor, sbom); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range reg.Requests()[beforeAttach:] {
+				if !strings.HasPrefix(r, "HEAD ") && !strings.HasPrefix(r, "GET ") {
+					t.Errorf("%s: attaching an artifact that is there: %q", name, reg.Requests()[beforeAttach:])
+				}
+			}
+			// An unchanged image pushed again (a warm run): the check reads
+			// the tag, and nothing more is sent.
+			warm := New(creds(), WithSession(NewSession()))
+			before := len(reg.Requests())
+			must(t, warm.Check(ctx, tags[0]))
+			warmPushed, err := warm.Push(ctx, img, tags[:1])
+			must(t, err)
+			if got := reg.Requests()[before:]; len(got) != 2 || warmPushed[0] != pushed[0] {
+				t.Errorf("%s: pushing again an image the tag names: %q, digest %v", name, got, warmPushed)
 			}
 		}
 	}

@@ -28,11 +28,14 @@ type Session struct {
 	blobs map[string]bool
 	// referrers says, by registry, whether it has the referrers API.
 	referrers map[string]bool
+	// tags are what the run has read tags to name, by repository:tag;
+	// "" for none.
+	tags map[string]digest.Digest
 }
 
 // NewSession is a Session that has learned nothing yet.
 func NewSession() *Session {
-	return &Session{transports: map[string]http.RoundTripper{}, blobs: map[string]bool{}, referrers: map[string]bool{}}
+	return &Session{transports: map[string]http.RoundTripper{}, blobs: map[string]bool{}, referrers: map[string]bool{}, tags: map[string]digest.Digest{}}
 }
 
 // uploaded says whether blob d went up to repo in this run; a nil session
@@ -52,6 +55,33 @@ func (s *Session) upload(repo string, d digest.Digest) {
 		defer s.mu.Unlock()
 		s.blobs[repo+"@"+d.String()] = true
 	}
+}
+
+// tagged is the manifest the run read ref to name ("" none), and whether
+// it read it.
+func (s *Session) tagged(ref reference.NamedTagged) (digest.Digest, bool) {
+	if s == nil {
+		return "", false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.tags[ref.String()]
+	return d, ok
+}
+
+func (s *Session) tag(ref reference.NamedTagged, d digest.Digest) {
+	if s != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.tags[ref.String()] = d
+	}
+}
+
+// Tagged is the manifest digest the run's session read ref to name (""
+// when it named none), and false when it did not read it: a run whose
+// tag names the image it reuses asks the registry nothing more of it.
+func (c *Client) Tagged(ref reference.NamedTagged) (digest.Digest, bool) {
+	return c.session.tagged(ref)
 }
 
 // referrersAPI says whether the run has learned that host has the
