@@ -94,6 +94,16 @@ func (s Summary) Split(maxLayers, cores int) []int {
 	return splitPoints(s.sizes, s.Bytes, maxLayers, cores)
 }
 
+// Largest is the size of the folder's largest file: a layer holds it
+// whole, however the folder is split.
+func (s Summary) Largest() int64 {
+	var n int64
+	for _, size := range s.sizes {
+		n = max(n, size)
+	}
+	return n
+}
+
 // Layers is how many layers the folder becomes.
 func (l Layout) Layers() int { return len(l.Splits) + 1 }
 

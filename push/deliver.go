@@ -2,6 +2,9 @@ package push
 
 import (
 	"context"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/distribution/reference"
 
@@ -100,7 +103,15 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 		}
 	default:
 		for _, ref := range o.Target.Tags {
-			digest, err := daemon.Push(ctx, api, ref, o.Credentials, registryOpts)
+			if desc, ok := alreadyThere(ctx, o, m, ref); ok {
+				res.Tags = append(res.Tags, pushedTag(ref, desc.Digest.String()))
+				m.there = &desc
+				continue
+			}
+			if err := o.credentials.wait(); err != nil {
+				return res, err
+			}
+			digest, err := daemon.Push(ctx, api, ref, o.Credentials, o.credentials.registryOptions(registryOpts))
 			if err != nil {
 				return res, explainRegistry(err, o)
 			}
@@ -182,4 +193,29 @@ func pushedTags(refs []reference.NamedTagged, digests []string) []Tag {
 // pushedTag is ref pushed as digest, and pinned to it.
 func pushedTag(ref reference.NamedTagged, digest string) Tag {
 	return Tag{reference.FamiliarString(ref), digest, reference.FamiliarName(ref) + "@" + digest}
+}
+
+// thereWithin bounds how long a run asks the registry from here whether a
+// tag names its reused image already, before its daemon pushes it: the
+// registry may be one only the daemon reaches.
+const thereWithin = 2 * time.Second
+
+// alreadyThere says whether ref names m's image in the registry already,
+// for an image reused on the daemon's path (one made now is new): then
+// the daemon has nothing to push, and the tag's manifest is returned. The
+// registry is asked from here (an unchanged image costs a GET where the
+// daemon's push costs its handshake, a HEAD per blob and the manifest's
+// put); anything but a clear yes leaves the push to the daemon.
+func alreadyThere(ctx context.Context, o run, m made, ref reference.NamedTagged) (ocispec.Descriptor, bool) {
+	if !m.reused {
+		return ocispec.Descriptor{}, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, thereWithin)
+	defer cancel()
+	manifest, config, err := o.registry().Names(ctx, ref)
+	if err != nil || !(config.String() == m.built.ID || manifest.Digest.String() == m.built.ID) {
+		return ocispec.Descriptor{}, false
+	}
+	o.note("%s names image %s already: nothing to push", reference.FamiliarString(ref), m.built.ID)
+	return manifest, true
 }

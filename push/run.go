@@ -66,10 +66,21 @@ func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Resul
 	if err := checkAnnotated(o); err != nil {
 		return res, InputError{err}
 	}
-	registryOpts := daemon.RegistryOptions{Retries: o.Retries, Progress: o.progress}
+	registryOpts := daemon.RegistryOptions{Retries: o.Retries, Progress: o.progress, Podman: o.daemon.Podman}
+	if o.Push && !o.Direct && len(o.Platforms) == 0 {
+		// The daemon pushes, and this process asks the registry too (is a
+		// reused image there already, the SBOM): its handshake meanwhile.
+		go o.registry().Warm(ctx, o.Target.Repository)
+	}
 	if o.Push && !o.Credentials.Empty() {
-		if err := checkCredentials(ctx, api, o, &registryOpts); err != nil {
-			return res, err
+		o.credentials = startCredentialCheck(ctx, api, o)
+		// A check not needed in the end (the image there already) ends
+		// before the run does.
+		defer o.credentials.wait()
+		if o.Direct || len(o.Platforms) > 0 { // pushed from here: checked before anything else
+			if err := o.credentials.wait(); err != nil {
+				return res, err
+			}
 		}
 	}
 
@@ -128,31 +139,64 @@ func writeEssentials(ctx context.Context, o *run) (cleanup func(), err error) {
 	return func() { os.RemoveAll(dir) }, nil
 }
 
-// checkCredentials has the daemon log in, so that a wrong password fails
-// before anything is built; where the daemon cannot check them, the
-// registry is asked from here.
-func checkCredentials(ctx context.Context, api daemon.API, o run, opts *daemon.RegistryOptions) error {
-	var err error
-	if o.Direct || len(o.Platforms) > 0 { // pushed from here: checked from here
-		err = o.registry().Check(ctx, o.checked())
-	} else {
-		opts.Podman = o.daemon.Podman
-		err = daemon.Login(ctx, api, o.Target.Host(), o.Credentials, *opts)
+// credentialCheck is the credentials' check under way.
+type credentialCheck struct {
+	done chan struct{}
+	err  error
+	// ok says the registry (or the daemon's login) took them.
+	ok bool
+}
+
+// wait returns the check's verdict: nil when the credentials were taken,
+// or could not be checked (the push checks them then). A nil check has
+// nothing to wait for.
+func (c *credentialCheck) wait() error {
+	if c == nil {
+		return nil
 	}
-	if errors.Is(err, daemon.ErrLoginUnchecked) {
-		err = o.registry().Check(ctx, o.checked())
+	<-c.done
+	return c.err
+}
+
+// registryOptions are opts with what the check found, once it has ended.
+func (c *credentialCheck) registryOptions(opts daemon.RegistryOptions) daemon.RegistryOptions {
+	if c != nil {
+		<-c.done
+		opts.CredentialsChecked = c.ok
 	}
-	switch {
-	case errors.Is(err, registry.ErrPlainHTTP):
-		return field.Wrap("Registry", err)
-	case errors.Is(err, auth.ErrUnchecked):
-		o.note("%s; the push checks them", err)
-	case err != nil:
-		return explainRegistry(err, o)
-	default:
-		opts.CredentialsChecked = true
-	}
-	return nil
+	return opts
+}
+
+// startCredentialCheck has the daemon log in, so that a wrong password
+// fails before anything is built; where the daemon cannot check them, the
+// registry is asked from here, as it is for a push from here. The check
+// goes on while the folder is looked at: an unchanged image the registry
+// has already needs neither (see alreadyThere).
+func startCredentialCheck(ctx context.Context, api daemon.API, o run) *credentialCheck {
+	c := &credentialCheck{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		var err error
+		if o.Direct || len(o.Platforms) > 0 { // pushed from here: checked from here
+			err = o.registry().Check(ctx, o.checked())
+		} else {
+			err = daemon.Login(ctx, api, o.Target.Host(), o.Credentials, daemon.RegistryOptions{Retries: o.Retries, Progress: o.progress, Podman: o.daemon.Podman})
+		}
+		if errors.Is(err, daemon.ErrLoginUnchecked) {
+			err = o.registry().Check(ctx, o.checked())
+		}
+		switch {
+		case errors.Is(err, registry.ErrPlainHTTP):
+			c.err = field.Wrap("Registry", err)
+		case errors.Is(err, auth.ErrUnchecked):
+			o.note("%s; the push checks them", err)
+		case err != nil:
+			c.err = explainRegistry(err, o)
+		default:
+			c.ok = true
+		}
+	}()
+	return c
 }
 
 // checked is what the credentials' check asks the registry for: the first

@@ -192,3 +192,36 @@ func TestRunReusesATouchedFolder(t *testing.T) {
 		t.Errorf("a byte changed: %+v after %d loads; want a new image", changed, fake.Loads)
 	}
 }
+
+// A big file on the classic store's default path gets the advice to push
+// from here, which compresses on every core; a small one, or --push
+// direct, does not.
+func TestBigFileAdvice(t *testing.T) {
+	for _, c := range []struct {
+		size   int64
+		direct bool
+		advice bool
+	}{{bigFile, false, true}, {bigFile - 1, false, false}, {bigFile, true, false}} {
+		o := options(t, true)
+		o.Direct = c.direct
+		// A push from here goes nowhere: a closed port on loopback.
+		o.Credentials = auth.Credentials{}
+		dest, err := target.Parse("127.0.0.1:1", "team/app", []string{"v1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Target = dest
+		if err := os.Truncate(filepath.Join(o.Dir, "app"), c.size); err != nil { // sparse
+			t.Fatal(err)
+		}
+		var notes []string
+		_, _ = Run(context.Background(), daemontest.New().Engine, o, WithProgress(func(e daemon.Event) {
+			if e.Phase == "note" {
+				notes = append(notes, e.Text)
+			}
+		}))
+		if got := strings.Contains(strings.Join(notes, "\n"), "--push direct compresses it on every core"); got != c.advice {
+			t.Errorf("%d bytes, direct %v: advice %v, want %v; notes %q", c.size, c.direct, got, c.advice, notes)
+		}
+	}
+}

@@ -153,6 +153,8 @@ func (j *sbomJob) attach(ctx context.Context, o run, m made, res *Result) error 
 		}
 	case m.image != nil && m.image.Made.Manifest == subjects[0].desc.Digest:
 		subjects[0].desc = m.image.Descriptor
+	case m.there != nil && m.there.Digest == subjects[0].desc.Digest:
+		subjects[0].desc = *m.there
 	}
 	client := o.registry()
 	// One at a time: the first teaches the session whether the registry

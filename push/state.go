@@ -26,6 +26,10 @@ type run struct {
 	// registries is what the run's registry clients share: one ping and
 	// one token per repository for the whole run.
 	registries *registry.Session
+	// credentials is the credentials' check (nil: none), which a daemon's
+	// runs meanwhile: waited for before anything is built or the daemon
+	// pushes.
+	credentials *credentialCheck
 }
 
 // Option sets how a run reports.

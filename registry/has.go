@@ -2,7 +2,9 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // repository names repo as go-containerregistry does.
@@ -56,4 +59,55 @@ func (c *Client) Has(ctx context.Context, repo reference.Named, blobs []digest.D
 		}
 	}
 	return true, nil
+}
+
+// Names reads what ref names in the registry, through the session: the
+// manifest's descriptor (media type, digest, size) and its config's
+// digest (an image manifest, OCI or Docker's; an index has none). A run whose daemon would push an image it reuses
+// asks first: when the tag names that image already (its config is the
+// image on the classic store and Podman; its manifest on the containerd
+// store), there is nothing to push.
+func (c *Client) Names(ctx context.Context, ref reference.NamedTagged) (manifest ocispec.Descriptor, config digest.Digest, err error) {
+	w, err := c.wire(ctx, ref)
+	if err != nil {
+		return manifest, "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.url("/manifests/"+ref.Tag()), nil)
+	if err != nil {
+		return manifest, "", err
+	}
+	req.Header.Set("Accept", manifestTypes)
+	resp, err := w.hc.Do(req)
+	if err != nil {
+		return manifest, "", classify(ctx, ref, err)
+	}
+	defer resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		return manifest, "", classify(ctx, ref, err)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return manifest, "", classify(ctx, ref, err)
+	}
+	var m struct {
+		MediaType string `json:"mediaType"`
+		Config    struct {
+			Digest digest.Digest `json:"digest"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return manifest, "", fmt.Errorf("reading the manifest %s names: %w", reference.FamiliarString(ref), err)
+	}
+	mediaType := resp.Header.Get("Content-Type")
+	if m.MediaType != "" {
+		mediaType = m.MediaType
+	}
+	return ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(body), Size: int64(len(body))}, m.Config.Digest, nil
+}
+
+// Warm makes the session's handshake with repo's registry now, so that
+// the run's later requests there do not wait for it; a failure is left
+// to them.
+func (c *Client) Warm(ctx context.Context, repo reference.Named) {
+	_, _ = c.wire(ctx, repo)
 }
