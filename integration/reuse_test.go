@@ -26,6 +26,8 @@ func TestUnchangedFolderReused(t *testing.T) {
 		read   bool // reused after reading the files: only their times changed
 		digest string
 		builds int
+		pushes int // push requests the daemon got
+		there  bool
 	}
 	run := func(tag string, flags ...string) outcome {
 		t.Helper()
@@ -39,7 +41,8 @@ func TestUnchangedFolderReused(t *testing.T) {
 		digest := pushedDigest(t, res, repo, tag)
 		// An image is made by a build request, or on the containerd store
 		// made here and sent to the load endpoint.
-		return outcome{strings.Contains(res.stderr, "reusing image"), strings.Contains(res.stderr, "only their times changed"), digest, len(dp.buildRequests()) + dp.requests("/images/load")}
+		return outcome{strings.Contains(res.stderr, "reusing image"), strings.Contains(res.stderr, "only their times changed"), digest, len(dp.buildRequests()) + dp.requests("/images/load"),
+			dp.requests("/push"), strings.Contains(res.stderr, "already: nothing to push")}
 	}
 	expect := func(what string, got outcome, reused bool) {
 		t.Helper()
@@ -60,6 +63,16 @@ func TestUnchangedFolderReused(t *testing.T) {
 	expect("unchanged folder", b, true)
 	if b.digest != a.digest {
 		t.Errorf("unchanged folder: digest %s, first run %s", b.digest, a.digest)
+	}
+	if b.there || b.pushes == 0 {
+		t.Errorf("unchanged folder, a new tag: the daemon got %d push requests (there already: %v), want it to push", b.pushes, b.there)
+	}
+	// The same tag again: the registry names the image already, asked
+	// from here; the daemon pushes nothing.
+	again := run("b")
+	expect("unchanged folder, the same tag", again, true)
+	if !again.there || again.pushes != 0 || again.digest != a.digest {
+		t.Errorf("unchanged folder, the same tag: %d push requests to the daemon, said there already %v, digest %s (want %s)", again.pushes, again.there, again.digest, a.digest)
 	}
 
 	// Same size, mtime put back: only the change time tells.
