@@ -67,11 +67,6 @@ func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Resul
 		return res, InputError{err}
 	}
 	registryOpts := daemon.RegistryOptions{Retries: o.Retries, Progress: o.progress, Podman: o.daemon.Podman}
-	if o.Push && !o.Direct && len(o.Platforms) == 0 {
-		// The daemon pushes, and this process asks the registry too (is a
-		// reused image there already, the SBOM): its handshake meanwhile.
-		go o.registry().Warm(ctx, o.Target.Repository)
-	}
 	if o.Push && !o.Credentials.Empty() {
 		o.credentials = startCredentialCheck(ctx, api, o)
 		// A check not needed in the end (the image there already) ends
@@ -184,6 +179,13 @@ func startCredentialCheck(ctx context.Context, api daemon.API, o run) *credentia
 		}
 		if errors.Is(err, daemon.ErrLoginUnchecked) {
 			err = o.registry().Check(ctx, o.checked())
+		}
+		if err == nil && !o.Direct && len(o.Platforms) == 0 {
+			// The daemon pushes, and this process asks the registry too (is
+			// a reused image there already, the SBOM): its handshake now,
+			// after the daemon's login, whose requests it would otherwise
+			// race (the daemons take a ping that fails for a refusal).
+			go o.registry().Warm(ctx, o.Target.Repository)
 		}
 		switch {
 		case errors.Is(err, registry.ErrPlainHTTP):

@@ -64,7 +64,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		return api, err
 	}
 
-	res, err := push.Run(ctx, engine, opts, push.WithProgress(progress.Event), push.WithScanned(limitMemory))
+	res, err := push.Run(ctx, engine, opts, push.WithProgress(progress.Event), push.WithScanned(func(sum builder.Summary) { limitMemory(sum, opts.SBOM && opts.Push) }))
 	progress.Close() // results after the progress, never inside it
 	if !opts.Push && err == nil && res.ImageID != "" {
 		fmt.Fprintln(s.out, res.ImageID)
@@ -149,15 +149,27 @@ func flagName(name string) string {
 // with the size of the folder or the length of the push: the program holds
 // one copy buffer and a small record per folder entry, and the limit only
 // makes the garbage collector run before the daemon's progress messages pile
-// up. An image made here adds what its compression needs. GOMEMLIMIT, when
+// up. An image made here adds what its compression needs; an SBOM, what
+// its document takes per file (sbomPerFile), held while it is written:
+// below that the collector runs all the time (613 collections where 58
+// do, for 100,000 files: 16.5 s of CPU against 9.4). GOMEMLIMIT, when
 // set, wins.
-func limitMemory(sum builder.Summary) {
+func limitMemory(sum builder.Summary, sbom bool) {
 	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
 		return
 	}
 	entries := int64(sum.Files + sum.Dirs + sum.Symlinks)
-	debug.SetMemoryLimit(8<<20 + builder.CompressMemory() + 512*entries)
+	perEntry := int64(512)
+	if sbom {
+		perEntry += sbomPerFile
+	}
+	debug.SetMemoryLimit(8<<20 + builder.CompressMemory() + perEntry*entries)
 }
+
+// sbomPerFile is the heap an SBOM takes per file: its SPDX entry, its
+// relationship, and their JSON twice (for the document's namespace, then
+// the document), about 2 KiB measured at 100,000 files.
+const sbomPerFile = 2 << 10
 
 // stdinPassword reads the password from stdin when asked to, and refuses
 // half of a user name and password: the docker config is asked only when
