@@ -10,7 +10,7 @@ GO ?= go
 # What `scratch-push version` says: the git description of this tree.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: build test unit integration integration-docker29 integration-podman demo image lint env env-test fuzz bench bench-docker29 docs
+.PHONY: build test unit integration integration-docker29 integration-podman demo image lint env env-test fuzz bench bench-link bench-docker29 docs
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/scratch-push ./cmd/scratch-push
@@ -70,10 +70,17 @@ fuzz:
 
 # Benchmarks against docker build + docker push on this machine's daemon, and
 # crane, to a registry of the bench's own; results go in docs/benchmarks.md
-# by hand. Never part of make test. bench-docker29 runs it on Docker 29 with
-# the containerd image store.
-bench: env build
+# by hand. Never part of make test. bench runs the generated folders over
+# loopback, then bench-link: real programs (oras, dockerd, built static by
+# the bench) across two emulated links, with our default run on Docker 29
+# as a fifth side. bench-docker29 runs the loopback set on Docker 29.
+bench: env-test build
 	set -a && . $(ENV_DIR)/env && set +a && $(GO) run ./bench -tool bin/scratch-push
+	$(MAKE) bench-link
+
+bench-link: env-test build
+	set -a && . $(ENV_DIR)/env && set +a && $(GO) run ./bench -tool bin/scratch-push -workloads oras,dockerd \
+		-link 200mbit-20ms,1gbit-2ms -docker29 $$SCRATCHPUSH_TEST_DOCKER29_HOST
 
 bench-docker29: env-test build
 	set -a && . $(ENV_DIR)/env && set +a && DOCKER_HOST=$$SCRATCHPUSH_TEST_DOCKER29_HOST $(GO) run ./bench -tool bin/scratch-push

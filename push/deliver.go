@@ -2,8 +2,10 @@ package push
 
 import (
 	"context"
+	"sync"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/distribution/reference"
@@ -131,6 +133,9 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 	if sboms != nil && sboms.made && m.keepSBOM != nil {
 		m.keepSBOM(sboms.docs[""])
 	}
+	if o.Push && up == nil && len(res.Tags) > 0 && m.keepPushed != nil { // the daemon's push (or a tag put here)
+		m.keepPushed(digest.Digest(res.Tags[0].Digest))
+	}
 	done = true
 	return res, nil
 }
@@ -200,22 +205,53 @@ func pushedTag(ref reference.NamedTagged, digest string) Tag {
 // registry may be one only the daemon reaches.
 const thereWithin = 2 * time.Second
 
-// alreadyThere says whether ref names m's image in the registry already,
+// alreadyThere says whether the registry has m's image under ref already,
 // for an image reused on the daemon's path (one made now is new): then
 // the daemon has nothing to push, and the tag's manifest is returned. The
-// registry is asked from here (an unchanged image costs a GET where the
-// daemon's push costs its handshake, a HEAD per blob and the manifest's
-// put); anything but a clear yes leaves the push to the daemon.
+// registry is asked from here, for the tag and, at once, for the digest
+// the image was last pushed as to this repository (m.lastPushed, from the
+// records, believed only when the registry's manifest of that digest is
+// the image): a tag that names another manifest is put to name that one.
+// An unchanged image costs a GET or two and a put, where the daemon's push
+// costs its handshake, a HEAD per blob and the manifest's put; anything
+// but a clear yes leaves the push to the daemon.
 func alreadyThere(ctx context.Context, o run, m made, ref reference.NamedTagged) (ocispec.Descriptor, bool) {
 	if !m.reused {
 		return ocispec.Descriptor{}, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, thereWithin)
 	defer cancel()
-	manifest, config, err := o.registry().Names(ctx, ref)
-	if err != nil || !(config.String() == m.built.ID || manifest.Digest.String() == m.built.ID) {
-		return ocispec.Descriptor{}, false
+	client := o.registry()
+	is := func(desc ocispec.Descriptor, config digest.Digest) bool {
+		return config.String() == m.built.ID || desc.Digest.String() == m.built.ID
 	}
-	o.note("%s names image %s already: nothing to push", reference.FamiliarString(ref), m.built.ID)
-	return manifest, true
+	type read struct {
+		body   []byte
+		desc   ocispec.Descriptor
+		config digest.Digest
+		err    error
+	}
+	var tagged, last read
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tagged.body, tagged.desc, tagged.config, tagged.err = client.Manifest(ctx, ref, ref.Tag())
+	}()
+	if m.lastPushed != "" {
+		last.body, last.desc, last.config, last.err = client.Manifest(ctx, ref, m.lastPushed.String())
+	}
+	wg.Wait()
+	switch {
+	case tagged.err == nil && is(tagged.desc, tagged.config):
+		o.note("%s names image %s already: nothing to push", reference.FamiliarString(ref), m.built.ID)
+		return tagged.desc, true
+	case m.lastPushed != "" && last.err == nil && is(last.desc, last.config):
+		if err := client.Tag(ctx, ref, last.desc.MediaType, last.body); err != nil {
+			return ocispec.Descriptor{}, false
+		}
+		o.note("the registry holds image %s already, as %s: tagged it %s, nothing to push", m.built.ID, last.desc.Digest, reference.FamiliarString(ref))
+		return last.desc, true
+	}
+	return ocispec.Descriptor{}, false
 }

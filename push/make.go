@@ -48,8 +48,13 @@ type made struct {
 	sboms *sbom.Documents
 	// remember records a made image by the daemon's ID, keepSBOM its SBOM;
 	// each is called once the run has succeeded (nil: nothing to record).
-	remember func(id string)
-	keepSBOM func([]byte)
+	remember   func(id string)
+	keepSBOM   func([]byte)
+	keepPushed func(digest.Digest)
+	// lastPushed is the manifest digest a reused image was last pushed as
+	// by the daemon to the target's repository, from the records: a claim,
+	// checked against the registry before it is believed.
+	lastPushed digest.Digest
 	// platforms are an index's images, in its order.
 	platforms []PlatformImage
 	// there is the manifest the registry's tag named already, when the
@@ -110,7 +115,7 @@ func makeImage(ctx context.Context, api daemon.API, o run, sums []builder.Summar
 		files = m.image.Made.Files
 	}
 	if m.remember = rec.remember(ctx, o, sum, scanned, m.image, files); m.remember != nil {
-		m.keepSBOM = rec.keepSBOM
+		m.keepSBOM, m.keepPushed = rec.keepSBOM, rec.keepPushed
 	}
 	return m, nil
 }
@@ -130,6 +135,12 @@ type imageRecord struct {
 func (r imageRecord) keepSBOM(doc []byte) {
 	if r.ok && r.repo != "" {
 		r.store.KeepSBOM(r.keys.Stat, r.repo, doc)
+	}
+}
+
+func (r imageRecord) keepPushed(d digest.Digest) {
+	if r.ok && r.repo != "" {
+		r.store.KeepPushed(r.keys.Stat, r.repo, d)
 	}
 }
 
@@ -201,7 +212,7 @@ func reused(ctx context.Context, api daemon.API, o run, rec imageRecord, sum bui
 		if pushed == nil {
 			return made{}, false
 		}
-		var blobs []digest.Digest
+		blobs := []digest.Digest{pushed.Made.Config}
 		for _, l := range pushed.Layers {
 			blobs = append(blobs, l.Digest)
 		}
@@ -215,7 +226,10 @@ func reused(ctx context.Context, api daemon.API, o run, rec imageRecord, sum bui
 		}
 	}
 	o.note("reusing image %s: %s (--no-cache builds again)", id, why)
-	m := made{built: daemon.Built{ID: id}, reused: true, keepSBOM: rec.keepSBOM, files: files}
+	m := made{built: daemon.Built{ID: id}, reused: true, keepSBOM: rec.keepSBOM, keepPushed: rec.keepPushed, files: files}
+	if !o.Direct && rec.repo != "" {
+		m.lastPushed = rec.store.Pushed(key, rec.repo)
+	}
 	if o.Direct {
 		m.image = pushed // only its manifest goes up again
 	}

@@ -115,8 +115,8 @@ func (c *Client) push(ctx context.Context, deps func(context.Context, *wire) err
 
 // imageBlobs uploads img's layers (through go-containerregistry, which
 // skips those the registry has) and its config, all at once, up to
-// defaultJobs at a time; layers the session streamed up (StreamBlob) are
-// there already.
+// defaultJobs at a time; blobs the session streamed up (StreamBlob) or
+// found there (Has) are not sent again.
 func (c *Client) imageBlobs(ctx context.Context, w *wire, img builder.Image) error {
 	opts, err := c.repoOptions(ctx, w.repo)
 	if err != nil {
@@ -124,7 +124,9 @@ func (c *Client) imageBlobs(ctx context.Context, w *wire, img builder.Image) err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(defaultJobs)
-	g.Go(func() error { return w.uploadBlob(gctx, img.Config) })
+	if !c.session.uploaded(w.r.Name(), digest.FromBytes(img.Config)) {
+		g.Go(func() error { return w.uploadBlob(gctx, img.Config) })
+	}
 	for _, l := range img.Layers {
 		if c.session.uploaded(w.r.Name(), l.Digest) { // streamed up while it was made
 			c.sent(l.Size)

@@ -40,6 +40,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/scratchpush/scratchpush/atomicfile"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
@@ -281,6 +282,38 @@ func (s Store) KeepSBOM(key, repo string, doc []byte) {
 		return
 	}
 	_ = atomicfile.WriteBytes(s.sbomPath(key, repo), doc)
+	s.prune()
+}
+
+// pushedPath is where the manifest digest key's image was last pushed
+// as to repo by a daemon is kept.
+func (s Store) pushedPath(key, repo string) string {
+	sum := sha256.Sum256([]byte(key + "\n" + repo))
+	return filepath.Join(s.dir, hex.EncodeToString(sum[:])+".pushed")
+}
+
+// Pushed is the manifest digest key's image was last pushed as to repo by
+// a daemon, or "". Anyone who can write the records could change it: a
+// run believes it only once the registry's manifest of that digest is
+// shown to be the image (push's alreadyThere).
+func (s Store) Pushed(key, repo string) digest.Digest {
+	b, err := os.ReadFile(s.pushedPath(key, repo))
+	if err != nil {
+		return ""
+	}
+	d := digest.Digest(strings.TrimSpace(string(b)))
+	if d.Validate() != nil {
+		return ""
+	}
+	return d
+}
+
+// KeepPushed keeps d as what key's image was pushed as to repo.
+func (s Store) KeepPushed(key, repo string, d digest.Digest) {
+	if os.MkdirAll(s.dir, 0o700) != nil {
+		return
+	}
+	_ = atomicfile.WriteBytes(s.pushedPath(key, repo), []byte(d.String()+"\n"))
 	s.prune()
 }
 
