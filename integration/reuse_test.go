@@ -26,8 +26,9 @@ func TestUnchangedFolderReused(t *testing.T) {
 		read   bool // reused after reading the files: only their times changed
 		digest string
 		builds int
-		pushes int // push requests the daemon got
-		there  bool
+		pushes int  // push requests the daemon got
+		there  bool // the tag named the image already
+		tagged bool // the tag was put from here
 	}
 	run := func(tag string, flags ...string) outcome {
 		t.Helper()
@@ -42,7 +43,7 @@ func TestUnchangedFolderReused(t *testing.T) {
 		// An image is made by a build request, or on the containerd store
 		// made here and sent to the load endpoint.
 		return outcome{strings.Contains(res.stderr, "reusing image"), strings.Contains(res.stderr, "only their times changed"), digest, len(dp.buildRequests()) + dp.requests("/images/load"),
-			dp.requests("/push"), strings.Contains(res.stderr, "already: nothing to push")}
+			dp.requests("/push"), strings.Contains(res.stderr, "already: nothing to push"), strings.Contains(res.stderr, ", nothing to push")}
 	}
 	expect := func(what string, got outcome, reused bool) {
 		t.Helper()
@@ -64,8 +65,29 @@ func TestUnchangedFolderReused(t *testing.T) {
 	if b.digest != a.digest {
 		t.Errorf("unchanged folder: digest %s, first run %s", b.digest, a.digest)
 	}
-	if b.there || b.pushes == 0 {
-		t.Errorf("unchanged folder, a new tag: the daemon got %d push requests (there already: %v), want it to push", b.pushes, b.there)
+	// A new tag: the registry holds the image as the digest the first run
+	// pushed, which the records keep and the registry's manifest proves;
+	// the tag is put from here and the daemon pushes nothing.
+	if !b.tagged || b.pushes != 0 {
+		t.Errorf("unchanged folder, a new tag: the daemon got %d push requests (tagged from here: %v), want none", b.pushes, b.tagged)
+	}
+	// A record of the pushed digest edited to name another manifest (one
+	// the registry holds, of another image) is not believed: the registry's
+	// manifest is not the image, and the daemon pushes.
+	cacheDir := strings.TrimPrefix(extra[0], "SCRATCH_PUSH_CACHE_DIR=")
+	edited, _ := filepath.Glob(filepath.Join(cacheDir, "*", "*.pushed"))
+	more, _ := filepath.Glob(filepath.Join(cacheDir, "*.pushed"))
+	edited = append(edited, more...)
+	if len(edited) == 0 {
+		t.Fatalf("no record of a pushed digest in %s", cacheDir)
+	}
+	other := run("other", "--env", "OTHER=1")
+	for _, f := range edited {
+		must(t, os.WriteFile(f, []byte(other.digest+"\n"), 0o600))
+	}
+	lied := run("b2")
+	if lied.tagged || lied.pushes == 0 || lied.digest != a.digest {
+		t.Errorf("a record edited to name %s: tagged from here %v, %d daemon pushes, digest %s (want %s)", other.digest, lied.tagged, lied.pushes, lied.digest, a.digest)
 	}
 	// The same tag again: the registry names the image already, asked
 	// from here; the daemon pushes nothing.
