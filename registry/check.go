@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 
 	"github.com/distribution/reference"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/opencontainers/go-digest"
 
@@ -36,20 +33,15 @@ func (c *Client) Check(ctx context.Context, repo reference.Named) error {
 	// retries and says so, checks the credentials then. The handshake is
 	// the session's: the push goes on with it.
 	ctx = oneTry(ctx)
-	r, err := c.repository(repo)
+	w, err := c.openWire(ctx, repo)
 	if err != nil {
 		return checkFailure(host, err)
 	}
-	t, err := c.authorized(ctx, r)
-	if err != nil {
-		return checkFailure(host, err)
-	}
-	hc := &http.Client{Transport: t}
 	if tagged, ok := repo.(reference.NamedTagged); ok {
 		// The tag's manifest, asked after with the credentials: a 200 or
 		// 404 takes them, and the session learns what the tag names.
-		resp, err := c.request(ctx, hc, http.MethodHead, r, "/manifests/"+tagged.Tag())
-		if err == nil && (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNotFound) {
+		resp, err := w.do(ctx, http.MethodHead, w.url("/manifests/"+tagged.Tag()), http.Header{"Accept": {manifestTypes}}, nil, http.StatusOK, http.StatusNotFound)
+		if err == nil {
 			d := digest.Digest(resp.Header.Get("Docker-Content-Digest"))
 			switch {
 			case resp.StatusCode == http.StatusNotFound:
@@ -62,40 +54,17 @@ func (c *Client) Check(ctx context.Context, repo reference.Named) error {
 		// Anything else (a token without push scope refused, a registry
 		// that answers a HEAD oddly): the /v2/ endpoint gives the verdict.
 	}
-	resp, err := c.request(ctx, hc, http.MethodGet, r, "")
-	if err != nil {
-		return checkFailure(host, err)
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
+	_, err = w.do(ctx, http.MethodGet, w.root(), nil, nil, http.StatusOK)
+	var terr *transport.Error
+	switch {
+	case err == nil:
 		return nil
-	case http.StatusUnauthorized:
+	case errors.As(err, &terr) && terr.StatusCode == http.StatusUnauthorized:
 		return fmt.Errorf("checking credentials at %s: %w: the registry answered 401 Unauthorized", host, auth.ErrAuth)
+	case errors.As(err, &terr):
+		return fmt.Errorf("checking credentials at %s: %w: the registry answered %d %s", host, auth.ErrUnchecked, terr.StatusCode, http.StatusText(terr.StatusCode))
 	}
-	return fmt.Errorf("checking credentials at %s: %w: the registry answered %s", host, auth.ErrUnchecked, resp.Status)
-}
-
-// request sends one request of Check's to r's /v2/ endpoint (path "") or
-// below its repository; the answer's body is read and closed.
-func (c *Client) request(ctx context.Context, hc *http.Client, method string, r name.Repository, path string) (*http.Response, error) {
-	u := url.URL{Scheme: r.Registry.Scheme(), Host: r.RegistryStr(), Path: "/v2/"}
-	if path != "" {
-		u.Path += r.RepositoryStr() + path
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	if method == http.MethodHead {
-		req.Header.Set("Accept", manifestTypes)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp, nil
+	return checkFailure(host, err)
 }
 
 // checkFailure words what go-containerregistry's handshake returned: a 401

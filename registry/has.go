@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
@@ -38,12 +35,10 @@ func (c *Client) Has(ctx context.Context, repo reference.Named, blobs []digest.D
 	found := make([]bool, len(blobs))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, d := range blobs {
-		g.Go(func() error {
-			resp, err := w.do(gctx, http.MethodHead, w.url("/blobs/"+d.String()), nil, nil, http.StatusOK, http.StatusNotFound)
-			if err != nil {
-				return classify(ctx, repo, fmt.Errorf("asking for blob %s: %w", d, err))
+		g.Go(func() (err error) {
+			if found[i], err = w.hasBlob(gctx, d); err != nil {
+				return classify(ctx, repo, err)
 			}
-			found[i] = resp.StatusCode == http.StatusOK
 			return nil
 		})
 	}
@@ -72,21 +67,12 @@ func (c *Client) Manifest(ctx context.Context, repo reference.Named, ref string)
 	if err != nil {
 		return nil, desc, "", err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.url("/manifests/"+ref), nil)
-	if err != nil {
-		return nil, desc, "", err
-	}
-	req.Header.Set("Accept", manifestTypes)
-	resp, err := w.hc.Do(req)
-	if err != nil {
+	body, resp, err := w.get(ctx, "/manifests/"+ref, manifestTypes)
+	switch {
+	case err != nil:
 		return nil, desc, "", classify(ctx, repo, err)
-	}
-	defer resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusOK); err != nil {
-		return nil, desc, "", classify(ctx, repo, err)
-	}
-	if body, err = io.ReadAll(io.LimitReader(resp.Body, 4<<20)); err != nil {
-		return nil, desc, "", classify(ctx, repo, err)
+	case body == nil:
+		return nil, desc, "", fmt.Errorf("%s@%s: no such manifest", reference.FamiliarName(repo), ref)
 	}
 	var m struct {
 		MediaType string `json:"mediaType"`

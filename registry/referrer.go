@@ -5,12 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 
 	"github.com/distribution/reference"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -59,11 +57,11 @@ func (c *Client) uploadArtifact(ctx context.Context, w *wire, a Artifact) error 
 			continue
 		}
 		g.Go(func() error {
-			resp, err := w.do(gctx, http.MethodHead, w.url("/blobs/"+d.String()), nil, nil, http.StatusOK, http.StatusNotFound)
+			there, err := w.hasBlob(gctx, d)
 			if err != nil {
-				return fmt.Errorf("asking for blob %s: %w", d, err)
+				return err
 			}
-			if resp.StatusCode == http.StatusNotFound {
+			if !there {
 				if err := w.uploadBlob(gctx, b); err != nil {
 					return err
 				}
@@ -222,24 +220,12 @@ func (w *wire) readIndex(ctx context.Context, path string) *ocispec.Index {
 // getIndex reads the OCI index at path below the repository; nil when
 // there is none (404).
 func (w *wire) getIndex(ctx context.Context, path string) (*ocispec.Index, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.url(path), nil)
-	if err != nil {
+	body, _, err := w.get(ctx, path, ocispec.MediaTypeImageIndex)
+	if err != nil || body == nil {
 		return nil, err
-	}
-	req.Header.Set("Accept", ocispec.MediaTypeImageIndex)
-	resp, err := w.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusOK, http.StatusNotFound); err != nil {
-		return nil, err
-	}
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, nil
 	}
 	ix := &ocispec.Index{}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(ix); err != nil {
+	if err := json.Unmarshal(body, ix); err != nil {
 		return nil, err
 	}
 	if ix.SchemaVersion != 2 || ix.MediaType != ocispec.MediaTypeImageIndex {

@@ -36,21 +36,37 @@ type wire struct {
 	named string // for errors: the repository as the user wrote it
 }
 
-// wire opens repo for requests of this package's own.
+// wire opens repo for requests of this package's own; a refusal is
+// classified as a push's.
 func (c *Client) wire(ctx context.Context, repo reference.Named) (*wire, error) {
+	w, err := c.openWire(ctx, repo)
+	if err != nil {
+		return nil, classify(ctx, repo, err)
+	}
+	return w, nil
+}
+
+// openWire is wire with the handshake's error as it came.
+func (c *Client) openWire(ctx context.Context, repo reference.Named) (*wire, error) {
 	r, err := c.repository(repo)
 	if err != nil {
 		return nil, err
 	}
 	t, err := c.authorized(ctx, r)
 	if err != nil {
-		return nil, classify(ctx, repo, err)
+		return nil, err
 	}
 	return &wire{repo: repo, r: r, hc: &http.Client{Transport: t}, named: reference.FamiliarName(repo)}, nil
 }
 
 func (w *wire) url(path string) string {
 	u := url.URL{Scheme: w.r.Registry.Scheme(), Host: w.r.RegistryStr(), Path: "/v2/" + w.r.RepositoryStr() + path}
+	return u.String()
+}
+
+// root is the registry's /v2/ endpoint.
+func (w *wire) root() string {
+	u := url.URL{Scheme: w.r.Registry.Scheme(), Host: w.r.RegistryStr(), Path: "/v2/"}
 	return u.String()
 }
 
@@ -78,6 +94,38 @@ func (w *wire) do(ctx context.Context, method, u string, header http.Header, bod
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return resp, nil
+}
+
+// hasBlob says whether the repository holds blob d (a HEAD).
+func (w *wire) hasBlob(ctx context.Context, d digest.Digest) (bool, error) {
+	resp, err := w.do(ctx, http.MethodHead, w.url("/blobs/"+d.String()), nil, nil, http.StatusOK, http.StatusNotFound)
+	if err != nil {
+		return false, fmt.Errorf("asking for blob %s: %w", d, err)
+	}
+	return resp.StatusCode == http.StatusOK, nil
+}
+
+// get reads what path below the repository holds, as one of accept:
+// its body (at most 4 MiB) and the answer; nil for a 404.
+func (w *wire) get(ctx context.Context, path, accept string) ([]byte, *http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.url(path), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := w.hc.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusOK, http.StatusNotFound); err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, resp, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return body, resp, err
 }
 
 // uploadBlob uploads b, known in full, in two requests: a POST that opens
