@@ -99,7 +99,7 @@ func makeImage(ctx context.Context, api daemon.API, o run, sums []builder.Summar
 	}
 	o.note("sending %s: %d files, %d folders, %d links, %s, as %s", o.Dir, sum.Files, sum.Dirs, sum.Symlinks, HumanBytes(sum.Bytes), layers)
 	if big := sum.Largest(); o.Push && !o.Direct && !o.daemon.Containerd && big >= bigFile {
-		o.note("the daemon compresses each layer for the push on one core, and one layer holds the %s file whole: --push direct compresses it on every core and uploads it as it goes, while the daemon loads the image (a 130 MB program: 3.3 s against 7.1 s across a 200 Mbit/s link, docs/benchmarks.md)", HumanBytes(big))
+		o.note("the daemon compresses each layer for the push on one core, and one layer holds the %s file whole: --push direct compresses it on every core and uploads it as it goes, while the daemon loads the image (a 130 MB program: 3.4 s against 8.0 s across a 200 Mbit/s link, docs/benchmarks.md)", HumanBytes(big))
 	}
 	var m made
 	if o.Direct || len(o.Outputs) > 0 {
@@ -217,7 +217,7 @@ func reused(ctx context.Context, api daemon.API, o run, rec imageRecord, sum bui
 			blobs = append(blobs, l.Digest)
 		}
 		client := o.registry()
-		if d, ok := client.Tagged(o.Target.Tags[0]); ok && d == pushed.Made.Manifest {
+		if d, ok := o.tagged(client); ok && d == pushed.Made.Manifest {
 			blobs = nil // the tag names it: the registry has its blobs
 		}
 		if has, err := client.Has(ctx, o.Target.Repository, blobs); !has || err != nil {
@@ -293,10 +293,10 @@ func makeInDaemon(ctx context.Context, api daemon.API, o run, dockerfile []byte,
 
 // makeHere makes the image here, its layers compressed on every core to
 // temporary files, and for a push from here streamed to the registry
-// meanwhile (a layer whose stream failed goes up from its file); a classic store or Podman (api, when not the
-// containerd store) gets the folder as plain layers meanwhile, which it
-// loads faster than gzip ones. api is nil for a run that only writes
-// files.
+// meanwhile (a layer whose stream failed goes up from its file); a
+// classic store or Podman (api, when not the containerd store) gets the
+// folder as plain layers meanwhile, which it loads faster than gzip ones.
+// api is nil for a run that only writes files.
 func makeHere(ctx context.Context, api daemon.API, o run, sum builder.Summary) (made, error) {
 	var m made
 	o.Layout = o.layout(sum)

@@ -2,13 +2,13 @@ package push
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
@@ -199,6 +199,14 @@ func startCredentialCheck(ctx context.Context, api daemon.API, o run) *credentia
 		}
 	}()
 	return c
+}
+
+// tagged is what the run's session read the first tag to name, if it did.
+func (o run) tagged(c *registry.Client) (digest.Digest, bool) {
+	if len(o.Target.Tags) == 0 {
+		return "", false
+	}
+	return c.Tagged(o.Target.Tags[0])
 }
 
 // checked is what the credentials' check asks the registry for: the first

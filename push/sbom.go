@@ -109,7 +109,7 @@ func (j *sbomJob) artifact(doc []byte) registry.Artifact {
 // image or index made here (the daemon may not have it yet), else the
 // daemon's.
 func imageCreated(ctx context.Context, api daemon.API, m made) (time.Time, error) {
-	config := []byte(nil)
+	var config []byte
 	switch {
 	case m.image != nil:
 		config = m.image.Config

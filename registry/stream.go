@@ -34,8 +34,11 @@ type BlobStream struct {
 }
 
 // streamBuffer bounds the bytes a BlobStream holds that the upload has not
-// taken yet (in chunks of what each Write gave).
-const streamBuffer = 64
+// taken yet, in writes (pgzip writes a compressed block of at most 1 MiB
+// at a time): enough for what is made while the upload is opened (a round
+// trip or two), not a copy of the layer when the link is slower than the
+// compression.
+const streamBuffer = 16
 
 // StreamBlob opens a streamed upload of a blob to repo.
 func (c *Client) StreamBlob(ctx context.Context, repo reference.Named) *BlobStream {
