@@ -137,15 +137,22 @@ func (c *Client) repoOptions(ctx context.Context, repo reference.Named) ([]remot
 	if c.session == nil {
 		return opts, nil
 	}
-	r, err := c.repository(repo)
-	if err != nil {
-		return nil, err
-	}
-	t, err := c.authorized(ctx, r)
+	_, t, err := c.authorizedFor(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
 	return append(opts, remote.WithTransport(t)), nil
+}
+
+// authorizedFor is repo, named as go-containerregistry names it, and the
+// transport authorized for it (authorized).
+func (c *Client) authorizedFor(ctx context.Context, repo reference.Named) (name.Repository, http.RoundTripper, error) {
+	r, err := c.repository(repo)
+	if err != nil {
+		return r, nil, err
+	}
+	t, err := c.authorized(ctx, r)
+	return r, t, err
 }
 
 // oneTryKey marks a context whose requests are tried once.

@@ -28,7 +28,7 @@ type BlobStream struct {
 	done   chan struct{}
 	err    error
 	w      *wire
-	loc    string // where the PATCH said the upload goes on
+	loc    *url.URL // where the PATCH said the upload goes on
 	mu     sync.Mutex
 	closed bool
 }
@@ -89,7 +89,7 @@ func (s *BlobStream) send(repo reference.Named) error {
 	if err != nil {
 		return err
 	}
-	s.loc = next.String()
+	s.loc = next
 	return nil
 }
 
@@ -127,27 +127,11 @@ func (s *BlobStream) Commit(d digest.Digest, err error) error {
 	if s.err != nil {
 		return s.err
 	}
-	loc, err := s.putLocation(d)
-	if err != nil {
-		return err
-	}
-	if _, err := s.w.do(s.ctx, http.MethodPut, loc, http.Header{"Content-Type": {"application/octet-stream"}}, nil, http.StatusCreated); err != nil {
+	if err := s.w.commitBlob(s.ctx, s.loc, d, nil); err != nil {
 		return fmt.Errorf("committing blob %s: %w", d, err)
 	}
 	s.c.session.upload(s.w.r.Name(), d)
 	return nil
-}
-
-// putLocation is where the upload is committed as d.
-func (s *BlobStream) putLocation(d digest.Digest) (string, error) {
-	u, err := url.Parse(s.loc)
-	if err != nil {
-		return "", err
-	}
-	q := u.Query()
-	q.Set("digest", d.String())
-	u.RawQuery = q.Encode()
-	return u.String(), nil
 }
 
 func (s *BlobStream) close() {

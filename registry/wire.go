@@ -48,11 +48,7 @@ func (c *Client) wire(ctx context.Context, repo reference.Named) (*wire, error) 
 
 // openWire is wire with the handshake's error as it came.
 func (c *Client) openWire(ctx context.Context, repo reference.Named) (*wire, error) {
-	r, err := c.repository(repo)
-	if err != nil {
-		return nil, err
-	}
-	t, err := c.authorized(ctx, r)
+	r, t, err := c.authorizedFor(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -142,14 +138,21 @@ func (w *wire) uploadBlob(ctx context.Context, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("uploading blob %s: %w", d, err)
 	}
-	q := loc.Query()
-	q.Set("digest", d.String())
-	loc.RawQuery = q.Encode()
-	h := http.Header{"Content-Type": {"application/octet-stream"}}
-	if _, err := w.do(ctx, http.MethodPut, loc.String(), h, b, http.StatusCreated); err != nil {
+	if err := w.commitBlob(ctx, loc, d, b); err != nil {
 		return fmt.Errorf("uploading blob %s: %w", d, err)
 	}
 	return nil
+}
+
+// commitBlob ends the upload at loc as blob d with a PUT of its last bytes
+// (all of them for a monolithic upload, none after a PATCH).
+func (w *wire) commitBlob(ctx context.Context, loc *url.URL, d digest.Digest, last []byte) error {
+	u := *loc
+	q := u.Query()
+	q.Set("digest", d.String())
+	u.RawQuery = q.Encode()
+	_, err := w.do(ctx, http.MethodPut, u.String(), http.Header{"Content-Type": {"application/octet-stream"}}, last, http.StatusCreated)
+	return err
 }
 
 // location is where an upload goes on: the answer's Location, resolved
