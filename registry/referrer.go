@@ -91,8 +91,10 @@ func (c *Client) uploadArtifact(ctx context.Context, w *wire, a Artifact) error 
 // is written. subject's media type and size are asked of the registry
 // when not given (an image the daemon pushed). In round trips after the
 // push: the subject asked after (when not given), the blobs Prepare did
-// not upload and the fallback index read, all at once; the manifest; on a
-// registry without the referrers API, the fallback index. The session
+// not upload and the fallback index read, all at once, the manifest put
+// as soon as its blobs and subject are known (with the fallback's read,
+// for a subject given and blobs uploaded); on a registry without the
+// referrers API, the fallback index. The session
 // learns whether the registry has the API, so that attaching the next
 // subject does not read its fallback index unasked. A document Prepare
 // did not upload (one kept for a reused image) may be attached already:
@@ -109,8 +111,10 @@ func (c *Client) Attach(ctx context.Context, repo reference.Named, subject ocisp
 	var made builder.Artifact
 	there := false              // the artifact's manifest is in the registry already
 	var referred *ocispec.Index // what the referrers API lists, when asked
+	var p *put                  // the manifest's put, when made with the reads
 	g, gctx := errgroup.WithContext(ctx)
-	if subject.MediaType == "" || subject.Size <= 0 {
+	switch {
+	case subject.MediaType == "" || subject.Size <= 0:
 		g.Go(func() error {
 			desc, err := w.headManifest(gctx, subject.Digest.String())
 			if err != nil {
@@ -119,7 +123,7 @@ func (c *Client) Attach(ctx context.Context, repo reference.Named, subject ocisp
 			subject = desc
 			return nil
 		})
-	} else if !c.session.uploaded(w.r.Name(), digest.FromBytes(a.Blob)) {
+	case !c.session.uploaded(w.r.Name(), digest.FromBytes(a.Blob)):
 		// Not uploaded in this run (a document kept for a reused image):
 		// the artifact may be there, as an image pushed before has it;
 		// asked after meanwhile.
@@ -135,6 +139,11 @@ func (c *Client) Attach(ctx context.Context, repo reference.Named, subject ocisp
 			referred = w.referrers(gctx, subject.Digest)
 			return nil // not known: put it
 		})
+	default: // its blobs went up in this run (Prepare): its manifest is put at once
+		if made, err = builder.MakeArtifact(subject, a.Type, a.Title, a.Blob, a.Annotations); err != nil {
+			return "", err
+		}
+		p = &put{}
 	}
 	if !hasAPI { // read meanwhile, in case the registry has not the API
 		g.Go(func() (err error) {
@@ -142,21 +151,28 @@ func (c *Client) Attach(ctx context.Context, repo reference.Named, subject ocisp
 			return err
 		})
 	}
-	g.Go(func() error { return c.uploadArtifact(gctx, w, a) })
+	g.Go(func() error {
+		if err := c.uploadArtifact(gctx, w, a); err != nil || p == nil {
+			return err
+		}
+		return w.putArtifact(gctx, made, subject, p)
+	})
 	if err := g.Wait(); err != nil {
 		return "", classify(ctx, repo, err)
 	}
-	if made.Manifest == nil {
-		if made, err = builder.MakeArtifact(subject, a.Type, a.Title, a.Blob, a.Annotations); err != nil {
-			return "", err
+	if p == nil {
+		if made.Manifest == nil {
+			if made, err = builder.MakeArtifact(subject, a.Type, a.Title, a.Blob, a.Annotations); err != nil {
+				return "", err
+			}
 		}
-	}
-	if there && (listed(referred, made.Descriptor.Digest) || listed(fallback, made.Descriptor.Digest)) {
-		return made.Descriptor.Digest, nil
-	}
-	p, err := w.putManifest(ctx, made.Descriptor.Digest.String(), ocispec.MediaTypeImageManifest, made.Manifest)
-	if err != nil {
-		return "", classify(ctx, repo, fmt.Errorf("attaching %s to %s: %w", a.Type, subject.Digest, err))
+		if there && (listed(referred, made.Descriptor.Digest) || listed(fallback, made.Descriptor.Digest)) {
+			return made.Descriptor.Digest, nil
+		}
+		p = &put{}
+		if err := w.putArtifact(ctx, made, subject, p); err != nil {
+			return "", classify(ctx, repo, err)
+		}
 	}
 	c.session.learnReferrers(host, p.subject)
 	if p.subject { // the registry lists it: it says so (OCI-Subject), as the OCI's spec has it
@@ -171,6 +187,17 @@ func (c *Client) Attach(ctx context.Context, repo reference.Named, subject ocisp
 		return "", classify(ctx, repo, fmt.Errorf("listing %s under %s in the referrers tag: %w", made.Descriptor.Digest, subject.Digest, err))
 	}
 	return made.Descriptor.Digest, nil
+}
+
+// putArtifact puts the artifact's manifest, made for subject, and keeps
+// the registry's answer in p.
+func (w *wire) putArtifact(ctx context.Context, made builder.Artifact, subject ocispec.Descriptor, p *put) error {
+	got, err := w.putManifest(ctx, made.Descriptor.Digest.String(), ocispec.MediaTypeImageManifest, made.Manifest)
+	if err != nil {
+		return fmt.Errorf("attaching %s to %s: %w", made.Descriptor.ArtifactType, subject.Digest, err)
+	}
+	*p = got
+	return nil
 }
 
 // listed says whether ix, a referrers tag's index, lists d.

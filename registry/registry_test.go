@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -814,5 +815,49 @@ func TestStreamedLayer(t *testing.T) {
 		if digest.FromBytes(b) != img.Layers[0].Digest {
 			t.Errorf("refused %v: the registry's layer is %s, want %s", refuse, digest.FromBytes(b), img.Layers[0].Digest)
 		}
+	}
+}
+
+// The manifest of an artifact whose blobs went up with the image is put
+// while the fallback index is read, not after it: the read is held until
+// the put arrives, which it would never do were it waiting for the read
+// (the hold's bound only ends such a wait).
+func TestAttachPutsWhileReading(t *testing.T) {
+	reg := registrytest.New(t, registrytest.WithoutReferrers())
+	img := makeImage(t, "", "put while reading")
+	named, err := reference.ParseNormalizedNamed(reg.Host() + "/team/app")
+	must(t, err)
+	tag, err := reference.WithTag(named, "v1")
+	must(t, err)
+	ctx := context.Background()
+	c := New(creds(), WithSession(NewSession()))
+	sbom := Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{"spdxVersion":"SPDX-2.3"}`)}
+	must(t, c.Prepare(ctx, named, sbom))
+	_, err = c.Push(ctx, img, []reference.NamedTagged{tag})
+	must(t, err)
+	put := make(chan struct{})
+	var once sync.Once
+	held := atomic.Bool{}
+	reg.Before(func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/sha256:"):
+			once.Do(func() { close(put) })
+		case r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/sha256-"):
+			select {
+			case <-put:
+			case <-time.After(time.Minute):
+				held.Store(true)
+			}
+		}
+		return false
+	})
+	if _, err := c.Attach(ctx, named, img.Descriptor, sbom); err != nil {
+		t.Fatal(err)
+	}
+	if held.Load() {
+		t.Errorf("the artifact's manifest was put after the fallback index was read: %q", reg.Requests())
+	}
+	if n := reg.Count("PUT /v2/team/app/manifests/sha256-"); n != 1 {
+		t.Errorf("%d puts of the fallback index, want 1: %q", n, reg.Requests())
 	}
 }
