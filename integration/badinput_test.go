@@ -122,7 +122,7 @@ func TestBadInput(t *testing.T) {
 		{name: "upper-case repository", args: []string{"--no-push", "--repository", "it/UPPER", good}, code: 2, want: []string{`"it/UPPER"`, "lowercase"}},
 		{name: "repository with a tag", args: []string{"--no-push", "--repository", repo + ":v1", good}, code: 2, want: []string{"holds a tag", "--tag"}},
 		{name: "repository too long", args: []string{"--no-push", "--repository", "it/" + strings.Repeat("a", 260), good}, code: 2, want: []string{"--repository", "255"}},
-		{name: "tag with a colon", args: []string{"--no-push", "--repository", repo, "--tag", "v1:x", good}, code: 2, want: []string{`--tag: "v1:x" is not a valid tag`, "letters, digits"}},
+		{name: "tag with a colon", args: []string{"--no-push", "--repository", repo, "--tag", "v1:x", good}, code: 2, want: []string{`--tag: "v1:x" is not a valid tag`, "what follows the colon"}},
 		{name: "tag of 129 characters", args: []string{"--no-push", "--repository", repo, "--tag", strings.Repeat("t", 129), good}, code: 2, want: []string{"up to 128"}},
 		{name: "tag with a leading dash", args: []string{"--no-push", "--repository", repo, "--tag=-x", good}, code: 2, want: []string{`--tag: "-x" is not a valid tag`}},
 		{name: "cmd with an open quote", args: []string{"--no-push", "--cmd", `./app "x`, good}, code: 2, want: []string{"--cmd", "unterminated double-quoted"}},

@@ -45,6 +45,10 @@ func Parse(registry, repository string, tags []string) (Target, error) {
 	if strings.IndexFunc(repo, func(r rune) bool { return r < ' ' || r == 0x7f || r == utf8.RuneError }) >= 0 {
 		return Target{}, field.Errorf("Repository", "%q holds a control character or invalid UTF-8: use lowercase letters, digits, '.', '_', '-' and '/'", repository)
 	}
+	if scheme, rest, ok := strings.Cut(repo, "://"); ok {
+		host, _, _ := strings.Cut(rest, "/")
+		return Target{}, field.Errorf("Repository", "%q: a repository names no scheme: give %s, and %s %s://%s if the scheme matters", repository, rest, field.Ref("Registry"), scheme, host)
+	}
 	if own, rest, ok := splitHost(repo); ok {
 		if host != "" && canonicalHost(own) != host {
 			return Target{}, field.Errorf("Repository", "%q names registry %s but %s is %s: drop one or make them agree", repository, own, field.Ref("Registry"), host)
@@ -75,6 +79,9 @@ func Parse(registry, repository string, tags []string) (Target, error) {
 		seen[tag] = true
 		tagged, err := reference.WithTag(named, tag)
 		if err != nil {
+			if name, after, ok := strings.Cut(tag, ":"); ok && after != "" && name != "" {
+				return Target{}, field.Errorf("Tags", "%q is not a valid tag: a tag is what follows the colon: give %s %s, and the name in %s", tag, field.Ref("Tags"), after, field.Ref("Repository"))
+			}
 			return Target{}, field.Errorf("Tags", "%q is not a valid tag: use up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", tag)
 		}
 		t.Tags = append(t.Tags, tagged)

@@ -55,8 +55,22 @@ func TestUsageErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"no folder", []string{"--no-push"}, nil, "want exactly one folder argument"},
-		{"two folders", []string{"--no-push", dir, dir}, nil, "want exactly one folder argument"},
+		{"no folder", []string{"--no-push"}, nil, "no folder given: name the folder of build output last"},
+		{"two folders", []string{"--no-push", dir, dir}, nil, "2 folders given"},
+		// A flag that takes a value swallows the folder: the error names
+		// the flag, not the count of folders.
+		{"choice flag took the folder", []string{"--repository", "newcomer/app", "--cmd", "./app", "--push", dir}, nil, `invalid argument "` + dir + `" for "--push" flag: give daemon or direct; ` + dir + " is a folder"},
+		{"choice flag's bad value", []string{"--no-push", "--builder", "kaniko", dir}, nil, `"--builder" flag: give auto, buildkit or classic`},
+		{"free flag took the folder", []string{"--repository", "newcomer/app", "--cmd", "./app", "--context", dir}, nil, `no folder given: --context took "` + dir + `" as its value`},
+		{"choice flag from its variable", []string{"--no-push", dir}, map[string]string{"SCRATCH_PUSH_SBOM": "cyclonedx"}, `SCRATCH_PUSH_SBOM="cyclonedx": invalid argument "cyclonedx" for "--sbom" flag: give spdx or none`},
+		// Habits from docker, ko and crane.
+		{"docker's -t", []string{"-t", "app:v1", dir}, nil, "docker build -t NAME:TAG is --repository NAME --tag TAG here"},
+		{"--port", []string{"--port", "5000", dir}, nil, "unknown flag: --port: did you mean --ports?"},
+		{"a plural", []string{"--tags", "v1", dir}, nil, "unknown flag: --tags: did you mean --tag?"},
+		{"a typo", []string{"--repositry", "app", dir}, nil, "did you mean --repository?"},
+		{"--insecure", []string{"--insecure", dir}, nil, "for another, write --registry http://HOST"},
+		{"repository with a scheme", []string{"--no-push", "--repository", "https://quay.io/team/app", dir}, nil, `--repository: "https://quay.io/team/app": a repository names no scheme: give quay.io/team/app, and --registry https://quay.io if the scheme matters`},
+		{"name:tag as the tag", []string{"--no-push", "--repository", "app", "--tag", "app:v1", dir}, nil, `--tag: "app:v1" is not a valid tag: a tag is what follows the colon: give --tag v1, and the name in --repository`},
 		{"unknown flag", []string{"--frobnicate", dir}, nil, "unknown flag: --frobnicate"},
 		{"missing folder", []string{"--no-push", filepath.Join(dir, "nope")}, nil, "no such folder"},
 		{"folder is a file", []string{"--no-push", file}, nil, "is not a folder"},
@@ -157,6 +171,14 @@ func TestHelp(t *testing.T) {
 	stdout, _, code := runCLI(t, "", "--help")
 	if code != 0 || !strings.Contains(stdout, "scratch-push [flags] DIR") || !strings.Contains(stdout, "--password-stdin") {
 		t.Errorf("exit %d, help %q", code, stdout)
+	}
+}
+
+// --version answers without a daemon, as docker, ko and crane do.
+func TestVersionFlag(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "", "--version")
+	if code != 0 || !strings.HasPrefix(stdout, "scratch-push version ") || strings.Count(stdout, "\n") != 1 || stderr != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
 

@@ -37,6 +37,7 @@ type options struct {
 	passwordStdin bool
 	noPush        bool
 	quiet         bool
+	version       bool
 	timeout       time.Duration
 	werckerYML    string
 	pipeline      string
@@ -106,6 +107,10 @@ like one of these commands is given as ./version.`,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			flags := cmd.Flags()
+			if o.version {
+				fmt.Fprintf(s.out, "scratch-push version %s\n", toolVersion())
+				return nil
+			}
 			o.origins = map[string]string{}
 			if err := flagsFromEnv(flags, o.origins); err != nil {
 				return err
@@ -124,8 +129,10 @@ like one of these commands is given as ./version.`,
 			switch {
 			case len(args) == 1:
 				o.in.Dir = args[0]
-			case len(args) > 1 || !platformFolders(o.in.Platforms):
-				return usagef("want exactly one folder argument (DIR), or --platform PLATFORM=DIR, got %d folders: see scratch-push --help", len(args))
+			case len(args) > 1:
+				return usagef("%d folders given (%s): name one folder, DIR, or give --platform PLATFORM=DIR for each platform; a flag's value with spaces needs quotes", len(args), strings.Join(args, " "))
+			case !platformFolders(o.in.Platforms):
+				return noFolder(flags)
 			}
 			passwordFlag := flags.Changed("password")
 			if pw := os.Getenv("SCRATCH_PUSH_PASSWORD"); !passwordFlag && !o.passwordStdin && (pw != "" || !o.passwordFromFile) {
@@ -170,7 +177,7 @@ like one of these commands is given as ./version.`,
 		},
 	}
 	cmd.AddCommand(newVersionCommand(s))
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usagef("%v: see %s --help", err, c.CommandPath()) })
+	cmd.SetFlagErrorFunc(flagError)
 	cmd.SetOut(s.out)
 	cmd.SetErr(s.err)
 	wrapUsage(cmd)
@@ -207,19 +214,20 @@ like one of these commands is given as ./version.`,
 	f.StringArrayVar(&o.in.Volumes, "volume", nil, "path to declare as a volume; repeatable")
 	f.StringVar(&o.in.StopSignal, "stop-signal", "", "signal that stops the container: SIGTERM, TERM, 15, SIGRTMIN+3")
 	f.BoolVar(&o.noPush, "no-push", false, "build and tag in the local daemon only (docker images shows it), and print the image ID")
-	f.StringVar(&o.in.PushVia, "push", "daemon", "who pushes: daemon (the daemon, as docker push does), or direct (scratch-push itself, from the image it makes here, while the daemon loads it: faster, and the registry gets the exact manifest made here)")
+	choiceVar(f, &o.in.PushVia, "push", "daemon", "who pushes: daemon (the daemon, as docker push does), or direct (scratch-push itself, from the image it makes here, while the daemon loads it: faster, and the registry gets the exact manifest made here)", "daemon", "direct")
 	f.StringArrayVar(&o.in.Annotations, "annotation", nil, "manifest annotation KEY=VALUE (and the index's, for several platforms); repeatable; needs the manifest made here: --push direct, several platforms, or Docker's containerd image store")
-	f.StringVar(&o.in.SourceInfo, "source-info", "auto", "auto: label the image (and annotate a manifest made here) with org.opencontainers.image.source and .revision from CI variables (GITHUB_*, GitLab's CI_*, WERCKER_GIT_*) or the folder's git checkout, .version from a tag like v1.2.3, and .created; none: leave them out")
-	f.StringVar(&o.in.SBOM, "sbom", "spdx", "attach an SBOM to what is pushed, as an OCI referrer: spdx (an SPDX 2.3 document: each Go program's modules, the essentials, every file's checksums) or none")
+	choiceVar(f, &o.in.SourceInfo, "source-info", "auto", "auto: label the image (and annotate a manifest made here) with org.opencontainers.image.source and .revision from CI variables (GITHUB_*, GitLab's CI_*, WERCKER_GIT_*) or the folder's git checkout, .version from a tag like v1.2.3, and .created; none: leave them out", "auto", "none")
+	choiceVar(f, &o.in.SBOM, "sbom", "spdx", "attach an SBOM to what is pushed, as an OCI referrer: spdx (an SPDX 2.3 document: each Go program's modules, the essentials, every file's checksums) or none", "spdx", "none")
 	f.BoolVar(&o.in.NoCache, "no-cache", false, "build again: neither reuse the image of an unchanged folder nor use the daemon's build cache")
 	f.BoolVar(&o.in.Reproducible, "reproducible", false, "make the image here, byte for byte the same for the same folder, and load it (default on when SOURCE_DATE_EPOCH is set)")
 	f.IntVar(&o.in.MaxLayers, "max-layers", builder.MaxLayers, "split a folder of more than 64 MiB into up to this many layers, which push in parallel; unless given, fewer when the daemon's processors would be shared badly, and one with --reproducible; given, it is the exact cap")
-	f.StringVar(&o.in.Builder, "builder", "auto", "how the daemon gets the image: auto (on the containerd image store, made here and loaded, and its blobs pushed as made; elsewhere BuildKit where offered, else the classic builder), buildkit or classic")
+	choiceVar(f, &o.in.Builder, "builder", "auto", "how the daemon gets the image: auto (on the containerd image store, made here and loaded, and its blobs pushed as made; elsewhere BuildKit where offered, else the classic builder), buildkit or classic", "auto", "buildkit", "classic")
 	f.IntVar(&o.in.Retries, "retries", 3, "times to retry a login or push that failed for a transient reason (registry 5xx or 429, a refused, reset or timed-out connection)")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up when the whole run takes longer (0: no limit)")
+	f.BoolVar(&o.version, "version", false, "print this tool's version and exit; \"scratch-push version\" adds Go's, the Engine API's and the daemon's")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors (--progress=quiet)")
 	cmd.PersistentFlags().StringVar(&o.context, "context", "", "the docker CLI context to use (as docker --context; DOCKER_CONTEXT works too); default: DOCKER_HOST, else the docker config's current context")
-	f.StringVar(&o.progress, "progress", display.Auto, "how to show progress on stderr: auto (tty on a terminal, else plain), tty, plain (timestamped lines), json (the daemon's messages as JSON lines), quiet")
+	choiceVar(f, &o.progress, "progress", display.Auto, "how to show progress on stderr: auto (tty on a terminal, else plain), tty, plain (timestamped lines), json (the daemon's messages as JSON lines), quiet", display.Modes...)
 	f.StringVar(&o.in.CACerts, "ca-certs", "", "add a CA bundle as /etc/ssl/certs/ca-certificates.crt: the host's with --ca-certs, or --ca-certs=`FILE`")
 	f.Lookup("ca-certs").NoOptDefVal = builder.DefaultCACerts
 	f.StringVar(&o.in.TZData, "tzdata", "", "add time zone data as /usr/share/zoneinfo: the host's with --tzdata, or --tzdata=`DIR`")
@@ -237,14 +245,15 @@ like one of these commands is given as ./version.`,
 	f.StringVar(&o.in.ImageRefsFile, "image-refs", "", "write every pushed reference, REPOSITORY:TAG@DIGEST a line (every repository's), to this file")
 	f.StringVar(&o.werckerYML, "wercker-yml", "", "run the internal/docker-scratch-push step of this wercker.yml; flags given here override its keys, and DIR defaults to $WERCKER_OUTPUT_DIR")
 	f.StringVar(&o.pipeline, "pipeline", "", "with --wercker-yml: the pipeline whose step to run (default: the one that has it)")
-	for flag, values := range map[string][]string{
-		"progress":    display.Modes,
-		"builder":     {"auto", "buildkit", "classic"},
-		"push":        {"daemon", "direct"},
-		"sbom":        {"spdx", "none"},
-		"source-info": {"auto", "none"},
-		"platform":    {"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64"},
-	} {
+	completions := map[string][]string{
+		"platform": {"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64"},
+	}
+	f.VisitAll(func(fl *pflag.Flag) {
+		if c, ok := fl.Value.(*choice); ok {
+			completions[fl.Name] = c.values
+		}
+	})
+	for flag, values := range completions {
 		_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
 	}
 	return cmd
