@@ -126,3 +126,28 @@ func (p *Printer) Event(e daemon.Event) {
 	p.status[e.ID] = e.Text
 	fmt.Fprintf(p.w, "[%6.1fs] %s: %s\n", time.Since(p.start).Seconds(), e.ID, e.Text)
 }
+
+// Line is text as a line of its own in mode's output, outside a
+// Printer's: in JSON mode a message ({"stream": …}), so that a reader of
+// JSON lines never meets plain text; else the text and a newline.
+func Line(mode, text string) []byte {
+	if mode != JSON {
+		return []byte(text + "\n")
+	}
+	b, _ := json.Marshal(jsonstream.Message{Stream: text + "\n"})
+	return append(b, '\n')
+}
+
+// ErrorLine is a run's failure as the last line of mode's output: in JSON
+// mode an error message, as the daemon's own streams end
+// ({"errorDetail":{"message":…},"error":…}); else the text and a newline.
+func ErrorLine(mode, text string) []byte {
+	if mode != JSON {
+		return []byte(text + "\n")
+	}
+	b, _ := json.Marshal(struct {
+		Detail jsonstream.Error `json:"errorDetail"`
+		Error  string           `json:"error"`
+	}{jsonstream.Error{Message: text}, text})
+	return append(b, '\n')
+}

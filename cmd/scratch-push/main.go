@@ -15,6 +15,7 @@ import (
 	"github.com/moby/term"
 	"golang.org/x/sys/unix"
 
+	"github.com/scratchpush/scratchpush/display"
 	"github.com/scratchpush/scratchpush/redact"
 )
 
@@ -41,18 +42,23 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	red := &redact.Redactor{}
 	errOut := red.Writer(stderr)
 	fd, isTerminal := term.GetFdInfo(stderr)
-	cmd := newRootCommand(&streams{in: stdin, out: stdout, err: errOut, redact: red, errFd: fd, errTerminal: isTerminal})
+	s := &streams{in: stdin, out: stdout, err: errOut, redact: red, errFd: fd, errTerminal: isTerminal}
+	cmd := newRootCommand(s)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}
+	mode := s.progress
+	if mode == "" { // the command line was refused before the mode was settled
+		mode, _ = cmd.Flags().GetString("progress")
+	}
 	var sig signalError
 	if errors.As(context.Cause(ctx), &sig) {
-		fmt.Fprintf(errOut, "scratch-push: %s: stopped; nothing was pushed that was not complete\n", sig)
+		errOut.Write(display.ErrorLine(mode, fmt.Sprintf("scratch-push: %s: stopped; nothing was pushed that was not complete", sig)))
 		return 128 + int(sig.s)
 	}
-	fmt.Fprintf(errOut, "scratch-push: %s\n", oneLine(err.Error()))
+	errOut.Write(display.ErrorLine(mode, "scratch-push: "+oneLine(err.Error())))
 	var u usageError
 	if errors.As(err, &u) {
 		return 2
@@ -74,7 +80,7 @@ func usagef(format string, args ...any) error {
 }
 
 func warn(s *streams, msg string) {
-	fmt.Fprintf(s.err, "scratch-push: warning: %s\n", msg)
+	s.err.Write(display.Line(s.progress, "scratch-push: warning: "+msg))
 }
 
 // oneLine keeps an error to one line: a daemon's message can hold newlines.

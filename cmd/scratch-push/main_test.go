@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -261,5 +262,41 @@ func TestChooseProgress(t *testing.T) {
 		case c.err == "" && (err != nil || o.progress != c.want):
 			t.Errorf("%+v: mode %q, error %v; want %q", c, o.progress, err, c.want)
 		}
+	}
+}
+
+// With --progress json every line on stderr is a JSON object, the warnings
+// and the final error too (as the daemon's own streams end with an
+// errorDetail), so that a reader of JSON lines never meets plain text.
+func TestJSONProgressErrors(t *testing.T) {
+	dir := folder(t)
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing folder", []string{"--progress", "json", "--no-push", filepath.Join(dir, "nope")}, "no such folder"},
+		{"unknown flag after the mode", []string{"--progress=json", "--frobnicate", dir}, "unknown flag: --frobnicate"},
+		{"a warning, then the error", []string{"--progress", "json", "--repository", "127.0.0.1:1/a", "--username", "u", "--password", "pw-7731", "--ports", "bad", dir}, `--ports: port "bad"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, "", c.args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+			for _, l := range lines {
+				if !json.Valid([]byte(l)) {
+					t.Errorf("a line that is not JSON: %q", l)
+				}
+			}
+			var last struct {
+				Detail struct{ Message string } `json:"errorDetail"`
+				Error  string
+			}
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || !strings.Contains(last.Detail.Message, c.want) || last.Error != last.Detail.Message {
+				t.Errorf("last line %q, want an errorDetail containing %q", lines[len(lines)-1], c.want)
+			}
+		})
 	}
 }

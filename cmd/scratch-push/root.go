@@ -27,6 +27,9 @@ type streams struct {
 	// --progress=auto and the live display's width.
 	errFd       uintptr
 	errTerminal bool
+	// progress is the settled --progress mode, in which warnings and the
+	// final error are written too; "" until then.
+	progress string
 }
 
 // options is the command line: the run's input as typed, bound to the
@@ -115,6 +118,9 @@ like one of these commands is given as ./version.`,
 			if err := flagsFromEnv(flags, o.origins); err != nil {
 				return err
 			}
+			if err := chooseProgress(s, flags.Changed("progress"), &o); err != nil {
+				return err
+			}
 			if o.werckerYML != "" {
 				var err error
 				if args, err = applyWercker(s, flags, &o, args); err != nil {
@@ -122,9 +128,6 @@ like one of these commands is given as ./version.`,
 				}
 			} else if o.pipeline != "" {
 				return usagef("--pipeline chooses a pipeline of --wercker-yml: give the file too")
-			}
-			if err := chooseProgress(s, flags.Changed("progress"), &o); err != nil {
-				return err
 			}
 			switch {
 			case len(args) == 1:
@@ -314,5 +317,6 @@ func chooseProgress(s *streams, given bool, o *options) error {
 		}
 	}
 	o.quiet = o.progress == display.Quiet
+	s.progress = o.progress
 	return nil
 }
