@@ -40,8 +40,10 @@ type Referrer struct {
 }
 
 // InputError marks a failure that is a mistake in the input, found only
-// once the daemon was asked what it is (annotations on a store that keeps
-// none): a front end reports it as it reports a bad flag.
+// once the run began: the folder holds what cannot go in an image (a
+// fifo, a file it may not read), or the daemon, asked what it is, keeps
+// none of what was asked for (annotations on the classic store). Nothing
+// was built or pushed; a front end reports it as it reports a bad flag.
 type InputError struct{ Err error }
 
 func (e InputError) Error() string { return e.Err.Error() }

@@ -43,7 +43,10 @@ func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Resul
 	scanned := time.Now()
 	sums, err := o.scan(ctx)
 	if err != nil {
-		return res, err
+		if ctx.Err() != nil {
+			return res, err
+		}
+		return res, InputError{err} // the folder holds what cannot go in an image
 	}
 	var api daemon.API // none when the run only writes files
 	if !o.FilesOnly() {

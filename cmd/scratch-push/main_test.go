@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"unicode/utf8"
 
@@ -50,12 +51,19 @@ func TestUsageErrors(t *testing.T) {
 	if err := os.WriteFile(platformYML, []byte(step), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	withFifo := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(withFifo, "pipe"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
 		env  map[string]string
 		want string
 	}{
+		// One rule: what was given is refused before anything is built,
+		// the folder's contents as much as the flags: exit 2.
+		{"fifo in the folder", []string{"--no-push", "--allow-no-command", withFifo}, nil, "named pipe"},
 		{"no folder", []string{"--no-push"}, nil, "no folder given: name the folder of build output last"},
 		{"two folders", []string{"--no-push", dir, dir}, nil, "2 folders given"},
 		// A flag that takes a value swallows the folder: the error names

@@ -101,10 +101,12 @@ var inputFlags = map[string]string{
 // wercker.yml key and line that gave the value, and names the other inputs
 // it mentions by their flags; usage marks it a mistake in the input.
 func (o options) explain(err error, usage bool) error {
-	if field.Of(err) == nil {
-		return err
+	if err == nil {
+		return nil
 	}
-	err = explained{field.Render(err, o.origin, flagName), err}
+	if field.Of(err) != nil {
+		err = explained{field.Render(err, o.origin, flagName), err}
+	}
 	if usage {
 		return usageError{err}
 	}

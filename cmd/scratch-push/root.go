@@ -99,7 +99,9 @@ Credentials come from --username with --password-stdin (or --password), or
 SCRATCH_PUSH_USERNAME and SCRATCH_PUSH_PASSWORD, or else from the docker config
 (DOCKER_CONFIG or ~/.docker/config.json, credsStore and credHelpers included).
 
-Exit status: 0 success, 1 failure, 2 usage error, 130/143 interrupted.
+Exit status: 0 success; 1 the run failed; 2 the input was refused before
+anything was built (flags, variables, the folder and what it holds);
+130/143 interrupted.
 
 "scratch-push version" prints the versions; "scratch-push completion bash"
 (or zsh, fish, powershell) prints a shell completion script. A folder named
