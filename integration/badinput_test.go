@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,8 +109,8 @@ func TestBadInput(t *testing.T) {
 		{name: "missing folder", args: local(filepath.Join(good, "nope")), code: 2, want: []string{"nope", "no such folder"}},
 		{name: "folder is a file", args: local(file), code: 2, want: []string{"cities-service.json", "is not a folder"}},
 		{name: "empty folder", args: local(empty), code: 2, want: []string{empty, "empty"}},
-		{name: "no folder", args: local(), code: 2, want: []string{"one folder argument"}},
-		{name: "two folders", args: local(good, good), code: 2, want: []string{"one folder argument"}},
+		{name: "no folder", args: local(), code: 2, want: []string{"no folder given", "last"}},
+		{name: "two folders", args: local(good, good), code: 2, want: []string{"2 folders given", "name one folder"}},
 		{name: "unknown flag", args: local("--frobnicate", good), code: 2, want: []string{"--frobnicate"}},
 		{name: "folder with a leading dash, no --", args: local("-dir"), code: 2, want: []string{"-dir"}},
 		{name: "password twice", args: push("--password", "x", good), code: 2, want: []string{"--password and --password-stdin"}},
@@ -203,5 +204,40 @@ func TestBadInput(t *testing.T) {
 	}
 	if tags := reg.tags(repo); fmt.Sprint(tags) != "[stable]" {
 		t.Errorf("the registry's tags are %q, want only stable", tags)
+	}
+}
+
+// No credentials given and none in the docker config, for a registry that
+// wants some: said before anything is built, with how to give them. On
+// Podman the daemon pushes with podman login's, if any, so its push is
+// left to say so, after the build.
+func TestNoCredentialsAnywhere(t *testing.T) {
+	requireEnv(t)
+	dir, _ := seedFolder(t, "no credentials")
+	repo := uniqueRepo(t, "nocreds")
+	emptyConfig := t.TempDir()
+	for _, via := range []string{"daemon", "direct"} {
+		t.Run(via, func(t *testing.T) {
+			removeImages(t, env.registry+"/"+repo+":v1")
+			before := daemonState(t)
+			res := scratchPush(t, "", []string{"DOCKER_CONFIG=" + emptyConfig}, "--repository", env.registry+"/"+repo, "--tag", "v1", "--cmd", "./app", "--push", via, dir)
+			if res.code != 1 || res.stdout != "" {
+				t.Errorf("exit %d, stdout %q; want 1 and nothing", res.code, res.stdout)
+			}
+			if onPodman() && via == "daemon" {
+				return
+			}
+			for _, want := range []string{"no credentials were found for " + env.registry, "--username with --password-stdin", "docker login " + env.registry} {
+				if !strings.Contains(res.stderr, want) {
+					t.Errorf("stderr lacks %q: %s", want, res.stderr)
+				}
+			}
+			if after := daemonState(t); after != before {
+				t.Errorf("the daemon holds something new:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+	if resp, _ := (registryClient{t}).get("/v2/"+repo+"/manifests/v1", manifestTypes); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the registry answers %d for the tag: pushed anyway", resp.StatusCode)
 	}
 }

@@ -28,9 +28,18 @@ func explainRegistry(err error, o run) error {
 		return err
 	}
 	if o.Credentials.Empty() {
-		return field.Wrap("Credentials", fmt.Errorf("%w: no credentials were found for %s: give a user name and password, or docker login", err, o.Target.Host()))
+		return field.Wrap("Credentials", fmt.Errorf("%w: no credentials were found for %s, and the registry wants some: give %s with %s (or SCRATCH_PUSH_USERNAME and SCRATCH_PUSH_PASSWORD), or run %s first", err, o.Target.Host(), field.Ref("Username"), field.Ref("Password"), dockerLogin(o.Target.Host())))
 	}
 	return field.Wrap("Credentials", fmt.Errorf("%w: check the user name and password for %s (%s was refused)", err, o.Target.Host(), who))
+}
+
+// dockerLogin is the command that files credentials for host where
+// scratch-push finds them: docker login, and the host but for Docker Hub.
+func dockerLogin(host string) string {
+	if auth.ServerAddress(host) == auth.DockerHubServerAddress {
+		return "docker login"
+	}
+	return "docker login " + host
 }
 
 // plainHTTPAdvice says how to let the daemon use a plain-HTTP registry:

@@ -70,7 +70,10 @@ func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Resul
 		return res, InputError{err}
 	}
 	registryOpts := daemon.RegistryOptions{Retries: o.Retries, Progress: o.progress, Podman: o.daemon.Podman}
-	if o.Push && !o.Credentials.Empty() {
+	// Without credentials a daemon's push would fail only after the build,
+	// when the registry wants some: the registry is asked first (but for
+	// Podman's own push, which may find those of podman login).
+	if o.Push && (!o.Credentials.Empty() || o.Direct || len(o.Platforms) > 0 || !o.daemon.Podman) {
 		o.credentials = startCredentialCheck(ctx, api, o)
 		// A check not needed in the end (the image there already) ends
 		// before the run does.
@@ -175,7 +178,8 @@ func startCredentialCheck(ctx context.Context, api daemon.API, o run) *credentia
 	go func() {
 		defer close(c.done)
 		var err error
-		if o.Direct || len(o.Platforms) > 0 { // pushed from here: checked from here
+		anonymous := o.Credentials.Empty()
+		if o.Direct || len(o.Platforms) > 0 || anonymous { // pushed from here, or nothing to log in with: asked from here
 			err = o.registry().Check(ctx, o.checked())
 		} else {
 			err = daemon.Login(ctx, api, o.Target.Host(), o.Credentials, daemon.RegistryOptions{Retries: o.Retries, Progress: o.progress, Podman: o.daemon.Podman})
@@ -193,6 +197,7 @@ func startCredentialCheck(ctx context.Context, api daemon.API, o run) *credentia
 		switch {
 		case errors.Is(err, registry.ErrPlainHTTP):
 			c.err = field.Wrap("Registry", err)
+		case errors.Is(err, auth.ErrUnchecked) && anonymous: // no verdict on none: the push tells
 		case errors.Is(err, auth.ErrUnchecked):
 			o.note("%s; the push checks them", err)
 		case err != nil:

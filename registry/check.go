@@ -51,6 +51,12 @@ func (c *Client) Check(ctx context.Context, repo reference.Named) error {
 			}
 			return nil
 		}
+		var terr *transport.Error
+		if c.creds.Empty() && errors.As(err, &terr) && terr.StatusCode == http.StatusUnauthorized {
+			// No credentials, and a registry that wants some: Docker Hub
+			// gives anyone a token, which takes /v2/ but no push.
+			return fmt.Errorf("checking credentials at %s: %w: it answered 401 Unauthorized to a request without credentials", host, auth.ErrAuth)
+		}
 		// Anything else (a token without push scope refused, a registry
 		// that answers a HEAD oddly): the /v2/ endpoint gives the verdict.
 	}

@@ -92,3 +92,36 @@ func named(t *testing.T, s string) reference.Named {
 	}
 	return n
 }
+
+// Without credentials: a registry that gives anyone a token, as Docker Hub
+// does, takes it at /v2/ but refuses the push's HEAD: that is a refusal,
+// not a yes; a registry that asks for nothing takes none.
+func TestCheckWithoutCredentials(t *testing.T) {
+	for _, open := range []bool{false, true} {
+		var srv *httptest.Server
+		srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case open && r.URL.Path == "/v2/":
+			case open:
+				http.NotFound(w, r)
+			case r.URL.Path == "/token":
+				fmt.Fprint(w, `{"token":"anonymous"}`) // pull only
+			case r.Header.Get("Authorization") != "Bearer anonymous":
+				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="fake"`, srv.URL+"/token"))
+				w.WriteHeader(http.StatusUnauthorized)
+			case r.URL.Path == "/v2/":
+			default: // no push scope in the token
+				w.WriteHeader(http.StatusUnauthorized)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		tagged, err := reference.WithTag(named(t, strings.TrimPrefix(srv.URL, "http://")+"/team/app"), "v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = New(auth.Credentials{}).Check(context.Background(), tagged)
+		if open != (err == nil) || (!open && !errors.Is(err, auth.ErrAuth)) {
+			t.Errorf("open registry %v: error %v", open, err)
+		}
+	}
+}
