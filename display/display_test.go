@@ -95,7 +95,9 @@ func TestProgressTTY(t *testing.T) {
 
 // The live lines of several layers and the build context, with other
 // lines between their updates: a line per layer, rewritten in place, the
-// finished ones in their final words only, none left half-done.
+// finished ones in their final words only and in the order the layers
+// came (a layer that ends first keeps its place below one still going),
+// none left half-done.
 func TestLiveDisplay(t *testing.T) {
 	var b bytes.Buffer
 	d := newLiveDisplay(&b, 100)
@@ -119,12 +121,12 @@ func TestLiveDisplay(t *testing.T) {
 	d.text("v1: digest: sha256:00 size: 1")
 	want := []string{
 		"[internal] load remote build context", "copy /context /", "context: sent 100 B in 0.1s (1000 B/s)",
-		"The push refers to repository [r/app]", "bbbb: Pushed", "aaaa: Layer already exists", "v1: digest: sha256:00 size: 1",
+		"The push refers to repository [r/app]", "aaaa: Layer already exists", "bbbb: Pushed", "v1: digest: sha256:00 size: 1",
 	}
 	if got := terminal(b.String()); !slices.Equal(got, want) {
 		t.Errorf("the screen shows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if last := mid[len(mid)-1]; !strings.HasPrefix(last, "aaaa: Pushing") || mid[len(mid)-2] != "bbbb: Pushed" {
+	if last := mid[len(mid)-1]; last != "bbbb: Pushed" || !strings.HasPrefix(mid[len(mid)-2], "aaaa: Pushing") {
 		t.Errorf("while aaaa pushes, the screen ends\n%s", strings.Join(mid[len(mid)-2:], "\n"))
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -15,8 +14,9 @@ import (
 // liveDisplay draws progress on a terminal as docker push does: a line per
 // layer (and one for the build context), rewritten in place below the
 // output, with every other line printed above them. A line that reaches its
-// end ("Pushed", "sent 79.3 MiB in 0.5s") is printed once, in those words,
-// and leaves the live area, so nothing stays on screen half-done.
+// end ("Pushed", "sent 79.3MB in 0.5s") shows those words in its place, and
+// leaves the live area, printed for good, once every line above it has
+// too: layers keep their order, and nothing stays on screen half-done.
 //
 // Each change redraws the live area in one write: up to its first line,
 // erase to the end of the screen, draw it again. Live lines are cut to the
@@ -26,6 +26,7 @@ type liveDisplay struct {
 	width int
 	order []string          // live IDs, first seen first
 	lines map[string]string // each live ID's line as drawn
+	done  map[string]string // live IDs whose line has reached its end: the whole line
 	drawn int               // live lines on the screen now
 }
 
@@ -33,7 +34,7 @@ func newLiveDisplay(w io.Writer, width int) *liveDisplay {
 	if width < 20 {
 		width = 80
 	}
-	return &liveDisplay{w: w, width: width, lines: map[string]string{}}
+	return &liveDisplay{w: w, width: width, lines: map[string]string{}, done: map[string]string{}}
 }
 
 // text prints a line above the live area.
@@ -52,23 +53,32 @@ func (d *liveDisplay) update(id, status string, p *jsonstream.Progress) {
 	if p != nil && (p.Current > 0 || p.Total > 0) {
 		line += " " + jsonmessage.RenderTUIProgress(*p, uint16(d.width))
 	}
-	if finalStatus(status) {
-		if i := slices.Index(d.order, id); i >= 0 {
-			d.order = slices.Delete(d.order, i, i+1)
-			delete(d.lines, id)
-		}
+	final := finalStatus(status)
+	if final && len(d.order) == 0 {
 		d.text(line)
 		return
 	}
+	whole := line
 	line = cut(line, d.width-1)
 	if _, ok := d.lines[id]; !ok {
 		d.order = append(d.order, id)
-	} else if d.lines[id] == line {
+	} else if d.lines[id] == line && !final {
 		return
 	}
 	d.lines[id] = line
+	if final {
+		d.done[id] = whole
+	}
 	var b bytes.Buffer
 	d.erase(&b)
+	// Finished lines leave the live area from its top only, in the order
+	// they came: a layer keeps its place until those above it end.
+	for len(d.order) > 0 && d.done[d.order[0]] != "" {
+		b.WriteString(d.done[d.order[0]] + "\n")
+		delete(d.lines, d.order[0])
+		delete(d.done, d.order[0])
+		d.order = d.order[1:]
+	}
 	d.draw(&b)
 	_, _ = d.w.Write(b.Bytes())
 }

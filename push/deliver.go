@@ -63,10 +63,14 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 	}
 
 	if o.Push && (o.Direct || m.index != nil) {
+		what := "manifest"
+		if m.index != nil {
+			what = "index"
+		}
 		if m.built.ID == "" {
-			o.note("pushing %s from here while the daemon loads it", m.digest())
+			o.note("pushing %s %s from here while the daemon loads it", what, m.digest())
 		} else {
-			o.note("pushing %s from here", m.digest())
+			o.note("pushing %s %s from here", what, m.digest())
 		}
 		up = startUpload(ctx, o, func(ctx context.Context, c *registry.Client) ([]string, error) {
 			if m.index != nil {
@@ -101,6 +105,9 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 		res.Tags = pushedTags(o.Target.Tags, digests)
 		if err != nil {
 			return res, explainRegistry(err, o)
+		}
+		for i, d := range digests { // as the daemon's push says it
+			o.note("%s: digest: %s size: %d", o.Target.Tags[i].Tag(), d, m.size())
 		}
 	default:
 		for _, ref := range o.Target.Tags {
@@ -137,6 +144,17 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 	}
 	done = true
 	return res, nil
+}
+
+// size is the size of what digest names: the index's or the manifest's.
+func (m made) size() int64 {
+	switch {
+	case m.index != nil:
+		return m.index.Descriptor().Size
+	case m.image != nil:
+		return m.image.Descriptor.Size
+	}
+	return 0
 }
 
 // digest is what names the image made: the index's or the manifest's

@@ -258,7 +258,7 @@ func makeInDaemon(ctx context.Context, api daemon.API, o run, dockerfile []byte,
 			Dockerfile: builder.DockerfileName,
 			NoCache:    o.NoCache,
 			Builder:    o.Builder,
-			Progress:   o.progress,
+			Progress:   buildSteps(o.progress),
 			Workdir:    workdir != "" && workdir != "/",
 		}
 		if o.Platform != nil && !samePlatform(platform, daemonPlatform) {
@@ -319,7 +319,7 @@ func makeHere(ctx context.Context, api daemon.API, o run, sum builder.Summary) (
 		m.discard(ctx, api)
 		return made{}, err
 	}
-	o.note("made image %s here", img.Made.Manifest)
+	o.note("made image %s here (manifest %s)", o.daemonID(img.Made), img.Made.Manifest)
 	m.image = &img
 	return m, nil
 }

@@ -4,8 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"strings"
 	"time"
 
+	"github.com/docker/go-units"
+
+	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
 )
 
@@ -44,16 +49,36 @@ func (s *sending) Read(b []byte) (int, error) {
 
 func (s *sending) Close() error { return s.r.Close() }
 
-// HumanBytes writes a size as people read it: 3.0 MiB.
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+// HumanBytes writes a size as docker writes it, in its push's progress
+// bars and docker images: 212.9MB (decimal units, go-units' HumanSize), so
+// that the same bytes read the same on every line.
+func HumanBytes(n int64) string { return units.HumanSize(float64(n)) }
+
+// buildSteps passes the build's progress on, its steps named as the user
+// knows them: BuildKit's own steps for a remote context ("[internal] load
+// remote build context", "copy /context /") are left out, and the copy of
+// the folder's files from where the context keeps them ("[1/2] COPY
+// rootfs-1/ /") is said as such. The daemon's messages themselves (Raw,
+// for --progress json) pass as they came.
+func buildSteps(p daemon.Progress) daemon.Progress {
+	return func(e daemon.Event) {
+		if e.Raw == nil && e.ID == "" && e.Phase == "build" {
+			if strings.HasPrefix(e.Text, "[internal] ") || strings.HasPrefix(e.Text, "copy /context /") {
+				return
+			}
+			if m := copyStep.FindStringSubmatch(e.Text); m != nil {
+				layer := ""
+				if m[2] != "" {
+					layer = ", layer " + m[2]
+				}
+				e.Text = m[1] + "copying the folder's files" + layer + strings.TrimPrefix(e.Text, m[0])
+			}
+		}
+		p(e)
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// copyStep is a build step copying the folder's files (or a part of them,
+// one layer's) from the build context: "[1/2] COPY rootfs-1/ /", then its
+// end ("… DONE 0.2s").
+var copyStep = regexp.MustCompile(`^(\[\d+/\d+\] )COPY ` + builder.ContextRoot + `(?:-(\d+))?/ /`)

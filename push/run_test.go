@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/jsonstream"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/scratchpush/scratchpush/auth"
@@ -223,5 +224,32 @@ func TestBigFileAdvice(t *testing.T) {
 		if got := strings.Contains(strings.Join(notes, "\n"), "--push direct compresses it on every core"); got != c.advice {
 			t.Errorf("%d bytes, direct %v: advice %v, want %v; notes %q", c.size, c.direct, got, c.advice, notes)
 		}
+	}
+}
+
+// The build's progress names its steps as the user knows them: BuildKit's
+// own steps for a remote context are left out, the copy of the folder is
+// said as such, and the daemon's messages pass as they came.
+func TestBuildSteps(t *testing.T) {
+	var got []string
+	p := buildSteps(func(e daemon.Event) { got = append(got, e.Text) })
+	for _, text := range []string{
+		"[internal] load remote build context", "[internal] load remote build context DONE 0.2s",
+		"copy /context /", "copy /context / DONE 0.2s",
+		"[1/1] COPY rootfs/ /", "[1/1] COPY rootfs/ / DONE 0.0s",
+		"[2/3] COPY rootfs-2/ /", "[2/3] COPY rootfs-2/ / CACHED",
+		"[3/3] COPY app.conf /etc/", "exporting to image",
+	} {
+		p(daemon.Event{Phase: "build", Text: text})
+	}
+	p(daemon.Event{Phase: "build", Raw: &jsonstream.Message{Stream: "[internal] load remote build context"}})
+	want := []string{
+		"[1/1] copying the folder's files", "[1/1] copying the folder's files DONE 0.0s",
+		"[2/3] copying the folder's files, layer 2", "[2/3] copying the folder's files, layer 2 CACHED",
+		"[3/3] COPY app.conf /etc/", "exporting to image",
+		"", // the raw message, passed on
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("steps shown:\n%q\nwant\n%q", got, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/scratchpush/scratchpush/auth"
@@ -105,4 +106,14 @@ func (o run) registry(opts ...registry.Option) *registry.Client {
 // creds, with the run's retries.
 func (o run) registryFor(creds auth.Credentials, scheme string, opts ...registry.Option) *registry.Client {
 	return registry.New(creds, append([]registry.Option{registry.WithRetries(o.Retries), registry.WithScheme(scheme), registry.WithSession(o.registries)}, opts...)...)
+}
+
+// daemonID is the ID the daemon gives an image made here, as docker images
+// shows it: the manifest's digest on the containerd store, the config's
+// elsewhere; the config's when the run has no daemon.
+func (o run) daemonID(m builder.Made) digest.Digest {
+	if o.daemon.Containerd {
+		return m.Manifest
+	}
+	return m.Config
 }

@@ -34,10 +34,9 @@ func startUpload(ctx context.Context, o run, send func(context.Context, *registr
 	}))
 	go func() {
 		defer close(u.done)
-		start := time.Now()
 		u.digests, u.err = send(ctx, client)
-		if u.err == nil {
-			o.event(daemon.Event{Phase: "push", ID: "registry", Text: fmt.Sprintf("pushed in %.1fs", time.Since(start).Seconds())})
+		if u.err == nil { // in docker push's word, which ends the line
+			o.event(daemon.Event{Phase: "push", ID: "registry", Text: "Pushed"})
 		}
 	}()
 	return u

@@ -254,14 +254,17 @@ func TestChooseProgress(t *testing.T) {
 		terminal bool
 		want     string
 		err      string
+		term     string // TERM
 	}{
-		{display.Auto, false, false, true, display.TTY, ""},
-		{display.Auto, false, false, false, display.Plain, ""},
-		{display.Auto, false, true, true, display.Quiet, ""},
-		{display.JSON, true, false, true, display.JSON, ""},
-		{display.JSON, true, true, false, "", "-q and --progress=json conflict"},
-		{"fancy", true, false, false, "", `--progress "fancy": give auto, tty, plain, json or quiet`},
+		{display.Auto, false, false, true, display.TTY, "", "xterm"},
+		{display.Auto, false, false, true, display.Plain, "", "dumb"},
+		{display.Auto, false, false, false, display.Plain, "", "xterm"},
+		{display.Auto, false, true, true, display.Quiet, "", "xterm"},
+		{display.JSON, true, false, true, display.JSON, "", "xterm"},
+		{display.JSON, true, true, false, "", "-q and --progress=json conflict", "xterm"},
+		{"fancy", true, false, false, "", `--progress "fancy": give auto, tty, plain, json or quiet`, "xterm"},
 	} {
+		t.Setenv("TERM", c.term)
 		o := options{progress: c.progress, quiet: c.quiet}
 		err := chooseProgress(&streams{errTerminal: c.terminal}, c.given, &o)
 		switch {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -64,7 +65,11 @@ func runPush(ctx context.Context, s *streams, o options) error {
 		return api, err
 	}
 
+	start := time.Now()
 	res, err := push.Run(ctx, engine, opts, push.WithProgress(progress.Event), push.WithScanned(func(sum builder.Summary) { limitMemory(sum, opts.SBOM && opts.Push) }))
+	if err == nil {
+		progress.Note("finished in %.1fs", time.Since(start).Seconds())
+	}
 	progress.Close() // results after the progress, never inside it
 	if !opts.Push && err == nil && res.ImageID != "" {
 		fmt.Fprintln(s.out, res.ImageID)

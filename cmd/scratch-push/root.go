@@ -314,7 +314,9 @@ func chooseProgress(s *streams, given bool, o *options) error {
 	}
 	if o.progress == display.Auto {
 		o.progress = display.Plain
-		if s.errTerminal {
+		// A terminal that says it draws nothing (TERM=dumb: an editor's
+		// shell, a CI log viewer) gets lines, as BuildKit's auto mode does.
+		if s.errTerminal && os.Getenv("TERM") != "dumb" {
 			o.progress = display.TTY
 		}
 	}
