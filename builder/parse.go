@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -40,6 +41,21 @@ func ParseCommand(s string) ([]string, error) {
 		return nil, errors.New("the program name is empty")
 	}
 	return words, nil
+}
+
+// ShellSyntax is the first word of a command split by ParseCommand that a
+// shell would have taken as its own syntax (&&, |, ;, >, $VAR, `…`), which
+// here goes to the program as a plain argument: no shell runs the command
+// in a scratch image. "" when there is none.
+func ShellSyntax(words []string) string {
+	for _, w := range words[min(1, len(words)):] {
+		switch {
+		case slices.Contains([]string{"&&", "||", "|", ";", "&", ">", ">>", "<", "2>", "2>&1", "|&"}, w),
+			strings.HasPrefix(w, "$") && len(w) > 1, strings.Contains(w, "$("), strings.Contains(w, "`"):
+			return w
+		}
+	}
+	return ""
 }
 
 // Port is one EXPOSE item: a port, or a range First-Last, and its protocol.

@@ -133,3 +133,28 @@ func TestCheckStopSignal(t *testing.T) {
 		}
 	}
 }
+
+func TestShellSyntax(t *testing.T) {
+	for _, c := range []struct {
+		cmd  string
+		want string
+	}{
+		{"./app --port 5000", ""},
+		{"./app && echo hi", "&&"},
+		{"./app | tee log", "|"},
+		{"./app > out.log", ">"},
+		{"./app --port $PORT", "$PORT"},
+		{"./app --at $(date)", "$(date)"},
+		{`./app "a && b"`, ""}, // quoted: one argument, as meant
+		{"./app --price $", ""},
+		{"$HOME/app", ""}, // the program's own name is looked up as written
+	} {
+		words, err := ParseCommand(c.cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ShellSyntax(words); got != c.want {
+			t.Errorf("%q: %q, want %q", c.cmd, got, c.want)
+		}
+	}
+}

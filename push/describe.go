@@ -11,6 +11,8 @@ func noteSource(o run) {
 	switch {
 	case o.Source.Revision != "" && o.Source.URL != "":
 		o.note("source %s at %s (from %s)", o.Source.URL, o.Source.Revision, o.Source.From)
+	case o.Source.Revision != "" && o.Source.LocalOrigin != "":
+		o.note("revision %s (from %s; its origin remote is a local path, %s, which names no source for the label)", o.Source.Revision, o.Source.From, o.Source.LocalOrigin)
 	case o.Source.Revision != "":
 		o.note("revision %s (from %s; it has no origin remote to name the source)", o.Source.Revision, o.Source.From)
 	case o.Layout.Annotations != nil && o.Layout.Annotations[ocispec.AnnotationCreated] != "":

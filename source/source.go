@@ -19,6 +19,9 @@ type Info struct {
 	URL, Revision string
 	// From says what told: the CI variables or the checkout.
 	From string
+	// LocalOrigin is the checkout's origin remote when it is a local path
+	// (a clone of a clone), which names no source a label could give.
+	LocalOrigin string
 }
 
 // Detect asks the CI variables first (GitHub Actions, GitLab CI, wercker),
@@ -67,6 +70,9 @@ func fromGit(ctx context.Context, dir string) Info {
 	info := Info{Revision: rev, From: "the git checkout " + top}
 	if remote, err := git("remote", "get-url", "origin"); err == nil {
 		info.URL = CleanURL(remote)
+		if info.URL == "" && (strings.HasPrefix(remote, "/") || strings.HasPrefix(remote, ".") || strings.HasPrefix(remote, "file://")) {
+			info.LocalOrigin = remote
+		}
 	}
 	return info
 }

@@ -36,9 +36,9 @@ func TestDetect(t *testing.T) {
 		env  map[string]string
 		want Info
 	}{
-		{"GitHub", map[string]string{"GITHUB_REPOSITORY": "team/app", "GITHUB_SHA": sha, "GITHUB_SERVER_URL": "https://github.com"}, Info{"https://github.com/team/app", sha, "GITHUB_* variables"}},
-		{"GitLab", map[string]string{"CI_PROJECT_URL": "https://gitlab.com/team/app", "CI_COMMIT_SHA": sha}, Info{"https://gitlab.com/team/app", sha, "GitLab's CI_* variables"}},
-		{"wercker", map[string]string{"WERCKER_GIT_DOMAIN": "github.com", "WERCKER_GIT_OWNER": "team", "WERCKER_GIT_REPOSITORY": "app", "WERCKER_GIT_COMMIT": sha}, Info{"https://github.com/team/app", sha, "WERCKER_GIT_* variables"}},
+		{"GitHub", map[string]string{"GITHUB_REPOSITORY": "team/app", "GITHUB_SHA": sha, "GITHUB_SERVER_URL": "https://github.com"}, Info{URL: "https://github.com/team/app", Revision: sha, From: "GITHUB_* variables"}},
+		{"GitLab", map[string]string{"CI_PROJECT_URL": "https://gitlab.com/team/app", "CI_COMMIT_SHA": sha}, Info{URL: "https://gitlab.com/team/app", Revision: sha, From: "GitLab's CI_* variables"}},
+		{"wercker", map[string]string{"WERCKER_GIT_DOMAIN": "github.com", "WERCKER_GIT_OWNER": "team", "WERCKER_GIT_REPOSITORY": "app", "WERCKER_GIT_COMMIT": sha}, Info{URL: "https://github.com/team/app", Revision: sha, From: "WERCKER_GIT_* variables"}},
 	} {
 		if got := Detect(context.Background(), t.TempDir(), vars(c.env)); got != c.want {
 			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
@@ -70,7 +70,12 @@ func TestDetect(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := Detect(context.Background(), out, nil)
-	if got.URL != "https://git.example/team/app" || len(got.Revision) != 40 {
+	if got.URL != "https://git.example/team/app" || len(got.Revision) != 40 || got.LocalOrigin != "" {
 		t.Errorf("checkout: %+v", got)
+	}
+	// A clone of a clone: its origin is a path, no URL, and is said so.
+	git("remote", "set-url", "origin", "/work/main")
+	if got := Detect(context.Background(), out, nil); got.URL != "" || got.LocalOrigin != "/work/main" {
+		t.Errorf("checkout whose origin is a path: %+v", got)
 	}
 }

@@ -311,3 +311,17 @@ func TestJSONProgressErrors(t *testing.T) {
 		})
 	}
 }
+
+// A --cmd written for a shell says that none runs it; a JSON array, which
+// says exactly what the program gets, does not.
+func TestShellSyntaxWarns(t *testing.T) {
+	dir := folder(t)
+	_, stderr, _ := runCLI(t, "", "--no-push", "--cmd", "./app && echo hi", dir)
+	if !strings.Contains(stderr, `warning: --cmd: "&&" goes to ./app as a plain argument: no shell runs the command`) {
+		t.Errorf("no warning: %q", stderr)
+	}
+	_, stderr, _ = runCLI(t, "", "--no-push", "--cmd", `["./app","&&"]`, dir)
+	if strings.Contains(stderr, "warning") {
+		t.Errorf("a JSON array warned: %q", stderr)
+	}
+}

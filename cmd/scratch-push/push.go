@@ -30,6 +30,14 @@ func runPush(ctx context.Context, s *streams, o options) error {
 	if err != nil {
 		return o.explain(err, true)
 	}
+	for _, c := range []struct {
+		name, value string
+		words       []string
+	}{{"Cmd", o.in.Cmd, opts.Spec.Cmd}, {"Entrypoint", o.in.Entrypoint, opts.Spec.Entrypoint}} {
+		if w := builder.ShellSyntax(c.words); w != "" && !strings.HasPrefix(strings.TrimSpace(c.value), "[") && !o.quiet {
+			warn(s, fmt.Sprintf("%s: %q goes to %s as a plain argument: no shell runs the command in a scratch image, so nothing there chains, pipes, redirects or expands: give one program and its arguments", o.origin(c.name), w, c.words[0]))
+		}
+	}
 	s.redact.AddCredentials(opts.Credentials.Username, opts.Credentials.Password)
 	s.redact.Add(opts.Credentials.IdentityToken)
 	for _, m := range opts.Mirrors {
