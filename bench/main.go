@@ -93,6 +93,14 @@ func run(ctx context.Context, c config) error {
 	c.username, c.password = reg.username, reg.password
 	c.reuseDir = filepath.Join(tmp, "reuse")
 	c.dockerConfig = filepath.Join(tmp, "docker-config")
+	// The docker CLI finds buildx, which runs `docker build` on BuildKit,
+	// among its config's plugins.
+	if err := os.MkdirAll(filepath.Join(c.dockerConfig, "cli-plugins"), 0o700); err != nil {
+		return err
+	}
+	if err := copyFile(filepath.Join(c.dockerConfig, "cli-plugins", "docker-buildx"), programPath("buildx")); err != nil {
+		return fmt.Errorf("putting buildx among the docker CLI's plugins: %w", err)
+	}
 	c.crane = filepath.Join(tmp, "crane")
 	build := exec.CommandContext(ctx, "go", "build", "-o", c.crane, "github.com/google/go-containerregistry/cmd/crane")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -109,7 +117,7 @@ func run(ctx context.Context, c config) error {
 	if c.docker29 != "" {
 		fmt.Printf("; ours29: the default on Docker 29 (%s, containerd image store)", c.docker29)
 	}
-	fmt.Printf(". Ratios: each of ours against docker and crane\n")
+	fmt.Printf("; buildkit: docker build on BuildKit (buildx) + docker push. Ratios: each of ours against each peer\n")
 
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(tmp, &fs); err == nil && int64(fs.Bavail)*fs.Bsize < 30<<30 {
@@ -149,8 +157,12 @@ func runLink(ctx context.Context, c config, l linkProfile, tmp, dockerfile strin
 	for _, s := range sides {
 		header += fmt.Sprintf(" %7s", s.name)
 	}
-	for _, s := range sides[2:] {
-		header += fmt.Sprintf(" %9s", s.short+"/dock") + fmt.Sprintf(" %9s", s.short+"/crane")
+	for _, s := range sides {
+		for _, p := range sides {
+			if !s.peer && p.peer {
+				header += fmt.Sprintf(" %9s", s.short+"/"+p.short)
+			}
+		}
 	}
 	fmt.Printf("%s %9s   each round (%s)\n", header, "peak RSS", strings.Join(names(sides), "/"))
 	for _, w := range chosen {
@@ -182,32 +194,37 @@ func runLink(ctx context.Context, c config, l linkProfile, tmp, dockerfile strin
 }
 
 // side is one way of pushing a folder the bench times: the peers first
-// (docker, then crane), then ours.
+// (docker with the classic builder, docker on BuildKit, crane), then ours.
 type side struct {
 	name, short string
 	run         func(ctx context.Context, dir, repo, tag string) (timing, error)
+	// peer marks a peer's side, which each of ours is measured against.
+	peer bool
 }
 
 // sidesOf reads c when the sides run: its registry is the link's.
 func sidesOf(c *config, dockerfile string) []side {
 	sides := []side{
-		{"docker", "d", func(ctx context.Context, dir, repo, tag string) (timing, error) {
-			return dockerRun(ctx, *c, dockerfile, dir, repo, tag)
-		}},
-		{"crane", "k", func(ctx context.Context, dir, repo, tag string) (timing, error) {
+		{"docker", "dock", func(ctx context.Context, dir, repo, tag string) (timing, error) {
+			return dockerRun(ctx, *c, false, dockerfile, dir, repo, tag)
+		}, true},
+		{"buildkit", "bk", func(ctx context.Context, dir, repo, tag string) (timing, error) {
+			return dockerRun(ctx, *c, true, dockerfile, dir, repo, tag)
+		}, true},
+		{"crane", "crane", func(ctx context.Context, dir, repo, tag string) (timing, error) {
 			return craneRun(ctx, *c, dir, repo, tag)
-		}},
+		}, true},
 		{"ours", "o", func(ctx context.Context, dir, repo, tag string) (timing, error) {
 			return ourRun(ctx, *c, nil, dir, repo, tag)
-		}},
+		}, false},
 		{"direct", "x", func(ctx context.Context, dir, repo, tag string) (timing, error) {
 			return ourRun(ctx, *c, nil, dir, repo, tag, "--push", "direct")
-		}},
+		}, false},
 	}
 	if c.docker29 != "" {
 		sides = append(sides, side{"ours29", "29", func(ctx context.Context, dir, repo, tag string) (timing, error) {
 			return ourRun(ctx, *c, []string{"DOCKER_HOST=" + c.docker29, "SCRATCH_PUSH_CACHE_DIR=" + c.reuseDir + "-29"}, dir, repo, tag)
-		}})
+		}, false})
 	}
 	return sides
 }
@@ -328,8 +345,12 @@ func compare(ctx context.Context, c config, tmp string, sides []side, w workload
 		medians[j] = median(times[j]).Seconds()
 		row += fmt.Sprintf(" %6.2fs", medians[j])
 	}
-	for j := range sides[2:] {
-		row += fmt.Sprintf(" %9.2f %9.2f", medians[j+2]/medians[0], medians[j+2]/medians[1])
+	for j, s := range sides {
+		for k, p := range sides {
+			if !s.peer && p.peer {
+				row += fmt.Sprintf(" %9.2f", medians[j]/medians[k])
+			}
+		}
 	}
 	return fmt.Sprintf("%s %6.0fMiB  %s  (%s)", row, float64(rss)/1024, strings.Join(rounds, " "), humanSize(size)), nil
 }
@@ -404,9 +425,15 @@ func dirSize(dir string) (int64, error) {
 	return n, err
 }
 
-func dockerRun(ctx context.Context, c config, dockerfile, dir, repo, tag string) (timing, error) {
+// dockerRun is docker build + docker push: with the classic builder, which
+// docker has deprecated, or with BuildKit (buildx, its default driver: the
+// daemon's own BuildKit), as docker build runs by default since 23.0.
+func dockerRun(ctx context.Context, c config, buildkit bool, dockerfile, dir, repo, tag string) (timing, error) {
 	ref := c.registry + "/" + repo + ":" + tag
 	env := []string{"DOCKER_BUILDKIT=0", "DOCKER_CONFIG=" + c.dockerConfig}
+	if buildkit {
+		env[0] = "DOCKER_BUILDKIT=1"
+	}
 	start := time.Now()
 	if _, err := timed(ctx, env, "", "docker", "build", "-q", "-f", dockerfile, "-t", ref, dir); err != nil {
 		return timing{}, err

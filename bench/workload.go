@@ -51,6 +51,9 @@ var workloads = []workload{
 var programs = map[string]string{
 	"oras":    "oras.land/oras/cmd/oras@v1.3.6",
 	"dockerd": "github.com/moby/moby/v2/cmd/dockerd@v2.0.0-beta.24",
+	// buildx is no workload: it is the docker CLI's BuildKit client, the
+	// plugin `docker build` needs for the buildkit peer.
+	"buildx": "github.com/docker/buildx/cmd/buildx@v0.38.2",
 }
 
 var seq int
@@ -212,16 +215,19 @@ func programPath(name string) string { return filepath.Join(programsDir(), name)
 // built already: `go install` of the pinned version, static, which takes
 // minutes for dockerd the first time.
 func buildPrograms(ctx context.Context, chosen []workload) error {
+	names := []string{"buildx"}
 	for _, w := range chosen {
-		if w.program == "" {
-			continue
+		if w.program != "" {
+			names = append(names, w.program)
 		}
-		module := programs[w.program]
-		stamp := programPath(w.program) + ".module"
+	}
+	for _, name := range names {
+		module := programs[name]
+		stamp := programPath(name) + ".module"
 		if b, err := os.ReadFile(stamp); err == nil && string(b) == module {
 			continue
 		}
-		fmt.Fprintf(os.Stderr, "bench: building %s static (go install %s) into %s\n", w.program, module, programsDir())
+		fmt.Fprintf(os.Stderr, "bench: building %s static (go install %s) into %s\n", name, module, programsDir())
 		cmd := exec.CommandContext(ctx, "go", "install", "-trimpath", module)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOBIN="+programsDir(), "GOFLAGS=")
 		if out, err := cmd.CombinedOutput(); err != nil {

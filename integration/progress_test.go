@@ -63,6 +63,17 @@ func TestProgressModes(t *testing.T) {
 	if !strings.Contains(res.stderr, sent) {
 		t.Errorf("plain: no %q line:\n%s", sent, res.stderr)
 	}
+	// The build's steps as the user knows them, sizes in docker's units,
+	// and the run's whole time at the end.
+	lines := strings.Split(strings.TrimSpace(res.stderr), "\n")
+	if last := lines[len(lines)-1]; !regexp.MustCompile(`\] finished in \d+\.\ds$`).MatchString(last) {
+		t.Errorf("plain: the last line is %q, want the run's time", last)
+	}
+	for _, hidden := range []string{"[internal]", "copy /context /", "COPY rootfs", "MiB"} {
+		if strings.Contains(res.stderr, hidden) {
+			t.Errorf("plain: the progress shows %q:\n%s", hidden, res.stderr)
+		}
+	}
 }
 
 // sizeOf is the size at the end of a push's status line ("v1: digest:

@@ -79,6 +79,7 @@ func buildSteps(p daemon.Progress) daemon.Progress {
 }
 
 // copyStep is a build step copying the folder's files (or a part of them,
-// one layer's) from the build context: "[1/2] COPY rootfs-1/ /", then its
-// end ("… DONE 0.2s").
-var copyStep = regexp.MustCompile(`^(\[\d+/\d+\] )COPY ` + builder.ContextRoot + `(?:-(\d+))?/ /`)
+// one layer's) from the build context, as BuildKit ("[1/2] COPY rootfs-1/
+// /", then "… DONE 0.2s"), the classic builder ("Step 2/3 : COPY …") and
+// Podman ("STEP 2/3: COPY …") say it.
+var copyStep = regexp.MustCompile(`^(\[\d+/\d+\] |Step \d+/\d+ : |STEP \d+/\d+: )COPY ` + builder.ContextRoot + `(?:-(\d+))?/ /`)

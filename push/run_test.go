@@ -239,6 +239,7 @@ func TestBuildSteps(t *testing.T) {
 		"[1/1] COPY rootfs/ /", "[1/1] COPY rootfs/ / DONE 0.0s",
 		"[2/3] COPY rootfs-2/ /", "[2/3] COPY rootfs-2/ / CACHED",
 		"[3/3] COPY app.conf /etc/", "exporting to image",
+		"Step 2/3 : COPY rootfs/ /", "STEP 2/3: COPY rootfs-1/ /",
 	} {
 		p(daemon.Event{Phase: "build", Text: text})
 	}
@@ -247,6 +248,7 @@ func TestBuildSteps(t *testing.T) {
 		"[1/1] copying the folder's files", "[1/1] copying the folder's files DONE 0.0s",
 		"[2/3] copying the folder's files, layer 2", "[2/3] copying the folder's files, layer 2 CACHED",
 		"[3/3] COPY app.conf /etc/", "exporting to image",
+		"Step 2/3 : copying the folder's files", "STEP 2/3: copying the folder's files, layer 1",
 		"", // the raw message, passed on
 	}
 	if !slices.Equal(got, want) {
