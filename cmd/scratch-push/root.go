@@ -232,7 +232,7 @@ like one of these commands is given as ./version.`,
 	f.BoolVar(&o.version, "version", false, "print this tool's version and exit; \"scratch-push version\" adds Go's, the Engine API's and the daemon's")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress, only results and errors (--progress=quiet)")
 	cmd.PersistentFlags().StringVar(&o.context, "context", "", "the docker CLI context to use (as docker --context; DOCKER_CONTEXT works too); default: DOCKER_HOST, else the docker config's current context")
-	choiceVar(f, &o.progress, "progress", display.Auto, "how to show progress on stderr: auto (tty on a terminal, else plain), tty, plain (timestamped lines), json (the daemon's messages as JSON lines), quiet", display.Modes...)
+	choiceVar(f, &o.progress, "progress", display.Auto, "how to show progress on stderr: auto (tty on a terminal that is not TERM=dumb, else plain), tty, plain (timestamped lines), json (the daemon's messages as JSON lines), quiet", display.Modes...)
 	f.StringVar(&o.in.CACerts, "ca-certs", "", "add a CA bundle as /etc/ssl/certs/ca-certificates.crt: the host's with --ca-certs, or --ca-certs=`FILE`")
 	f.Lookup("ca-certs").NoOptDefVal = builder.DefaultCACerts
 	f.StringVar(&o.in.TZData, "tzdata", "", "add time zone data as /usr/share/zoneinfo: the host's with --tzdata, or --tzdata=`DIR`")
