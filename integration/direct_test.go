@@ -59,6 +59,15 @@ func TestPushDirect(t *testing.T) {
 	if id != want {
 		t.Errorf("the daemon has %s as %s, want %s", ref+":v1", id, want)
 	}
+	// The progress names the image as the daemon does (docker images),
+	// and says each tag pushed, as docker push does, before the SBOM.
+	if made := "made image " + id + " here (manifest " + digest + ")"; !strings.Contains(res.stderr, made) {
+		t.Errorf("stderr lacks %q:\n%s", made, res.stderr)
+	}
+	pushed, attached := strings.Index(res.stderr, "v2: digest: "+digest+" size: "), strings.Index(res.stderr, "attached the SBOM")
+	if pushed < 0 || attached < pushed {
+		t.Errorf("the tags' digests (at %d) should come before the SBOM's attach (at %d):\n%s", pushed, attached, res.stderr)
+	}
 	if img := reg.config(repo, manifest); len(img.Config.Cmd) != 1 || img.Config.Cmd[0] != "./app" {
 		t.Errorf("pushed config's Cmd is %q", img.Config.Cmd)
 	}
