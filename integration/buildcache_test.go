@@ -97,14 +97,15 @@ func TestBuildCacheTidy(t *testing.T) {
 }
 
 // cachedCopy says a build's COPY step came from the cache: BuildKit's
-// "… COPY rootfs/ / CACHED", Buildah's "--> Using cache …".
+// "… copying the folder's files CACHED" (its COPY step as shown),
+// Buildah's "--> Using cache …".
 func cachedCopy(progress string) bool {
 	copying := false
 	for _, l := range strings.Split(progress, "\n") {
 		switch {
-		case strings.Contains(l, "COPY ") && strings.HasSuffix(l, " CACHED"):
+		case strings.Contains(l, "copying the folder's files") && strings.HasSuffix(l, " CACHED"):
 			return true
-		case strings.Contains(l, "COPY "):
+		case strings.Contains(l, "copying the folder's files"):
 			copying = true
 		case copying && strings.Contains(l, "--> Using cache"):
 			return true

@@ -188,7 +188,7 @@ func TestTokenRegistryOnLoopback(t *testing.T) {
 			if res.code != 1 || !strings.Contains(res.stderr, "authentication failed") {
 				t.Errorf("%s: exit %d, want 1 with \"authentication failed\": %s", via, res.code, res.stderr)
 			}
-			if strings.Contains(res.stderr, "sending ") || strings.Contains(res.stderr, "COPY") {
+			if strings.Contains(res.stderr, "sending ") || strings.Contains(res.stderr, "copying the folder's files") {
 				t.Errorf("%s: built before finding the password wrong:\n%s", via, res.stderr)
 			}
 			if strings.Contains(res.stdout+res.stderr, wrong) {
