@@ -54,6 +54,14 @@ func (s *sending) Close() error { return s.r.Close() }
 // that the same bytes read the same on every line.
 func HumanBytes(n int64) string { return units.HumanSize(float64(n)) }
 
+// count is n things, in the singular for one: "1 file", "3 files".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
 // buildSteps passes the build's progress on, its steps named as the user
 // knows them: BuildKit's own steps for a remote context ("[internal] load
 // remote build context", "copy /context /") are left out, and the copy of
