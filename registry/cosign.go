@@ -1,0 +1,140 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/scratchpush/scratchpush/sign"
+)
+
+// Cosign's tags: where cosign keeps the signatures (.sig) and the
+// attestations (.att) of a manifest, sha256-<hex>.sig, which cosign
+// verify and verify-attestation read by default.
+const (
+	SignatureSuffix   = "sig"
+	AttestationSuffix = "att"
+)
+
+// cosignTag is the tag cosign keeps subject's signatures or attestations
+// under.
+func cosignTag(subject digest.Digest, suffix string) string {
+	return subject.Algorithm().String() + "-" + subject.Encoded() + "." + suffix
+}
+
+// AppendCosign adds layers to the image cosign keeps under subject's tag
+// of suffix (SignatureSuffix, AttestationSuffix) in repo, as cosign sign
+// and cosign attest append theirs: the image there is read, a layer it
+// holds already (the same bytes and annotations) is not added twice, the
+// new layers' blobs and the config go up, and the manifest is put under
+// the tag. In round trips: the read with the uploads (POST, PUT), then
+// the put; a tag that held layers already, one more for its config.
+func (c *Client) AppendCosign(ctx context.Context, repo reference.Named, subject digest.Digest, suffix string, layers []sign.Layer) (digest.Digest, error) {
+	w, err := c.wire(ctx, repo)
+	if err != nil {
+		return "", err
+	}
+	tag := cosignTag(subject, suffix)
+	var existing []ocispec.Descriptor
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		body, _, err := w.get(gctx, "/manifests/"+tag, ocispec.MediaTypeImageManifest+", application/vnd.docker.distribution.manifest.v2+json")
+		if err != nil || body == nil {
+			return err
+		}
+		var m ocispec.Manifest
+		if err := json.Unmarshal(body, &m); err != nil {
+			return fmt.Errorf("reading %s: %w", tag, err)
+		}
+		existing = m.Layers
+		return nil
+	})
+	// The blobs go up meanwhile, sent rather than asked after (small, and
+	// an ask costs as much), and the config of an image of the new layers
+	// alone, the image's when the tag names none yet.
+	var added []ocispec.Descriptor
+	for _, l := range layers {
+		d := ocispec.Descriptor{MediaType: l.MediaType, Digest: digest.FromBytes(l.Blob), Size: int64(len(l.Blob)), Annotations: l.Annotations}
+		if !holds(added, d) {
+			added = append(added, d)
+			g.Go(func() error { return w.uploadBlob(gctx, l.Blob) })
+		}
+	}
+	guess, _, err := cosignImage(added)
+	if err != nil {
+		return "", err
+	}
+	g.Go(func() error { return w.uploadBlob(gctx, guess) })
+	if err := g.Wait(); err != nil {
+		return "", classify(ctx, repo, fmt.Errorf("reading and uploading %s: %w", tag, err))
+	}
+	all := existing
+	for _, d := range added {
+		if !holds(all, d) {
+			all = append(all, d)
+		}
+	}
+	config, manifest, err := cosignImage(all)
+	if err != nil {
+		return "", err
+	}
+	if !bytes.Equal(config, guess) {
+		if err := w.uploadBlob(ctx, config); err != nil {
+			return "", classify(ctx, repo, fmt.Errorf("uploading the config of %s: %w", tag, err))
+		}
+	}
+	p, err := w.putManifest(ctx, tag, ocispec.MediaTypeImageManifest, manifest)
+	if err != nil {
+		return "", classify(ctx, repo, fmt.Errorf("putting %s: %w", tag, err))
+	}
+	return p.digest, nil
+}
+
+// holds says whether layers has d: the same bytes, media type and
+// annotations.
+func holds(layers []ocispec.Descriptor, d ocispec.Descriptor) bool {
+	for _, l := range layers {
+		if l.Digest == d.Digest && l.MediaType == d.MediaType && len(l.Annotations) == len(d.Annotations) {
+			same := true
+			for k, v := range d.Annotations {
+				same = same && l.Annotations[k] == v
+			}
+			if same {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cosignImage is the image cosign keeps signatures in: an OCI manifest of
+// layers, and a config naming them as its file system (what
+// go-containerregistry's empty image appended with them gives; cosign's
+// verify reads the layers and their annotations alone).
+func cosignImage(layers []ocispec.Descriptor) (config, manifest []byte, err error) {
+	img := ocispec.Image{RootFS: ocispec.RootFS{Type: "layers"}}
+	for _, l := range layers {
+		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, l.Digest)
+	}
+	if config, err = json.Marshal(img); err != nil {
+		return nil, nil, err
+	}
+	m := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(config), Size: int64(len(config))},
+		Layers:    layers,
+	}
+	if manifest, err = json.Marshal(m); err != nil {
+		return nil, nil, err
+	}
+	return config, manifest, nil
+}
+
