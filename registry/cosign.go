@@ -137,4 +137,3 @@ func cosignImage(layers []ocispec.Descriptor) (config, manifest []byte, err erro
 	}
 	return config, manifest, nil
 }
-
