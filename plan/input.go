@@ -16,6 +16,7 @@ import (
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/field"
+	"github.com/scratchpush/scratchpush/sign"
 	"github.com/scratchpush/scratchpush/target"
 )
 
@@ -80,6 +81,13 @@ type Input struct {
 	// SBOM is spdx (the default when empty: an SPDX document attached to
 	// what is pushed) or none. Tool names this program in it.
 	SBOM, Tool string
+	// Provenance is slsa (the default when empty: an SLSA v1 provenance
+	// statement attached to what is pushed) or none.
+	Provenance string
+	// SignKey is a cosign private key, a file or env://VAR, to sign what is
+	// pushed with, opened with SignPassword's (asked only for it).
+	SignKey      string
+	SignPassword sign.Password
 	// Credentials for the registry; empty takes the docker config's.
 	Credentials auth.Credentials
 	Retries     int
@@ -137,6 +145,29 @@ func (in Input) Plan(ctx context.Context) (Plan, error) {
 	o.Tool = in.Tool
 	if o.Tool == "" {
 		o.Tool = "scratch-push"
+	}
+	switch in.Provenance {
+	case "", "slsa":
+		o.Provenance = in.Push
+	case "none":
+	default:
+		return o, field.Errorf("Provenance", "%q: give slsa (an SLSA v1 provenance statement attached to the pushed image) or none", in.Provenance)
+	}
+	if in.SignKey != "" {
+		if !in.Push {
+			return o, field.Errorf("SignKey", "signs what is pushed: push (drop %s), or drop the key", field.Ref("Push"))
+		}
+		lookup := in.LookupEnv
+		if lookup == nil {
+			lookup = func(string) (string, bool) { return "", false }
+		}
+		password := in.SignPassword
+		if password == nil {
+			password = func() ([]byte, error) { return nil, nil }
+		}
+		if o.Key, err = sign.LoadKey(ctx, in.SignKey, lookup, password); err != nil {
+			return o, field.Errorf("SignKey", "%w", err)
+		}
 	}
 	if o.Direct && !in.Push {
 		return o, field.Errorf("PushVia", "direct pushes, but %s says not to push: drop one of them", field.Ref("Push"))

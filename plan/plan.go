@@ -14,6 +14,7 @@ import (
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
+	"github.com/scratchpush/scratchpush/sign"
 	"github.com/scratchpush/scratchpush/source"
 	"github.com/scratchpush/scratchpush/target"
 )
@@ -79,6 +80,13 @@ type Plan struct {
 	// is pushed, as an OCI referrer. Tool names this program in it.
 	SBOM bool
 	Tool string
+	// Provenance attaches an SLSA v1 provenance statement (package
+	// provenance) to what is pushed: a cosign attestation signed with Key
+	// when there is one, else an OCI referrer.
+	Provenance bool
+	// Key signs what is pushed as cosign signs (package sign), nil for no
+	// signature.
+	Key *sign.Key
 
 	// Outputs are written with the image made here (and pushed from
 	// here, when pushing, so that they hold what the registry gets).

@@ -129,6 +129,13 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 	if err := sboms.attach(ctx, o, m, &res); err != nil {
 		return res, err
 	}
+	var docs map[string][]byte
+	if sboms != nil {
+		docs = sboms.docs
+	}
+	if err := attest(ctx, o, m, &res, docs); err != nil {
+		return res, err
+	}
 	if err := pushMirrors(ctx, o, &res); err != nil {
 		keepLocal = true // the first repository has the image
 		return res, err

@@ -60,6 +60,34 @@ type made struct {
 	// there is the manifest the registry's tag named already, when the
 	// daemon had nothing to push (alreadyThere).
 	there *ocispec.Descriptor
+	// folder is the digest of a reused image's files (builder.Catalog's)
+	// as recorded, when they were not read again.
+	folder digest.Digest
+}
+
+// folders are the digests of the files each image holds (Catalog.Digest),
+// by platform ("" for an image), as provenance names its folders; an
+// image whose files are not known (reused, without a record of them) has
+// none.
+func (m made) folders() map[string]digest.Digest {
+	out := map[string]digest.Digest{}
+	catalog := func(c builder.Catalog) digest.Digest {
+		sum := c.Digest()
+		return digest.NewDigestFromBytes(digest.SHA256, sum[:])
+	}
+	switch {
+	case m.index != nil:
+		for _, img := range m.index.Images {
+			out[builder.PlatformString(img.Descriptor.Platform)] = catalog(img.Made.Files)
+		}
+	case m.image != nil && m.image.Made.Files != nil:
+		out[""] = catalog(m.image.Made.Files)
+	case m.files != nil:
+		out[""] = catalog(m.files)
+	case m.folder != "":
+		out[""] = m.folder
+	}
+	return out
 }
 
 // discard undoes what making did, for a run that stops before delivering.
@@ -223,6 +251,9 @@ func reused(ctx context.Context, api daemon.API, o run, rec imageRecord, sum bui
 	}
 	o.note("reusing image %s: %s (--no-cache builds again)", id, why)
 	m := made{built: daemon.Built{ID: id}, reused: true, keepSBOM: rec.keepSBOM, keepPushed: rec.keepPushed, files: files}
+	if stat, sum, ok := rec.store.Shape(rec.keys.Shape); files == nil && ok && stat == key {
+		m.folder = digest.NewDigestFromBytes(digest.SHA256, sum[:]) // its files' digest, recorded with it
+	}
 	if !o.Direct && rec.repo != "" {
 		m.lastPushed = rec.store.Pushed(key, rec.repo)
 	}

@@ -14,6 +14,12 @@ type Result struct {
 	Platforms []PlatformImage
 	// SBOMs are the SBOM documents attached, each to its subject.
 	SBOMs []Referrer
+	// Provenance are the provenance statements attached as referrers
+	// (without a key); Signatures and Attestations what was signed with
+	// one, each the cosign image (.sig, .att) it is in.
+	Provenance   []Referrer
+	Signatures   []Referrer
+	Attestations []Referrer
 	// Outputs are the Outputs written, each KIND:PATH@DIGEST.
 	Outputs []string
 }

@@ -140,27 +140,11 @@ func (j *sbomJob) attach(ctx context.Context, o run, m made, res *Result) error 
 	if !j.made {
 		o.note("the SBOM is the one kept for this image")
 	}
-	type subject struct {
-		desc ocispec.Descriptor
-		doc  []byte
-	}
-	subjects := []subject{{ocispec.Descriptor{Digest: digest.Digest(res.Tags[0].Digest)}, j.docs[""]}}
-	switch {
-	case m.index != nil:
-		subjects[0].desc = m.index.Descriptor()
-		for _, img := range m.index.Images {
-			subjects = append(subjects, subject{img.Descriptor, j.docs[builder.PlatformString(img.Descriptor.Platform)]})
-		}
-	case m.image != nil && m.image.Made.Manifest == subjects[0].desc.Digest:
-		subjects[0].desc = m.image.Descriptor
-	case m.there != nil && m.there.Digest == subjects[0].desc.Digest:
-		subjects[0].desc = *m.there
-	}
 	client := o.registry()
 	// One at a time: the first teaches the session whether the registry
 	// has the referrers API, which spares the others asking.
-	for _, s := range subjects {
-		d, err := client.Attach(ctx, o.Target.Repository, s.desc, j.artifact(s.doc))
+	for _, s := range pushedSubjects(m, res) {
+		d, err := client.Attach(ctx, o.Target.Repository, s.desc, j.artifact(j.docs[s.platform]))
 		if err != nil {
 			return field.Wrap("SBOM", fmt.Errorf("the image is pushed, but its SBOM could not be attached: %w; %s none pushes without one", err, field.Ref("SBOM")))
 		}
@@ -168,6 +152,34 @@ func (j *sbomJob) attach(ctx context.Context, o run, m made, res *Result) error 
 		res.SBOMs = append(res.SBOMs, Referrer{Subject: s.desc.Digest.String(), Digest: d.String(), ArtifactType: sbom.MediaType})
 	}
 	return nil
+}
+
+// subject is a manifest or index pushed, which referrers, signatures and
+// attestations are attached to; platform is its image's platform
+// (os/arch[/variant]) in an index, "" for the image or the index.
+type subject struct {
+	desc     ocispec.Descriptor
+	platform string
+}
+
+// pushedSubjects are what a run pushed: the manifest (or the index, and
+// each platform's manifest in it), described as made here where it was,
+// as the registry holds it (m.there), or by its digest alone for an image
+// the daemon pushed. res holds a tag pushed.
+func pushedSubjects(m made, res *Result) []subject {
+	subjects := []subject{{desc: ocispec.Descriptor{Digest: digest.Digest(res.Tags[0].Digest)}}}
+	switch {
+	case m.index != nil:
+		subjects[0].desc = m.index.Descriptor()
+		for _, img := range m.index.Images {
+			subjects = append(subjects, subject{img.Descriptor, builder.PlatformString(img.Descriptor.Platform)})
+		}
+	case m.image != nil && m.image.Made.Manifest == subjects[0].desc.Digest:
+		subjects[0].desc = m.image.Descriptor
+	case m.there != nil && m.there.Digest == subjects[0].desc.Digest:
+		subjects[0].desc = *m.there
+	}
+	return subjects
 }
 
 // sbomTitle is the file name an SBOM blob carries, which oras pull writes.

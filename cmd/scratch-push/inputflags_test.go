@@ -17,6 +17,7 @@ var notFlags = map[string]string{
 	"Tool":            "this program's version",
 	"Credentials":     "--username, --password, --password-stdin or the docker config",
 	"CacheDir":        "SCRATCH_PUSH_CACHE_DIR",
+	"SignPassword":    "COSIGN_PASSWORD, or the terminal",
 }
 
 // Every field of plan.Input is named by a flag in inputFlags, or said

@@ -26,6 +26,7 @@ func runPush(ctx context.Context, s *streams, o options) error {
 			return err
 		}
 	}
+	o.in.SignPassword = signPassword(s, o)
 	opts, err := o.in.Plan(ctx)
 	if err != nil {
 		return o.explain(err, true)
@@ -108,6 +109,7 @@ var inputFlags = map[string]string{
 	"Username": "username", "Password": "password-stdin", "Push": "no-push", "PushVia": "push", "SBOM": "sbom",
 	"Annotations": "annotation", "SourceInfo": "source-info", "Outputs": "output",
 	"Mirrors": "repository", "ImageRefsFile": "image-refs",
+	"Provenance": "provenance", "SignKey": "sign-key",
 }
 
 // explain puts in front of an error about one input the flag, variable or

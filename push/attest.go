@@ -1,0 +1,201 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/scratchpush/scratchpush/builder"
+	"github.com/scratchpush/scratchpush/field"
+	"github.com/scratchpush/scratchpush/provenance"
+	"github.com/scratchpush/scratchpush/registry"
+	"github.com/scratchpush/scratchpush/sign"
+)
+
+// statementType is the artifact type of an unsigned in-toto statement
+// attached as a referrer.
+const statementType = "application/vnd.in-toto+json"
+
+// spdxPredicate is the predicate type of an SPDX document in a cosign
+// attestation (cosign attest --type spdxjson).
+const spdxPredicate = "https://spdx.dev/Document"
+
+// attest attaches what vouches for the pushed image: its provenance, and
+// with a key its signature (cosign's .sig) and its provenance and SBOM as
+// signed attestations (cosign's .att) instead of a plain referrer, for the
+// index and every platform's manifest of one. docs are the SBOM documents
+// by platform, nil without any. A failure leaves the image pushed.
+func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]byte) error {
+	if len(res.Tags) == 0 || (!o.Provenance && o.Key == nil) {
+		return nil
+	}
+	client := o.registry()
+	repo := o.Target.Repository
+	folders := m.folders()
+	for _, s := range pushedSubjects(m, res) {
+		var layers []sign.Layer
+		if o.Key != nil {
+			l, err := o.Key.Signature(repo.Name(), s.desc.Digest)
+			if err != nil {
+				return err
+			}
+			d, err := client.AppendCosign(ctx, repo, s.desc.Digest, registry.SignatureSuffix, []sign.Layer{l})
+			if err != nil {
+				return signFailed("signature", err)
+			}
+			o.note("signed %s (%s)", s.desc.Digest, d)
+			res.Signatures = append(res.Signatures, Referrer{Subject: s.desc.Digest.String(), Digest: d.String(), ArtifactType: sign.SimpleSigningType})
+		}
+		if o.Provenance {
+			statement, err := provenance.Statement(provenanceInput(o, s, folders))
+			if err != nil {
+				return err
+			}
+			if o.Key == nil {
+				d, err := client.Attach(ctx, repo, s.desc, registry.Artifact{Type: statementType, Title: "provenance.intoto.json", Blob: statement, Annotations: sbomAnnotations(o.Created())})
+				if err != nil {
+					return field.Wrap("Provenance", fmt.Errorf("the image is pushed, but its provenance could not be attached: %w; %s none pushes without it", err, field.Ref("Provenance")))
+				}
+				o.note("attached the provenance %s to %s", d, s.desc.Digest)
+				res.Provenance = append(res.Provenance, Referrer{Subject: s.desc.Digest.String(), Digest: d.String(), ArtifactType: statementType})
+			} else {
+				l, err := o.Key.Attestation(ctx, statement, provenance.PredicateType)
+				if err != nil {
+					return err
+				}
+				layers = append(layers, l)
+			}
+		}
+		if doc := docs[s.platform]; o.Key != nil && doc != nil {
+			statement, err := spdxStatement(repo, s, doc)
+			if err != nil {
+				return err
+			}
+			l, err := o.Key.Attestation(ctx, statement, spdxPredicate)
+			if err != nil {
+				return err
+			}
+			layers = append(layers, l)
+		}
+		if len(layers) > 0 {
+			d, err := client.AppendCosign(ctx, repo, s.desc.Digest, registry.AttestationSuffix, layers)
+			if err != nil {
+				return signFailed("attestations", err)
+			}
+			o.note("attested %s (%s)", s.desc.Digest, d)
+			for _, l := range layers {
+				res.Attestations = append(res.Attestations, Referrer{Subject: s.desc.Digest.String(), Digest: d.String(), ArtifactType: l.Annotations[sign.PredicateTypeKey]})
+			}
+		}
+	}
+	return nil
+}
+
+// signFailed says that what was signed could not be put beside the pushed
+// image, and what to do.
+func signFailed(what string, err error) error {
+	return field.Wrap("SignKey", fmt.Errorf("the image is pushed, but its %s could not be put beside it: %w; run again (an unchanged folder's image is not pushed again), or cosign sign --key with the same key", what, err))
+}
+
+// provenanceInput is what the provenance of s says: the run's parameters
+// that shaped the image (the environment's names, never its values).
+func provenanceInput(o run, s subject, folders map[string]digest.Digest) provenance.Input {
+	env := make([]string, 0, len(o.Spec.Env))
+	for _, kv := range o.Spec.Env {
+		env = append(env, kv.Key)
+	}
+	sort.Strings(env)
+	params := map[string]any{
+		"repository": reference.FamiliarName(o.Target.Repository),
+		"cmd":        o.Spec.Cmd,
+		"entrypoint": o.Spec.Entrypoint,
+		"ports":      portStrings(o.Spec.Ports),
+		"envNames":   env,
+		"workdir":    o.Spec.Workdir,
+		"user":       o.Spec.User,
+		"volumes":    o.Spec.Volumes,
+		"stopSignal": o.Spec.StopSignal,
+		"essentials": essentialNames(o),
+		"platforms":  platformNames(o),
+	}
+	in := provenance.Input{
+		Tool:       o.Tool,
+		Parameters: params,
+		Internal:   map[string]any{"push": pushVia(o), "builder": string(o.Builder), "reproducible": o.Reproducible},
+		Source:     provenance.Source{URL: o.Source.URL, Revision: o.Source.Revision},
+	}
+	in.Subjects = []provenance.Subject{{Name: o.Target.Repository.Name(), Digest: s.desc.Digest}}
+	in.Folders = map[string]digest.Digest{}
+	for p, d := range folders {
+		if s.platform == "" || p == s.platform {
+			in.Folders[p] = d
+		}
+	}
+	return in
+}
+
+// spdxStatement is doc, an SPDX document of s, as the in-toto statement
+// cosign attest --type spdxjson makes of it.
+func spdxStatement(repo reference.Named, s subject, doc []byte) ([]byte, error) {
+	st := map[string]any{
+		"_type":         "https://in-toto.io/Statement/v1",
+		"subject":       []map[string]any{{"name": repo.Name(), "digest": map[string]string{s.desc.Digest.Algorithm().String(): s.desc.Digest.Encoded()}}},
+		"predicateType": spdxPredicate,
+		"predicate":     json.RawMessage(doc),
+	}
+	return json.Marshal(st)
+}
+
+// portStrings are ports as EXPOSE writes them (5000/tcp).
+func portStrings(ports []builder.Port) []string {
+	out := make([]string, 0, len(ports))
+	for _, p := range ports {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+// essentialNames are the essentials scratch-push added, by their flags'
+// names (the paths given are this machine's, not the image's).
+func essentialNames(o run) []string {
+	var out []string
+	e := o.Essentials
+	if e.CACerts != "" {
+		out = append(out, "ca-certs")
+	}
+	if e.TZData != "" {
+		out = append(out, "tzdata")
+	}
+	if e.NonRoot != nil {
+		out = append(out, fmt.Sprintf("nonroot=%s:%d", e.NonRoot.Name, e.NonRoot.UID))
+	}
+	if e.Tmp {
+		out = append(out, "tmp")
+	}
+	return out
+}
+
+// platformNames are the platforms the run made images for.
+func platformNames(o run) []string {
+	if len(o.Platforms) == 0 {
+		p, _ := o.imagePlatform()
+		return []string{builder.PlatformString(&p)}
+	}
+	var out []string
+	for _, p := range o.Platforms {
+		out = append(out, builder.PlatformString(&p.Platform))
+	}
+	return out
+}
+
+// pushVia is who pushed the image: the daemon, or this process.
+func pushVia(o run) string {
+	if o.Direct || len(o.Platforms) > 0 {
+		return "direct"
+	}
+	return "daemon"
+}
