@@ -45,6 +45,8 @@ type testEnv struct {
 	oras string
 	// syft is the SBOM tool the tests compare our SBOMs with.
 	syft string
+	// cosign verifies the signatures and attestations pushed.
+	cosign string
 }
 
 // onPodman reports whether the daemon under test is Podman's service.
@@ -130,6 +132,7 @@ func loadEnv() string {
 		docker29Bin:  os.Getenv("SCRATCHPUSH_TEST_DOCKER29_BIN"),
 		oras:         os.Getenv("SCRATCHPUSH_TEST_ORAS"),
 		syft:         os.Getenv("SCRATCHPUSH_TEST_SYFT"),
+		cosign:       os.Getenv("SCRATCHPUSH_TEST_COSIGN"),
 	}
 	if env.registry != "" {
 		return ""
@@ -161,6 +164,8 @@ func loadEnv() string {
 			env.oras = v
 		case "SCRATCHPUSH_TEST_SYFT":
 			env.syft = v
+		case "SCRATCHPUSH_TEST_COSIGN":
+			env.cosign = v
 		}
 	}
 	if env.registry == "" {

@@ -164,8 +164,8 @@ func TestTokenRegistryOnLoopback(t *testing.T) {
 			if !strings.HasPrefix(pinned, ref+"@sha256:") {
 				t.Fatalf("stdout %q, want %s@sha256:…", res.stdout, ref)
 			}
-			// oras, a client of its own, reads the image and its SBOM back
-			// through the token service.
+			// oras, a client of its own, reads the image, its SBOM and its
+			// provenance back through the token service.
 			digest := pinned[strings.LastIndex(pinned, "@")+1:]
 			if got := strings.TrimSpace(orasRun(t, "resolve", reg.host+"/"+repo+":v1")); got != digest {
 				t.Errorf("oras resolves the tag to %q, pushed %s", got, digest)
@@ -174,8 +174,12 @@ func TestTokenRegistryOnLoopback(t *testing.T) {
 				Referrers []struct{ ArtifactType string }
 			}
 			must(t, json.Unmarshal([]byte(orasRun(t, "discover", "--format", "json", reg.host+"/"+repo+"@"+digest)), &d))
-			if len(d.Referrers) != 1 || d.Referrers[0].ArtifactType != "application/spdx+json" {
-				t.Errorf("oras finds referrers %+v, want the SBOM", d.Referrers)
+			types := map[string]int{}
+			for _, r := range d.Referrers {
+				types[r.ArtifactType]++
+			}
+			if len(d.Referrers) != 2 || types["application/spdx+json"] != 1 || types["application/vnd.in-toto+json"] != 1 {
+				t.Errorf("oras finds referrers %+v, want the SBOM and the provenance", d.Referrers)
 			}
 		})
 	}

@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	slsa "github.com/in-toto/attestation/go/predicates/provenance/v1"
+	intoto "github.com/in-toto/attestation/go/v1"
 	"github.com/opencontainers/go-digest"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 func TestStatement(t *testing.T) {
@@ -67,6 +70,26 @@ func TestStatement(t *testing.T) {
 	}
 	if env, _ := def.ExternalParameters["env"].([]any); len(env) != 1 || env[0] != "TOKEN" {
 		t.Errorf("env %v", def.ExternalParameters["env"])
+	}
+	// in-toto's own types read it and find it valid, statement and
+	// predicate: the oracle for the fields written by hand here.
+	var oracle intoto.Statement
+	if err := protojson.Unmarshal(b, &oracle); err != nil {
+		t.Fatalf("in-toto's Statement does not read it: %v", err)
+	}
+	if err := oracle.Validate(); err != nil {
+		t.Errorf("in-toto finds the statement invalid: %v", err)
+	}
+	predicate, err := protojson.Marshal(oracle.GetPredicate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prov slsa.Provenance
+	if err := protojson.Unmarshal(predicate, &prov); err != nil {
+		t.Fatalf("in-toto's SLSA Provenance does not read the predicate: %v", err)
+	}
+	if err := prov.Validate(); err != nil {
+		t.Errorf("in-toto finds the provenance invalid: %v", err)
 	}
 	// The same input, the same bytes: nothing new to attach.
 	again, _ := Statement(in)

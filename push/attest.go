@@ -8,6 +8,7 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/field"
@@ -36,19 +37,23 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 	client := o.registry()
 	repo := o.Target.Repository
 	folders := m.folders()
+	// What a key signs goes up at once, every cosign image of every
+	// subject: its round trips are those of one.
+	type cosignImage struct {
+		subject subject
+		suffix  string
+		layers  []sign.Layer
+		digest  digest.Digest
+	}
+	var images []*cosignImage
 	for _, s := range pushedSubjects(m, res) {
-		var layers []sign.Layer
+		var attestations []sign.Layer
 		if o.Key != nil {
 			l, err := o.Key.Signature(repo.Name(), s.desc.Digest)
 			if err != nil {
 				return err
 			}
-			d, err := client.AppendCosign(ctx, repo, s.desc.Digest, registry.SignatureSuffix, []sign.Layer{l})
-			if err != nil {
-				return signFailed("signature", err)
-			}
-			o.note("signed %s (%s)", s.desc.Digest, d)
-			res.Signatures = append(res.Signatures, Referrer{Subject: s.desc.Digest.String(), Digest: d.String(), ArtifactType: sign.SimpleSigningType})
+			images = append(images, &cosignImage{subject: s, suffix: registry.SignatureSuffix, layers: []sign.Layer{l}})
 		}
 		if o.Provenance {
 			statement, err := provenance.Statement(provenanceInput(o, s, folders))
@@ -67,7 +72,7 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 				if err != nil {
 					return err
 				}
-				layers = append(layers, l)
+				attestations = append(attestations, l)
 			}
 		}
 		if doc := docs[s.platform]; o.Key != nil && doc != nil {
@@ -79,26 +84,37 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 			if err != nil {
 				return err
 			}
-			layers = append(layers, l)
+			attestations = append(attestations, l)
 		}
-		if len(layers) > 0 {
-			d, err := client.AppendCosign(ctx, repo, s.desc.Digest, registry.AttestationSuffix, layers)
-			if err != nil {
-				return signFailed("attestations", err)
-			}
-			o.note("attested %s (%s)", s.desc.Digest, d)
-			for _, l := range layers {
-				res.Attestations = append(res.Attestations, Referrer{Subject: s.desc.Digest.String(), Digest: d.String(), ArtifactType: l.Annotations[sign.PredicateTypeKey]})
-			}
+		if len(attestations) > 0 {
+			images = append(images, &cosignImage{subject: s, suffix: registry.AttestationSuffix, layers: attestations})
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, img := range images {
+		g.Go(func() (err error) {
+			img.digest, err = client.AppendCosign(gctx, repo, img.subject.desc.Digest, img.suffix, img.layers)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return field.Wrap("SignKey", fmt.Errorf("the image is pushed, but its signatures and attestations could not be put beside it: %w; run again (an unchanged folder's image is not pushed again), or cosign sign --key with the same key", err))
+	}
+	for _, img := range images {
+		at := Referrer{Subject: img.subject.desc.Digest.String(), Digest: img.digest.String()}
+		if img.suffix == registry.SignatureSuffix {
+			o.note("signed %s (%s)", img.subject.desc.Digest, img.digest)
+			at.ArtifactType = sign.SimpleSigningType
+			res.Signatures = append(res.Signatures, at)
+			continue
+		}
+		o.note("attested %s (%s)", img.subject.desc.Digest, img.digest)
+		for _, l := range img.layers {
+			at.ArtifactType = l.Annotations[sign.PredicateTypeKey]
+			res.Attestations = append(res.Attestations, at)
 		}
 	}
 	return nil
-}
-
-// signFailed says that what was signed could not be put beside the pushed
-// image, and what to do.
-func signFailed(what string, err error) error {
-	return field.Wrap("SignKey", fmt.Errorf("the image is pushed, but its %s could not be put beside it: %w; run again (an unchanged folder's image is not pushed again), or cosign sign --key with the same key", what, err))
 }
 
 // provenanceInput is what the provenance of s says: the run's parameters

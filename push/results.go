@@ -23,6 +23,13 @@ type metadata struct {
 	Platforms []PlatformImage `json:"platforms,omitempty"`
 	// SBOMs are the SBOM referrers attached, each to its subject.
 	SBOMs []Referrer `json:"sboms,omitempty"`
+	// Provenance are the provenance statements attached as referrers;
+	// Signatures and Attestations, with a key, cosign's .sig and .att
+	// images, each with its subject (the artifact type of an attestation
+	// is its predicate type).
+	Provenance   []Referrer `json:"provenance,omitempty"`
+	Signatures   []Referrer `json:"signatures,omitempty"`
+	Attestations []Referrer `json:"attestations,omitempty"`
 	// Outputs are the files written (--output), each KIND:PATH@DIGEST.
 	Outputs []string `json:"outputs,omitempty"`
 	Daemon  struct {
@@ -61,7 +68,8 @@ func writeFiles(ctx context.Context, api daemon.API, d daemon.Description, f pla
 	if err != nil {
 		return field.Wrap("MetadataFile", err)
 	}
-	m := metadata{ImageID: facts.ID, Tags: r.Tags, Layers: facts.DiffIDs, Size: facts.Size, Platform: facts.Platform, Reused: r.Reused, Platforms: r.Platforms, SBOMs: r.SBOMs, Outputs: r.Outputs}
+	m := metadata{ImageID: facts.ID, Tags: r.Tags, Layers: facts.DiffIDs, Size: facts.Size, Platform: facts.Platform, Reused: r.Reused, Platforms: r.Platforms, SBOMs: r.SBOMs, Outputs: r.Outputs,
+		Provenance: r.Provenance, Signatures: r.Signatures, Attestations: r.Attestations}
 	if m.Tags == nil {
 		m.Tags = []Tag{}
 	}

@@ -154,3 +154,17 @@ func (v verifier) Verify(_ context.Context, data, sig []byte) error {
 }
 func (verifier) KeyID() (string, error)     { return "", nil }
 func (v verifier) Public() crypto.PublicKey { return v.pub }
+
+// A key cosign generate-key-pair wrote (cosign v2.6.2, password
+// "scratch-push-test") opens, and its public half is cosign.pub's.
+func TestCosignGeneratedKey(t *testing.T) {
+	key, err := LoadKey(context.Background(), filepath.Join("testdata", "cosign.key"), noEnv, password("scratch-push-test"))
+	must(t, err)
+	pub, err := key.Public()
+	must(t, err)
+	want, err := os.ReadFile(filepath.Join("testdata", "cosign.pub"))
+	must(t, err)
+	if strings.TrimSpace(string(pub)) != strings.TrimSpace(string(want)) {
+		t.Errorf("public key\n%s\nwant cosign.pub\n%s", pub, want)
+	}
+}

@@ -325,3 +325,40 @@ func TestShellSyntaxWarns(t *testing.T) {
 		t.Errorf("a JSON array warned: %q", stderr)
 	}
 }
+
+// A --sign-key that cannot sign is refused before anything is built, exit
+// 2, the password never shown: a wrong password, a file that is no cosign
+// key, no COSIGN_PASSWORD and no terminal, a key without a push.
+func TestSignKeyRefused(t *testing.T) {
+	dir := folder(t)
+	key := filepath.Join("..", "..", "sign", "testdata", "cosign.key") // cosign generate-key-pair's, password "scratch-push-test"
+	push := []string{"--repository", "127.0.0.1:1/a", "--username", "u", "--password-stdin", "--cmd", "./app"}
+	for _, c := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"wrong password", append(push, "--sign-key", key, dir), map[string]string{"COSIGN_PASSWORD": "guess-7731"}, "--sign-key: the password does not open the key"},
+		{"not a cosign key", append(push, "--sign-key", filepath.Join(dir, "app"), dir), map[string]string{"COSIGN_PASSWORD": "x"}, "--sign-key: not a cosign private key: no PEM block"},
+		{"no password, no terminal", append(push, "--sign-key", key, dir), nil, "COSIGN_PASSWORD is not set, with no terminal to ask on"},
+		{"missing key", append(push, "--sign-key", filepath.Join(dir, "nope.key"), dir), nil, "--sign-key: reading the key"},
+		{"key without a push", []string{"--no-push", "--cmd", "./app", "--sign-key", key, dir}, nil, "--sign-key: signs what is pushed"},
+		{"bad provenance", []string{"--no-push", "--cmd", "./app", "--provenance", "intoto", dir}, nil, `"--provenance" flag: give slsa or none`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("COSIGN_PASSWORD", "")
+			os.Unsetenv("COSIGN_PASSWORD")
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			stdout, stderr, code := runCLI(t, "registry-password", c.args...)
+			if code != 2 || stdout != "" || !strings.Contains(stderr, c.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 2 and %q", code, stdout, stderr, c.want)
+			}
+			if strings.Contains(stderr, "guess-7731") {
+				t.Errorf("the password shows: %q", stderr)
+			}
+		})
+	}
+}

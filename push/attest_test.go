@@ -1,0 +1,69 @@
+package push
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scratchpush/scratchpush/daemon/daemontest"
+	"github.com/scratchpush/scratchpush/registry/registrytest"
+	"github.com/scratchpush/scratchpush/sign"
+)
+
+// signingKey is cosign generate-key-pair's key in sign's test data.
+func signingKey(t *testing.T) *sign.Key {
+	t.Helper()
+	key, err := sign.LoadKey(context.Background(), filepath.Join("..", "sign", "testdata", "cosign.key"), nil,
+		func() ([]byte, error) { return []byte("scratch-push-test"), nil })
+	must(t, err)
+	return key
+}
+
+// A run with a key signs the pushed manifest (cosign's .sig image) and
+// attests its provenance and SBOM (.att); a registry that refuses them
+// leaves the image pushed, the tag in the result, and says so.
+func TestRunSigned(t *testing.T) {
+	key := signingKey(t)
+	for _, refuse := range []bool{false, true} {
+		reg := registrytest.New(t)
+		if refuse {
+			reg.Before(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, ".sig") {
+					http.Error(w, `{"errors":[{"code":"DENIED","message":"no signatures here"}]}`, http.StatusForbidden)
+					return true
+				}
+				return false
+			})
+		}
+		p := directPlan(t, reg.Host(), folder(t, "signed"))
+		p.Key, p.Provenance = key, true
+		res, err := Run(context.Background(), daemontest.New().Engine, p)
+		if len(res.Tags) != 1 || res.Tags[0].Digest == "" {
+			t.Fatalf("refuse %v: tags %+v, %v", refuse, res.Tags, err)
+		}
+		d := res.Tags[0].Digest
+		if refuse {
+			if err == nil || !strings.Contains(err.Error(), "the image is pushed, but its signatures and attestations could not be put beside it") {
+				t.Errorf("a refused signature gave %v", err)
+			}
+			continue
+		}
+		must(t, err)
+		if len(res.Signatures) != 1 || len(res.Attestations) != 2 || len(res.Provenance) != 0 {
+			t.Fatalf("signatures %+v, attestations %+v, provenance referrers %+v", res.Signatures, res.Attestations, res.Provenance)
+		}
+		for suffix, want := range map[string]string{".sig": sign.SimpleSigningType, ".att": sign.DSSEType} {
+			img, err := get(t, reg.Host()+"/team/app:sha256-"+strings.TrimPrefix(d, "sha256:")+suffix).Image()
+			must(t, err)
+			m, err := img.Manifest()
+			must(t, err)
+			for _, l := range m.Layers {
+				if string(l.MediaType) != want {
+					t.Errorf("%s: a layer of %s", suffix, l.MediaType)
+				}
+			}
+		}
+	}
+}
