@@ -8,8 +8,10 @@ import (
 	"testing"
 
 	"github.com/scratchpush/scratchpush/daemon/daemontest"
+	"github.com/scratchpush/scratchpush/plan"
 	"github.com/scratchpush/scratchpush/registry/registrytest"
 	"github.com/scratchpush/scratchpush/sign"
+	"github.com/scratchpush/scratchpush/target"
 )
 
 // signingKey is cosign generate-key-pair's key in sign's test data.
@@ -64,6 +66,26 @@ func TestRunSigned(t *testing.T) {
 					t.Errorf("%s: a layer of %s", suffix, l.MediaType)
 				}
 			}
+		}
+	}
+}
+
+// A mirror gets the signatures and attestations under cosign's tags, and
+// the provenance among its referrers, beside the image.
+func TestRunSignedMirror(t *testing.T) {
+	reg, mirror := registrytest.New(t), registrytest.New(t)
+	p := directPlan(t, reg.Host(), folder(t, "signed mirror"))
+	p.Key, p.Provenance = signingKey(t), true
+	m, err := target.Parse(mirror.Host(), "copy/app", []string{"v1"})
+	must(t, err)
+	p.Mirrors = append(p.Mirrors, plan.Mirror{Target: m})
+	res, err := Run(context.Background(), daemontest.New().Engine, p)
+	must(t, err)
+	d := strings.TrimPrefix(res.Tags[0].Digest, "sha256:")
+	for _, suffix := range []string{".sig", ".att"} {
+		want := get(t, reg.Host()+"/team/app:sha256-"+d+suffix).Digest
+		if got := get(t, mirror.Host()+"/copy/app:sha256-"+d+suffix).Digest; got != want {
+			t.Errorf("the mirror's %s names %s, the first registry's %s", suffix, got, want)
 		}
 	}
 }

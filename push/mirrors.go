@@ -11,6 +11,8 @@ import (
 
 	"github.com/scratchpush/scratchpush/auth"
 	"github.com/scratchpush/scratchpush/field"
+	"github.com/scratchpush/scratchpush/registry"
+	"github.com/scratchpush/scratchpush/sign"
 )
 
 // pushMirrors copies the pushed image, and the SBOMs attached to it, from
@@ -32,17 +34,31 @@ func pushMirrors(ctx context.Context, o run, res *Result) error {
 		name := reference.FamiliarName(m.Target.Repository)
 		digests, err := from.Copy(ctx, src, to, m.Target.Repository, m.Target.Tags)
 		res.Tags = append(res.Tags, pushedTags(m.Target.Tags, digests)...)
-		for _, s := range res.SBOMs {
+		// The referrers (the SBOMs, the provenance) by their digests,
+		// each brought into the mirror's referrers; cosign's images
+		// (signatures, attestations) under their tags, as cosign copy
+		// copies them.
+		for _, r := range append(append([]Referrer{}, res.SBOMs...), res.Provenance...) {
 			if err != nil {
 				break
 			}
-			var ref reference.Canonical
-			if ref, err = reference.WithDigest(o.Target.Repository, digest.Digest(s.Digest)); err != nil {
+			err = copyArtifact(ctx, o, from, to, m.Target.Repository, r.Digest, "")
+		}
+		copied := map[string]bool{}
+		for _, r := range append(append([]Referrer{}, res.Signatures...), res.Attestations...) {
+			if err != nil {
 				break
 			}
-			if _, err = from.Copy(ctx, ref, to, m.Target.Repository, nil); err != nil {
-				err = fmt.Errorf("copying the SBOM %s: %w", s.Digest, err)
+			if copied[r.Digest] {
+				continue
 			}
+			copied[r.Digest] = true
+			suffix := registry.AttestationSuffix
+			if r.ArtifactType == sign.SimpleSigningType {
+				suffix = registry.SignatureSuffix
+			}
+			subject := digest.Digest(r.Subject)
+			err = copyArtifact(ctx, o, from, to, m.Target.Repository, r.Digest, subject.Algorithm().String()+"-"+subject.Encoded()+"."+suffix)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -89,4 +105,25 @@ func (e mirrorErrors) Unwrap() []error {
 		errs = append(errs, m.err)
 	}
 	return errs
+}
+
+// copyArtifact copies what d names in the target's repository to repo of
+// another registry, under tag when one is given.
+func copyArtifact(ctx context.Context, o run, from, to *registry.Client, repo reference.Named, d, tag string) error {
+	ref, err := reference.WithDigest(o.Target.Repository, digest.Digest(d))
+	if err != nil {
+		return err
+	}
+	var tags []reference.NamedTagged
+	if tag != "" {
+		tagged, err := reference.WithTag(repo, tag)
+		if err != nil {
+			return err
+		}
+		tags = append(tags, tagged)
+	}
+	if _, err := from.Copy(ctx, ref, to, repo, tags); err != nil {
+		return fmt.Errorf("copying %s: %w", d, err)
+	}
+	return nil
 }
