@@ -43,17 +43,23 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 		subject subject
 		suffix  string
 		layers  []sign.Layer
-		digest  digest.Digest
+		// there says that a layer of the image stands for layers[i]:
+		// this key's signature of the subject, or its attestation of the
+		// same statement (a warm run's, kept rather than signed again).
+		there  func(old sign.Layer, i int) bool
+		digest digest.Digest
 	}
 	var images []*cosignImage
 	for _, s := range pushedSubjects(m, res) {
 		var attestations []sign.Layer
+		var statements [][]byte // each attestation's
 		if o.Key != nil {
 			l, err := o.Key.Signature(repo.Name(), s.desc.Digest)
 			if err != nil {
 				return err
 			}
-			images = append(images, &cosignImage{subject: s, suffix: registry.SignatureSuffix, layers: []sign.Layer{l}})
+			images = append(images, &cosignImage{subject: s, suffix: registry.SignatureSuffix, layers: []sign.Layer{l},
+				there: func(old sign.Layer, _ int) bool { return o.Key.Signs(old, s.desc.Digest) }})
 		}
 		if o.Provenance {
 			statement, err := provenance.Statement(provenanceInput(o, s, folders))
@@ -72,7 +78,7 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 				if err != nil {
 					return err
 				}
-				attestations = append(attestations, l)
+				attestations, statements = append(attestations, l), append(statements, statement)
 			}
 		}
 		if doc := docs[s.platform]; o.Key != nil && doc != nil {
@@ -84,16 +90,17 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 			if err != nil {
 				return err
 			}
-			attestations = append(attestations, l)
+			attestations, statements = append(attestations, l), append(statements, statement)
 		}
 		if len(attestations) > 0 {
-			images = append(images, &cosignImage{subject: s, suffix: registry.AttestationSuffix, layers: attestations})
+			images = append(images, &cosignImage{subject: s, suffix: registry.AttestationSuffix, layers: attestations,
+				there: func(old sign.Layer, i int) bool { return o.Key.Attests(old, statements[i]) }})
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, img := range images {
 		g.Go(func() (err error) {
-			img.digest, err = client.AppendCosign(gctx, repo, img.subject.desc.Digest, img.suffix, img.layers)
+			img.digest, err = client.AppendCosign(gctx, repo, img.subject.desc.Digest, img.suffix, img.layers, img.there)
 			return err
 		})
 	}

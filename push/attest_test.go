@@ -56,13 +56,26 @@ func TestRunSigned(t *testing.T) {
 		if len(res.Signatures) != 1 || len(res.Attestations) != 2 || len(res.Provenance) != 0 {
 			t.Fatalf("signatures %+v, attestations %+v, provenance referrers %+v", res.Signatures, res.Attestations, res.Provenance)
 		}
-		for suffix, want := range map[string]string{".sig": sign.SimpleSigningType, ".att": sign.DSSEType} {
+		// The same image pushed again keeps what it has: this key's
+		// signature and attestations are there, nothing is signed again.
+		again, err := Run(context.Background(), daemontest.New().Engine, p)
+		must(t, err)
+		if again.Tags[0].Digest != d || again.Signatures[0].Digest != res.Signatures[0].Digest || again.Attestations[0].Digest != res.Attestations[0].Digest {
+			t.Errorf("pushed again: %+v, signatures %+v, attestations %+v", again.Tags, again.Signatures, again.Attestations)
+		}
+		for suffix, want := range map[string]struct {
+			mediaType string
+			layers    int
+		}{".sig": {sign.SimpleSigningType, 1}, ".att": {sign.DSSEType, 2}} {
 			img, err := get(t, reg.Host()+"/team/app:sha256-"+strings.TrimPrefix(d, "sha256:")+suffix).Image()
 			must(t, err)
 			m, err := img.Manifest()
 			must(t, err)
+			if len(m.Layers) != want.layers {
+				t.Errorf("%s: %d layers after two runs, want %d", suffix, len(m.Layers), want.layers)
+			}
 			for _, l := range m.Layers {
-				if string(l.MediaType) != want {
+				if string(l.MediaType) != want.mediaType {
 					t.Errorf("%s: a layer of %s", suffix, l.MediaType)
 				}
 			}

@@ -32,17 +32,22 @@ func cosignTag(subject digest.Digest, suffix string) string {
 // AppendCosign adds layers to the image cosign keeps under subject's tag
 // of suffix (SignatureSuffix, AttestationSuffix) in repo, as cosign sign
 // and cosign attest append theirs: the image there is read, a layer it
-// holds already (the same bytes and annotations) is not added twice, the
-// new layers' blobs and the config go up, and the manifest is put under
-// the tag. In round trips: the read with the uploads (POST, PUT), then
-// the put; a tag that held layers already, one more for its config.
-func (c *Client) AppendCosign(ctx context.Context, repo reference.Named, subject digest.Digest, suffix string, layers []sign.Layer) (digest.Digest, error) {
+// holds already (the same bytes and annotations) is not added twice, nor
+// layers[i] when there(old, i) says a layer there stands for it (the same
+// key's signature of the same subject), the new layers' blobs and the
+// config go up, and the manifest is put under the tag; with nothing new,
+// nothing is put, and the tag's manifest is returned. In round trips: the
+// read with the uploads (POST, PUT), the blobs of the layers there when
+// there asks after them, then the put; a tag that held layers already,
+// one more for its config.
+func (c *Client) AppendCosign(ctx context.Context, repo reference.Named, subject digest.Digest, suffix string, layers []sign.Layer, there func(old sign.Layer, i int) bool) (digest.Digest, error) {
 	w, err := c.wire(ctx, repo)
 	if err != nil {
 		return "", err
 	}
 	tag := cosignTag(subject, suffix)
 	var existing []ocispec.Descriptor
+	var current digest.Digest // what the tag names now
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		body, _, err := w.get(gctx, "/manifests/"+tag, ocispec.MediaTypeImageManifest+", application/vnd.docker.distribution.manifest.v2+json")
@@ -53,21 +58,23 @@ func (c *Client) AppendCosign(ctx context.Context, repo reference.Named, subject
 		if err := json.Unmarshal(body, &m); err != nil {
 			return fmt.Errorf("reading %s: %w", tag, err)
 		}
-		existing = m.Layers
+		existing, current = m.Layers, digest.FromBytes(body)
 		return nil
 	})
 	// The blobs go up meanwhile, sent rather than asked after (small, and
 	// an ask costs as much), and the config of an image of the new layers
 	// alone, the image's when the tag names none yet.
-	var added []ocispec.Descriptor
+	var added []ocispec.Descriptor // layers', in their order
+	uploading := map[digest.Digest]bool{}
 	for _, l := range layers {
 		d := ocispec.Descriptor{MediaType: l.MediaType, Digest: digest.FromBytes(l.Blob), Size: int64(len(l.Blob)), Annotations: l.Annotations}
-		if !holds(added, d) {
-			added = append(added, d)
+		added = append(added, d)
+		if !uploading[d.Digest] {
+			uploading[d.Digest] = true
 			g.Go(func() error { return w.uploadBlob(gctx, l.Blob) })
 		}
 	}
-	guess, _, err := cosignImage(added)
+	guess, _, err := cosignImage(distinct(added))
 	if err != nil {
 		return "", err
 	}
@@ -75,11 +82,15 @@ func (c *Client) AppendCosign(ctx context.Context, repo reference.Named, subject
 	if err := g.Wait(); err != nil {
 		return "", classify(ctx, repo, fmt.Errorf("reading and uploading %s: %w", tag, err))
 	}
+	covered := w.covered(ctx, existing, len(layers), there)
 	all := existing
-	for _, d := range added {
-		if !holds(all, d) {
+	for i, d := range added {
+		if !holds(all, d) && !covered[i] {
 			all = append(all, d)
 		}
+	}
+	if len(all) == len(existing) && current != "" {
+		return current, nil // every layer stood for already
 	}
 	config, manifest, err := cosignImage(all)
 	if err != nil {
@@ -95,6 +106,48 @@ func (c *Client) AppendCosign(ctx context.Context, repo reference.Named, subject
 		return "", classify(ctx, repo, fmt.Errorf("putting %s: %w", tag, err))
 	}
 	return p.digest, nil
+}
+
+// covered says which of n new layers a layer there stands for, as there
+// judges it: the layers there are read (at once; those over 4 MiB are not
+// judged).
+func (w *wire) covered(ctx context.Context, existing []ocispec.Descriptor, n int, there func(old sign.Layer, i int) bool) []bool {
+	out := make([]bool, n)
+	if there == nil || len(existing) == 0 {
+		return out
+	}
+	olds := make([]sign.Layer, len(existing))
+	var g errgroup.Group
+	for j, d := range existing {
+		g.Go(func() error {
+			body, _, err := w.get(ctx, "/blobs/"+d.Digest.String(), "*/*")
+			if err == nil && digest.FromBytes(body) == d.Digest {
+				olds[j] = sign.Layer{MediaType: d.MediaType, Blob: body, Annotations: d.Annotations}
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for i := range out {
+		for _, old := range olds {
+			if old.Blob != nil && there(old, i) {
+				out[i] = true
+				break
+			}
+		}
+	}
+	return out
+}
+
+// distinct is layers without repeats (holds).
+func distinct(layers []ocispec.Descriptor) []ocispec.Descriptor {
+	var out []ocispec.Descriptor
+	for _, d := range layers {
+		if !holds(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // holds says whether layers has d: the same bytes, media type and

@@ -27,7 +27,7 @@ func TestAppendCosign(t *testing.T) {
 	first := sign.Layer{MediaType: sign.SimpleSigningType, Blob: []byte(`{"critical":{}}`), Annotations: map[string]string{sign.SignatureKey: "c2ln"}}
 	second := sign.Layer{MediaType: sign.SimpleSigningType, Blob: []byte(`{"critical":{}}`), Annotations: map[string]string{sign.SignatureKey: "b3RoZXI="}}
 	for i, layers := range [][]sign.Layer{{first}, {second}, {first}} {
-		if _, err := c.AppendCosign(ctx, named, img.Made.Manifest, SignatureSuffix, layers); err != nil {
+		if _, err := c.AppendCosign(ctx, named, img.Made.Manifest, SignatureSuffix, layers, nil); err != nil {
 			t.Fatalf("append %d: %v", i, err)
 		}
 	}

@@ -168,3 +168,32 @@ func TestCosignGeneratedKey(t *testing.T) {
 		t.Errorf("public key\n%s\nwant cosign.pub\n%s", pub, want)
 	}
 }
+
+// A key knows its own signatures and attestations, and no other's, nor
+// one of another subject or statement.
+func TestSignsAndAttests(t *testing.T) {
+	ctx := context.Background()
+	pathA, _ := cosignKey(t, "a")
+	pathB, _ := cosignKey(t, "b")
+	a, err := LoadKey(ctx, pathA, noEnv, password("a"))
+	must(t, err)
+	b, err := LoadKey(ctx, pathB, noEnv, password("b"))
+	must(t, err)
+	d := digest.FromString("manifest")
+	sig, err := a.Signature("ghcr.io/team/app", d)
+	must(t, err)
+	if !a.Signs(sig, d) || b.Signs(sig, d) || a.Signs(sig, digest.FromString("other")) {
+		t.Error("Signs: own, other key, other subject")
+	}
+	tampered := sig
+	tampered.Annotations = map[string]string{SignatureKey: base64.StdEncoding.EncodeToString([]byte("forged"))}
+	if a.Signs(tampered, d) {
+		t.Error("a forged signature was taken")
+	}
+	statement := []byte(`{"_type":"https://in-toto.io/Statement/v1"}`)
+	att, err := a.Attestation(ctx, statement, "https://slsa.dev/provenance/v1")
+	must(t, err)
+	if !a.Attests(att, statement) || b.Attests(att, statement) || a.Attests(att, []byte(`{}`)) {
+		t.Error("Attests: own, other key, other statement")
+	}
+}
