@@ -67,7 +67,7 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 				return err
 			}
 			if o.Key == nil {
-				d, err := client.Attach(ctx, repo, s.desc, registry.Artifact{Type: statementType, Title: "provenance.intoto.json", Blob: statement, Annotations: sbomAnnotations(o.Created())})
+				d, err := client.Attach(ctx, repo, s.desc, provenanceArtifact(o, statement))
 				if err != nil {
 					return field.Wrap("Provenance", fmt.Errorf("the image is pushed, but its provenance could not be attached: %w; %s none pushes without it", err, field.Ref("Provenance")))
 				}
@@ -122,6 +122,37 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 		}
 	}
 	return nil
+}
+
+// prepareProvenance uploads the blobs of the provenance statements of an
+// image or index made here, whose digests are known before the push, while
+// it goes up: attaching them after the push is then their manifests
+// alone, as for the SBOM. A failure is left to attest, which uploads what
+// is not there.
+func prepareProvenance(ctx context.Context, o run, m made) {
+	if !o.Provenance || o.Key != nil || (m.image == nil && m.index == nil) {
+		return
+	}
+	var subjects []subject
+	if m.index != nil {
+		subjects = append(subjects, subject{desc: m.index.Descriptor()})
+		for _, img := range m.index.Images {
+			subjects = append(subjects, subject{img.Descriptor, builder.PlatformString(img.Descriptor.Platform)})
+		}
+	} else {
+		subjects = append(subjects, subject{desc: m.image.Descriptor})
+	}
+	client, folders := o.registry(), m.folders()
+	for _, s := range subjects {
+		if statement, err := provenance.Statement(provenanceInput(o, s, folders)); err == nil {
+			_ = client.Prepare(ctx, o.Target.Repository, provenanceArtifact(o, statement))
+		}
+	}
+}
+
+// provenanceArtifact is statement as the referrer attached without a key.
+func provenanceArtifact(o run, statement []byte) registry.Artifact {
+	return registry.Artifact{Type: statementType, Title: "provenance.intoto.json", Blob: statement, Annotations: sbomAnnotations(o.Created())}
 }
 
 // provenanceInput is what the provenance of s says: the run's parameters

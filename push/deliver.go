@@ -80,6 +80,9 @@ func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, reg
 		})
 	}
 	sboms = startSBOM(ctx, api, o, m) // while the upload goes and the daemon loads
+	if up != nil {
+		go prepareProvenance(ctx, o, m)
+	}
 	var err error
 	if m.built, err = toDaemon(ctx, api, o, m); err != nil {
 		res.Tags = pushedTags(o.Target.Tags, up.stop())
