@@ -125,6 +125,11 @@ func TestSignedPush(t *testing.T) {
 		if _, ok := cosignRun(t, keys, nil, append(append([]string{"verify"}, verifyFlags...), ref+"@"+d)...); !ok {
 			t.Errorf("cosign verify of %s (index %s) failed", d, index)
 		}
+		for _, kind := range []string{"slsaprovenance1", "spdxjson"} {
+			if _, ok := cosignRun(t, keys, nil, append(append([]string{"verify-attestation", "--type", kind}, verifyFlags...), ref+"@"+d)...); !ok {
+				t.Errorf("cosign verify-attestation --type %s of %s (index %s) failed", kind, d, index)
+			}
+		}
 	}
 }
 
