@@ -130,20 +130,11 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 // alone, as for the SBOM. A failure is left to attest, which uploads what
 // is not there.
 func prepareProvenance(ctx context.Context, o run, m made) {
-	if !o.Provenance || o.Key != nil || (m.image == nil && m.index == nil) {
+	if !o.Provenance || o.Key != nil {
 		return
 	}
-	var subjects []subject
-	if m.index != nil {
-		subjects = append(subjects, subject{desc: m.index.Descriptor()})
-		for _, img := range m.index.Images {
-			subjects = append(subjects, subject{img.Descriptor, builder.PlatformString(img.Descriptor.Platform)})
-		}
-	} else {
-		subjects = append(subjects, subject{desc: m.image.Descriptor})
-	}
 	client, folders := o.registry(), m.folders()
-	for _, s := range subjects {
+	for _, s := range madeSubjects(m) {
 		if statement, err := provenance.Statement(provenanceInput(o, s, folders)); err == nil {
 			_ = client.Prepare(ctx, o.Target.Repository, provenanceArtifact(o, statement))
 		}

@@ -167,19 +167,30 @@ type subject struct {
 // as the registry holds it (m.there), or by its digest alone for an image
 // the daemon pushed. res holds a tag pushed.
 func pushedSubjects(m made, res *Result) []subject {
-	subjects := []subject{{desc: ocispec.Descriptor{Digest: digest.Digest(res.Tags[0].Digest)}}}
+	pushed := digest.Digest(res.Tags[0].Digest)
+	switch {
+	case m.index != nil, m.image != nil && m.image.Made.Manifest == pushed:
+		return madeSubjects(m)
+	case m.there != nil && m.there.Digest == pushed:
+		return []subject{{desc: *m.there}}
+	}
+	return []subject{{desc: ocispec.Descriptor{Digest: pushed}}}
+}
+
+// madeSubjects are the subjects of an image or index made here, known
+// before it is pushed; none for an image the daemon made.
+func madeSubjects(m made) []subject {
 	switch {
 	case m.index != nil:
-		subjects[0].desc = m.index.Descriptor()
+		subjects := []subject{{desc: m.index.Descriptor()}}
 		for _, img := range m.index.Images {
 			subjects = append(subjects, subject{img.Descriptor, builder.PlatformString(img.Descriptor.Platform)})
 		}
-	case m.image != nil && m.image.Made.Manifest == subjects[0].desc.Digest:
-		subjects[0].desc = m.image.Descriptor
-	case m.there != nil && m.there.Digest == subjects[0].desc.Digest:
-		subjects[0].desc = *m.there
+		return subjects
+	case m.image != nil:
+		return []subject{{desc: m.image.Descriptor}}
 	}
-	return subjects
+	return nil
 }
 
 // sbomTitle is the file name an SBOM blob carries, which oras pull writes.
