@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,4 +150,36 @@ func attestedStatement(t *testing.T, out string) string {
 	}
 	t.Fatalf("no envelope in %q", out)
 	return ""
+}
+
+// A registry that refuses the signature after taking the image: the run
+// fails (exit 1), having printed the pushed reference, and says so and
+// what to do; the password never shows.
+func TestSignatureRefused(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	keys := cosignKeyPair(t, "pw-refused")
+	dir, _ := seedFolder(t, "signature refused")
+	p := newFaultProxy(t)
+	p.failNext(100, http.StatusForbidden, nil, func(r *http.Request) bool {
+		return manifestPut(r) && strings.HasSuffix(r.URL.Path, ".sig")
+	})
+	repo := uniqueRepo(t, "sigrefused")
+	removeImages(t, p.addr+"/"+repo+":v1")
+	t.Cleanup(func() { removeImages(t, p.addr+"/"+repo+":v1") })
+	res := scratchPush(t, env.password, []string{"COSIGN_PASSWORD=pw-refused"}, "--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin",
+		"--tag", "v1", "--cmd", "./app", "--retries", "0", "--sign-key", filepath.Join(keys, "cosign.key"), dir)
+	if res.code != 1 {
+		t.Errorf("exit %d, want 1", res.code)
+	}
+	_, digest := registryClient{t}.manifest(repo, "v1")
+	if !strings.Contains(res.stdout, repo+":v1@"+digest) {
+		t.Errorf("stdout %q, want the pushed reference", res.stdout)
+	}
+	if !strings.Contains(res.stderr, "--sign-key: the image is pushed, but its signatures and attestations could not be put beside it") || !strings.Contains(res.stderr, "cosign sign --key") {
+		t.Errorf("stderr does not say what happened and what to do: %s", res.stderr)
+	}
+	if strings.Contains(res.stderr, "pw-refused") || strings.Contains(res.stderr, env.password) {
+		t.Error("a password shows in the output")
+	}
 }
