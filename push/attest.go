@@ -25,13 +25,13 @@ const statementType = "application/vnd.in-toto+json"
 // attestation (cosign attest --type spdxjson).
 const spdxPredicate = "https://spdx.dev/Document"
 
-// attest attaches what vouches for the pushed image: its provenance, and
-// with a key its signature (cosign's .sig) and its provenance and SBOM as
-// signed attestations (cosign's .att) instead of a plain referrer, for the
-// index and every platform's manifest of one. docs are the SBOM documents
+// attest signs the pushed image with the key, when there is one: its
+// signature (cosign's .sig), and its provenance and SBOM as signed
+// attestations (cosign's .att), for the index and every platform's
+// manifest of one. docs are the SBOM documents
 // by platform, nil without any. A failure leaves the image pushed.
 func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]byte) error {
-	if len(res.Tags) == 0 || (!o.Provenance && o.Key == nil) {
+	if len(res.Tags) == 0 || o.Key == nil {
 		return nil
 	}
 	client := o.registry()
@@ -61,25 +61,16 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 			images = append(images, &cosignImage{subject: s, suffix: registry.SignatureSuffix, layers: []sign.Layer{l},
 				there: func(old sign.Layer, _ int) bool { return o.Key.Signs(old, s.desc.Digest) }})
 		}
-		if o.Provenance {
+		if o.Provenance && o.Key != nil { // without a key, a referrer beside the SBOM (sbomJob.attach)
 			statement, err := provenance.Statement(provenanceInput(o, s, folders))
 			if err != nil {
 				return err
 			}
-			if o.Key == nil {
-				d, err := client.Attach(ctx, repo, s.desc, provenanceArtifact(o, statement))
-				if err != nil {
-					return field.Wrap("Provenance", fmt.Errorf("the image is pushed, but its provenance could not be attached: %w; %s none pushes without it", err, field.Ref("Provenance")))
-				}
-				o.note("attached the provenance %s to %s", d, s.desc.Digest)
-				res.Provenance = append(res.Provenance, Referrer{Subject: s.desc.Digest.String(), Digest: d.String(), ArtifactType: statementType})
-			} else {
-				l, err := o.Key.Attestation(ctx, statement, provenance.PredicateType)
-				if err != nil {
-					return err
-				}
-				attestations, statements = append(attestations, l), append(statements, statement)
+			l, err := o.Key.Attestation(ctx, statement, provenance.PredicateType)
+			if err != nil {
+				return err
 			}
+			attestations, statements = append(attestations, l), append(statements, statement)
 		}
 		if doc := docs[s.platform]; o.Key != nil && doc != nil {
 			statement, err := spdxStatement(repo, s, doc)

@@ -12,6 +12,7 @@ import (
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/daemon"
 	"github.com/scratchpush/scratchpush/field"
+	"github.com/scratchpush/scratchpush/provenance"
 	"github.com/scratchpush/scratchpush/registry"
 	"github.com/scratchpush/scratchpush/sbom"
 )
@@ -126,30 +127,62 @@ func imageCreated(ctx context.Context, api daemon.API, m made) (time.Time, error
 }
 
 // attach waits for the documents and attaches each to what it describes:
-// the pushed image, or the index and each platform's manifest. What was
+// the pushed image, or the index and each platform's manifest; the
+// provenance statement of each goes with it (without a key: with one it
+// is a signed attestation, see attest), both in one attach. What was
 // made here is described to the registry as made (media type and size);
-// an image the daemon pushed is asked after.
+// an image the daemon pushed is asked after. A nil job attaches the
+// provenance alone.
 func (j *sbomJob) attach(ctx context.Context, o run, m made, res *Result) error {
-	if j == nil || len(res.Tags) == 0 {
+	if len(res.Tags) == 0 || (j == nil && !(o.Provenance && o.Key == nil)) {
 		return nil
 	}
-	<-j.done
-	if j.err != nil {
-		return fmt.Errorf("making the SBOM: %w", j.err)
-	}
-	if !j.made {
-		o.note("the SBOM is the one kept for this image")
+	if j != nil {
+		<-j.done
+		if j.err != nil {
+			return fmt.Errorf("making the SBOM: %w", j.err)
+		}
+		if !j.made {
+			o.note("the SBOM is the one kept for this image")
+		}
 	}
 	client := o.registry()
-	// One at a time: the first teaches the session whether the registry
-	// has the referrers API, which spares the others asking.
+	folders := m.folders()
+	// One subject at a time: the first teaches the session whether the
+	// registry has the referrers API, which spares the others asking.
 	for _, s := range pushedSubjects(m, res) {
-		d, err := client.Attach(ctx, o.Target.Repository, s.desc, j.artifact(j.docs[s.platform]))
-		if err != nil {
-			return field.Wrap("SBOM", fmt.Errorf("the image is pushed, but its SBOM could not be attached: %w; %s none pushes without one", err, field.Ref("SBOM")))
+		var as []registry.Artifact
+		if j != nil {
+			as = append(as, j.artifact(j.docs[s.platform]))
 		}
-		o.note("attached the SBOM %s to %s", d, s.desc.Digest)
-		res.SBOMs = append(res.SBOMs, Referrer{Subject: s.desc.Digest.String(), Digest: d.String(), ArtifactType: sbom.MediaType})
+		if o.Provenance && o.Key == nil { // with a key, a signed attestation instead (attest)
+			statement, err := provenance.Statement(provenanceInput(o, s, folders))
+			if err != nil {
+				return err
+			}
+			as = append(as, provenanceArtifact(o, statement))
+		}
+		ds, err := client.AttachAll(ctx, o.Target.Repository, s.desc, as)
+		if err != nil {
+			what, flag := "its SBOM and provenance", "SBOM"
+			switch {
+			case len(as) == 1 && j != nil:
+				what = "its SBOM"
+			case len(as) == 1:
+				what, flag = "its provenance", "Provenance"
+			}
+			return field.Wrap(flag, fmt.Errorf("the image is pushed, but %s could not be attached: %w; %s none (and %s none) push without them", what, err, field.Ref("SBOM"), field.Ref("Provenance")))
+		}
+		for i, a := range as {
+			r := Referrer{Subject: s.desc.Digest.String(), Digest: ds[i].String(), ArtifactType: a.Type}
+			if a.Type == sbom.MediaType {
+				o.note("attached the SBOM %s to %s", ds[i], s.desc.Digest)
+				res.SBOMs = append(res.SBOMs, r)
+			} else {
+				o.note("attached the provenance %s to %s", ds[i], s.desc.Digest)
+				res.Provenance = append(res.Provenance, r)
+			}
+		}
 	}
 	return nil
 }

@@ -101,20 +101,36 @@ func (c *Client) uploadArtifact(ctx context.Context, w *wire, a Artifact) error 
 // the artifact's manifest and blobs are asked after with the fallback
 // index, at once, and when they are there and listed nothing is put.
 func (c *Client) Attach(ctx context.Context, repo reference.Named, subject ocispec.Descriptor, a Artifact) (digest.Digest, error) {
-	w, err := c.wire(ctx, repo)
+	ds, err := c.AttachAll(ctx, repo, subject, []Artifact{a})
 	if err != nil {
 		return "", err
 	}
+	return ds[0], nil
+}
+
+// AttachAll attaches each of as to subject as Attach does, together: the
+// reads and puts of all go at once, and on a registry without the
+// referrers API the fallback index, read once, is put once listing them
+// all. It returns the artifacts' manifest digests, in as's order.
+func (c *Client) AttachAll(ctx context.Context, repo reference.Named, subject ocispec.Descriptor, as []Artifact) ([]digest.Digest, error) {
+	w, err := c.wire(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
 	host := w.r.RegistryStr()
 	hasAPI := c.session.referrersAPI(host)
+	type attaching struct {
+		a     Artifact
+		made  builder.Artifact
+		there bool // its manifest is in the registry already
+		p     *put // its manifest's put, once made
+	}
+	all := make([]*attaching, len(as))
 	var fallback *ocispec.Index
-	var made builder.Artifact
-	there := false              // the artifact's manifest is in the registry already
 	var referred *ocispec.Index // what the referrers API lists, when asked
-	var p *put                  // the manifest's put, when made with the reads
 	g, gctx := errgroup.WithContext(ctx)
-	switch {
-	case subject.MediaType == "" || subject.Size <= 0:
+	known := subject.MediaType != "" && subject.Size > 0
+	if !known {
 		g.Go(func() error {
 			desc, err := w.headManifest(gctx, subject.Digest.String())
 			if err != nil {
@@ -123,27 +139,44 @@ func (c *Client) Attach(ctx context.Context, repo reference.Named, subject ocisp
 			subject = desc
 			return nil
 		})
-	case !c.session.uploaded(w.r.Name(), digest.FromBytes(a.Blob)):
-		// Not uploaded in this run (a document kept for a reused image):
-		// the artifact may be there, as an image pushed before has it;
-		// asked after meanwhile.
-		if made, err = builder.MakeArtifact(subject, a.Type, a.Title, a.Blob, a.Annotations); err != nil {
-			return "", err
+	}
+	ask := false // whether the referrers API is asked what it lists
+	for i, a := range as {
+		at := &attaching{a: a}
+		all[i] = at
+		switch {
+		case !known: // made once the subject is known
+		case !c.session.uploaded(w.r.Name(), digest.FromBytes(a.Blob)):
+			// Not uploaded in this run (a document kept for a reused
+			// image): the artifact may be there, as an image pushed before
+			// has it; asked after meanwhile.
+			if at.made, err = builder.MakeArtifact(subject, a.Type, a.Title, a.Blob, a.Annotations); err != nil {
+				return nil, err
+			}
+			ask = true
+			g.Go(func() error {
+				resp, err := w.do(gctx, http.MethodHead, w.url("/manifests/"+at.made.Descriptor.Digest.String()), http.Header{"Accept": {ocispec.MediaTypeImageManifest}}, nil, http.StatusOK, http.StatusNotFound)
+				at.there = err == nil && resp.StatusCode == http.StatusOK
+				return nil // not known: put it
+			})
+		default: // its blobs went up in this run (Prepare): its manifest is put at once
+			if at.made, err = builder.MakeArtifact(subject, a.Type, a.Title, a.Blob, a.Annotations); err != nil {
+				return nil, err
+			}
+			at.p = &put{}
 		}
 		g.Go(func() error {
-			resp, err := w.do(gctx, http.MethodHead, w.url("/manifests/"+made.Descriptor.Digest.String()), http.Header{"Accept": {ocispec.MediaTypeImageManifest}}, nil, http.StatusOK, http.StatusNotFound)
-			there = err == nil && resp.StatusCode == http.StatusOK
-			return nil // not known: put it
+			if err := c.uploadArtifact(gctx, w, at.a); err != nil || at.p == nil {
+				return err
+			}
+			return w.putArtifact(gctx, at.made, subject, at.p)
 		})
+	}
+	if ask {
 		g.Go(func() error {
 			referred = w.referrers(gctx, subject.Digest)
 			return nil // not known: put it
 		})
-	default: // its blobs went up in this run (Prepare): its manifest is put at once
-		if made, err = builder.MakeArtifact(subject, a.Type, a.Title, a.Blob, a.Annotations); err != nil {
-			return "", err
-		}
-		p = &put{}
 	}
 	if !hasAPI { // read meanwhile, in case the registry has not the API
 		g.Go(func() (err error) {
@@ -151,42 +184,53 @@ func (c *Client) Attach(ctx context.Context, repo reference.Named, subject ocisp
 			return err
 		})
 	}
-	g.Go(func() error {
-		if err := c.uploadArtifact(gctx, w, a); err != nil || p == nil {
-			return err
-		}
-		return w.putArtifact(gctx, made, subject, p)
-	})
 	if err := g.Wait(); err != nil {
-		return "", classify(ctx, repo, err)
+		return nil, classify(ctx, repo, err)
 	}
-	if p == nil {
-		if made.Manifest == nil {
-			if made, err = builder.MakeArtifact(subject, a.Type, a.Title, a.Blob, a.Annotations); err != nil {
-				return "", err
+	// The others' manifests, at once, but those there and listed already.
+	g, gctx = errgroup.WithContext(ctx)
+	for _, at := range all {
+		if at.p != nil {
+			continue
+		}
+		if at.made.Manifest == nil {
+			if at.made, err = builder.MakeArtifact(subject, at.a.Type, at.a.Title, at.a.Blob, at.a.Annotations); err != nil {
+				return nil, err
 			}
 		}
-		if there && (listed(referred, made.Descriptor.Digest) || listed(fallback, made.Descriptor.Digest)) {
-			return made.Descriptor.Digest, nil
+		if at.there && (listed(referred, at.made.Descriptor.Digest) || listed(fallback, at.made.Descriptor.Digest)) {
+			continue
 		}
-		p = &put{}
-		if err := w.putArtifact(ctx, made, subject, p); err != nil {
-			return "", classify(ctx, repo, err)
+		at.p = &put{}
+		g.Go(func() error { return w.putArtifact(gctx, at.made, subject, at.p) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, classify(ctx, repo, err)
+	}
+	var ds []digest.Digest
+	var unlisted []ocispec.Descriptor // put, and not yet listed by the registry
+	for _, at := range all {
+		ds = append(ds, at.made.Descriptor.Digest)
+		if at.p == nil {
+			continue
+		}
+		c.session.learnReferrers(host, at.p.subject)
+		if !at.p.subject { // a registry that lists it says so (OCI-Subject), as the OCI's spec has it
+			unlisted = append(unlisted, at.made.Descriptor)
 		}
 	}
-	c.session.learnReferrers(host, p.subject)
-	if p.subject { // the registry lists it: it says so (OCI-Subject), as the OCI's spec has it
-		return made.Descriptor.Digest, nil
+	if len(unlisted) == 0 {
+		return ds, nil
 	}
 	if fallback == nil { // not read meanwhile: the registry had said OCI-Subject before
 		if fallback, err = w.fallbackIndex(ctx, subject.Digest); err != nil {
-			return "", classify(ctx, repo, err)
+			return nil, classify(ctx, repo, err)
 		}
 	}
-	if err := w.putFallback(ctx, subject.Digest, fallback, made.Descriptor); err != nil {
-		return "", classify(ctx, repo, fmt.Errorf("listing %s under %s in the referrers tag: %w", made.Descriptor.Digest, subject.Digest, err))
+	if err := w.putFallback(ctx, subject.Digest, fallback, unlisted...); err != nil {
+		return nil, classify(ctx, repo, fmt.Errorf("listing %s under %s in the referrers tag: %w", unlisted[0].Digest, subject.Digest, err))
 	}
-	return made.Descriptor.Digest, nil
+	return ds, nil
 }
 
 // putArtifact puts the artifact's manifest, made for subject, and keeps
@@ -261,14 +305,19 @@ func (w *wire) getIndex(ctx context.Context, path string) (*ocispec.Index, error
 	return ix, nil
 }
 
-// putFallback lists add in ix, the referrers tag's index of subject, and
-// puts it back, unless it lists add already. The list is sorted by digest,
-// as go-containerregistry and oras keep it.
-func (w *wire) putFallback(ctx context.Context, subject digest.Digest, ix *ocispec.Index, add ocispec.Descriptor) error {
-	if listed(ix, add.Digest) {
+// putFallback lists adds in ix, the referrers tag's index of subject, and
+// puts it back, unless it lists them already. The list is sorted by
+// digest, as go-containerregistry and oras keep it.
+func (w *wire) putFallback(ctx context.Context, subject digest.Digest, ix *ocispec.Index, adds ...ocispec.Descriptor) error {
+	n := len(ix.Manifests)
+	for _, add := range adds {
+		if !listed(ix, add.Digest) {
+			ix.Manifests = append(ix.Manifests, add)
+		}
+	}
+	if len(ix.Manifests) == n {
 		return nil
 	}
-	ix.Manifests = append(ix.Manifests, add)
 	sort.Slice(ix.Manifests, func(i, j int) bool { return ix.Manifests[i].Digest < ix.Manifests[j].Digest })
 	body, err := json.Marshal(ix)
 	if err != nil {

@@ -861,3 +861,50 @@ func TestAttachPutsWhileReading(t *testing.T) {
 		t.Errorf("%d puts of the fallback index, want 1: %q", n, reg.Requests())
 	}
 }
+
+// Two artifacts attached together (the SBOM and the provenance): their
+// manifests go up at once with the fallback index's read, and the index
+// is put once, listing both, as oras reads it.
+func TestAttachAll(t *testing.T) {
+	reg := registrytest.New(t, registrytest.WithoutReferrers())
+	img := makeImage(t, "", "attach all")
+	named, err := reference.ParseNormalizedNamed(reg.Host() + "/team/app")
+	must(t, err)
+	tag, err := reference.WithTag(named, "v1")
+	must(t, err)
+	ctx := context.Background()
+	c := New(creds(), WithSession(NewSession()))
+	as := []Artifact{
+		{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{"spdxVersion":"SPDX-2.3"}`)},
+		{Type: "application/vnd.in-toto+json", Title: "provenance.intoto.json", Blob: []byte(`{"_type":"https://in-toto.io/Statement/v1"}`)},
+	}
+	for _, a := range as {
+		must(t, c.Prepare(ctx, named, a))
+	}
+	_, err = c.Push(ctx, img, []reference.NamedTagged{tag})
+	must(t, err)
+	before := len(reg.Requests())
+	ds, err := c.AttachAll(ctx, named, img.Descriptor, as)
+	must(t, err)
+	got := reg.Requests()[before:]
+	if len(got) != 4 || reg.Count("PUT /v2/team/app/manifests/sha256-") != 1 {
+		t.Errorf("attaching two: %q, want their 2 manifests, the index's read and one put", got)
+	}
+	idx := readBack(t, reg.Host()+"/team/app:sha256-"+img.Made.Manifest.Encoded())
+	ix, err := idx.ImageIndex()
+	must(t, err)
+	m, err := ix.IndexManifest()
+	must(t, err)
+	if len(m.Manifests) != 2 || len(ds) != 2 {
+		t.Fatalf("the referrers tag lists %d, attached %v", len(m.Manifests), ds)
+	}
+	for _, d := range ds {
+		found := false
+		for _, l := range m.Manifests {
+			found = found || l.Digest.String() == d.String()
+		}
+		if !found {
+			t.Errorf("%s is not listed", d)
+		}
+	}
+}
