@@ -28,8 +28,8 @@ const spdxPredicate = "https://spdx.dev/Document"
 // attest signs the pushed image with the key, when there is one: its
 // signature (cosign's .sig), and its provenance and SBOM as signed
 // attestations (cosign's .att), for the index and every platform's
-// manifest of one. docs are the SBOM documents
-// by platform, nil without any. A failure leaves the image pushed.
+// manifest of one. docs are the SBOM documents by platform, nil without
+// any. A failure leaves the image pushed.
 func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]byte) error {
 	if len(res.Tags) == 0 || o.Key == nil {
 		return nil
@@ -51,17 +51,15 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 	}
 	var images []*cosignImage
 	for _, s := range pushedSubjects(m, res) {
+		l, err := o.Key.Signature(repo.Name(), s.desc.Digest)
+		if err != nil {
+			return err
+		}
+		images = append(images, &cosignImage{subject: s, suffix: registry.SignatureSuffix, layers: []sign.Layer{l},
+			there: func(old sign.Layer, _ int) bool { return o.Key.Signs(old, s.desc.Digest) }})
 		var attestations []sign.Layer
 		var statements [][]byte // each attestation's
-		if o.Key != nil {
-			l, err := o.Key.Signature(repo.Name(), s.desc.Digest)
-			if err != nil {
-				return err
-			}
-			images = append(images, &cosignImage{subject: s, suffix: registry.SignatureSuffix, layers: []sign.Layer{l},
-				there: func(old sign.Layer, _ int) bool { return o.Key.Signs(old, s.desc.Digest) }})
-		}
-		if o.Provenance && o.Key != nil { // without a key, a referrer beside the SBOM (sbomJob.attach)
+		if o.Provenance { // without a key, a referrer beside the SBOM (sbomJob.attach)
 			statement, err := provenance.Statement(provenanceInput(o, s, folders))
 			if err != nil {
 				return err
@@ -72,7 +70,7 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 			}
 			attestations, statements = append(attestations, l), append(statements, statement)
 		}
-		if doc := docs[s.platform]; o.Key != nil && doc != nil {
+		if doc := docs[s.platform]; doc != nil {
 			statement, err := spdxStatement(repo, s, doc)
 			if err != nil {
 				return err
