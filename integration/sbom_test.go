@@ -303,9 +303,10 @@ func TestSBOM(t *testing.T) {
 }
 
 // A registry that refuses the SBOM's manifest (a fake: the fault proxy
-// answers 403 to every manifest put by digest, which is how the SBOM goes
-// up): the run fails, says the image is pushed but its SBOM is not, and
-// prints the tag pushed, which the registry holds.
+// answers 403 to every manifest put by digest, which is how the SBOM and
+// the provenance go up): the run fails, says the image is pushed but its
+// SBOM and provenance are not, and prints the tag pushed, which the
+// registry holds.
 func TestSBOMRefused(t *testing.T) {
 	requireEnv(t)
 	t.Parallel()
@@ -317,7 +318,7 @@ func TestSBOMRefused(t *testing.T) {
 	repo := uniqueRepo(t, "sbom-refused")
 	removeImages(t, p.addr+"/"+repo+":v1")
 	res := scratchPush(t, env.password, nil, "--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin", "--tag", "v1", "--cmd", "./app", dir)
-	if res.code != 1 || !strings.Contains(res.stderr, "the image is pushed, but its SBOM could not be attached") || !strings.Contains(res.stderr, "--sbom none pushes without one") {
+	if res.code != 1 || !strings.Contains(res.stderr, "the image is pushed, but its SBOM and provenance could not be attached") || !strings.Contains(res.stderr, "--sbom none --provenance none pushes without them") {
 		t.Errorf("exit %d, stderr:\n%s", res.code, res.stderr)
 	}
 	if p.failed.Load() == 0 {

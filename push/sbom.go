@@ -164,14 +164,14 @@ func (j *sbomJob) attach(ctx context.Context, o run, m made, res *Result) error 
 		}
 		ds, err := client.AttachAll(ctx, o.Target.Repository, s.desc, as)
 		if err != nil {
-			what, flag := "its SBOM and provenance", "SBOM"
+			what, flag, without := "its SBOM and provenance", "SBOM", field.Ref("SBOM")+" none "+field.Ref("Provenance")+" none pushes without them"
 			switch {
 			case len(as) == 1 && j != nil:
-				what = "its SBOM"
+				what, without = "its SBOM", field.Ref("SBOM")+" none pushes without one"
 			case len(as) == 1:
-				what, flag = "its provenance", "Provenance"
+				what, flag, without = "its provenance", "Provenance", field.Ref("Provenance")+" none pushes without it"
 			}
-			return field.Wrap(flag, fmt.Errorf("the image is pushed, but %s could not be attached: %w; %s none (and %s none) push without them", what, err, field.Ref("SBOM"), field.Ref("Provenance")))
+			return field.Wrap(flag, fmt.Errorf("the image is pushed, but %s could not be attached: %w; %s", what, err, without))
 		}
 		for i, a := range as {
 			r := Referrer{Subject: s.desc.Digest.String(), Digest: ds[i].String(), ArtifactType: a.Type}
