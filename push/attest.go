@@ -59,7 +59,7 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 			there: func(old sign.Layer, _ int) bool { return o.Key.Signs(old, s.desc.Digest) }})
 		var attestations []sign.Layer
 		var statements [][]byte // each attestation's
-		if o.Provenance { // without a key, a referrer beside the SBOM (sbomJob.attach)
+		if o.Provenance {       // without a key, a referrer beside the SBOM (sbomJob.attach)
 			statement, err := provenance.Statement(provenanceInput(o, s, folders))
 			if err != nil {
 				return err
