@@ -108,14 +108,19 @@ func (c *Client) AppendCosign(ctx context.Context, repo reference.Named, subject
 	return p.digest, nil
 }
 
+// maxJudged bounds the layers there covered reads: the newest, as a
+// registry may hold (or make up) any number.
+const maxJudged = 32
+
 // covered says which of n new layers a layer there stands for, as there
-// judges it: the layers there are read (at once; those over 4 MiB are not
-// judged).
+// judges it: the newest layers there are read (at once; those over 4 MiB
+// are not judged).
 func (w *wire) covered(ctx context.Context, existing []ocispec.Descriptor, n int, there func(old sign.Layer, i int) bool) []bool {
 	out := make([]bool, n)
 	if there == nil || len(existing) == 0 {
 		return out
 	}
+	existing = existing[max(0, len(existing)-maxJudged):]
 	olds := make([]sign.Layer, len(existing))
 	var g errgroup.Group
 	for j, d := range existing {
