@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 
@@ -94,21 +95,36 @@ func (b layoutBlob) writeTar(tw *tar.Writer, stamp Layout) error {
 	return copyBlob(tw, Layer{Descriptor: ocispec.Descriptor{Digest: b.digest, Size: b.size}, Path: b.path}, stamp)
 }
 
+// Beside is what a layout holds beside its image: an artifact referring
+// to it (Artifact.Beside), or an image of cosign's signatures: the
+// descriptor index.json lists it by, and every blob it needs.
+type Beside struct {
+	Descriptor ocispec.Descriptor
+	Blobs      [][]byte
+}
+
+// Beside is the artifact as a layout holds it: its manifest, blob and
+// the empty config.
+func (a Artifact) Beside() Beside {
+	return Beside{a.Descriptor, [][]byte{a.Manifest, a.Blob, ocispec.DescriptorEmptyJSON.Data}}
+}
+
 // WriteLayout writes the image as an OCI image layout into dir, which must
 // not exist or be empty: its blobs, and index.json naming it once by each
 // of names (org.opencontainers.image.ref.name: tags, as skopeo's
 // oci:DIR:TAG and umoci look them up), or once unnamed, with its platform
-// (as syft picks an image); artifacts referring to it (subject) go beside
-// it, as oras keeps referrers in a layout. A failure removes what was
+// (as syft picks an image), with annotations besides; what goes beside it
+// (artifacts referring to it, as oras keeps referrers in a layout; cosign's
+// signature images) is listed after it. A failure removes what was
 // written.
-func (img Image) WriteLayout(dir string, names []string, artifacts []Artifact) error {
-	return writeLayout(dir, img.layoutBlobs(), img.Descriptor, names, artifacts)
+func (img Image) WriteLayout(dir string, names []string, annotations map[string]string, beside []Beside) error {
+	return writeLayout(dir, img.layoutBlobs(), img.Descriptor, names, annotations, beside)
 }
 
 // WriteLayout writes the index and every platform's image as WriteLayout
 // of an Image does.
-func (ix Index) WriteLayout(dir string, names []string, artifacts []Artifact) error {
-	return writeLayout(dir, ix.blobs(), ix.Descriptor(), names, artifacts)
+func (ix Index) WriteLayout(dir string, names []string, annotations map[string]string, beside []Beside) error {
+	return writeLayout(dir, ix.blobs(), ix.Descriptor(), names, annotations, beside)
 }
 
 // named is top once per set of annotations (each naming it), or once
@@ -125,7 +141,7 @@ func named(top ocispec.Descriptor, names []map[string]string) []ocispec.Descript
 	return out
 }
 
-func writeLayout(dir string, blobs []layoutBlob, top ocispec.Descriptor, names []string, artifacts []Artifact) (err error) {
+func writeLayout(dir string, blobs []layoutBlob, top ocispec.Descriptor, names []string, annotations map[string]string, beside []Beside) (err error) {
 	made, err := emptyDir(dir)
 	if err != nil {
 		return err
@@ -147,10 +163,20 @@ func writeLayout(dir string, blobs []layoutBlob, top ocispec.Descriptor, names [
 	for _, name := range names {
 		refNames = append(refNames, map[string]string{ocispec.AnnotationRefName: name})
 	}
+	if len(annotations) > 0 {
+		if len(refNames) == 0 {
+			refNames = []map[string]string{{}}
+		}
+		for _, m := range refNames {
+			maps.Copy(m, annotations)
+		}
+	}
 	manifests := named(top, refNames)
-	for _, a := range artifacts {
-		blobs = append(blobs, memoryBlob(a.Manifest), memoryBlob(a.Blob), memoryBlob(ocispec.DescriptorEmptyJSON.Data))
-		manifests = append(manifests, a.Descriptor)
+	for _, b := range beside {
+		for _, blob := range b.Blobs {
+			blobs = append(blobs, memoryBlob(blob))
+		}
+		manifests = append(manifests, b.Descriptor)
 	}
 	written := map[digest.Digest]bool{}
 	for _, b := range blobs {

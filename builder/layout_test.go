@@ -24,7 +24,7 @@ func TestWriteLayout(t *testing.T) {
 	sbom, err := MakeArtifact(img.Descriptor, "application/spdx+json", "sbom.spdx.json", []byte(`{"spdxVersion":"SPDX-2.3"}`), map[string]string{"a": "b"})
 	must(t, err)
 	out := filepath.Join(t.TempDir(), "layout")
-	must(t, img.WriteLayout(out, []string{"v1", "latest"}, []Artifact{sbom}))
+	must(t, img.WriteLayout(out, []string{"v1", "latest"}, nil, []Beside{sbom.Beside()}))
 
 	var index ocispec.Index
 	b, err := os.ReadFile(filepath.Join(out, "index.json"))
@@ -56,7 +56,7 @@ func TestWriteLayout(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(out, "oci-layout")); err != nil || !strings.Contains(string(b), `"imageLayoutVersion":"1.0.0"`) {
 		t.Errorf("oci-layout: %s, %v", b, err)
 	}
-	if err := img.WriteLayout(out, []string{"v1"}, nil); err == nil || !strings.Contains(err.Error(), "is not empty") {
+	if err := img.WriteLayout(out, []string{"v1"}, nil, nil); err == nil || !strings.Contains(err.Error(), "is not empty") {
 		t.Errorf("a second write into the layout: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(out, "index.json")); err != nil {
@@ -81,7 +81,7 @@ func TestWriteLayoutFailureLeavesTheFolder(t *testing.T) {
 	must(t, os.Symlink(target, link))
 	fresh := filepath.Join(base, "fresh")
 	for _, out := range []string{empty, link, fresh} {
-		if err := img.WriteLayout(out, []string{"v1"}, nil); err == nil {
+		if err := img.WriteLayout(out, []string{"v1"}, nil, nil); err == nil {
 			t.Fatalf("%s: the layout was written without its layers", out)
 		}
 	}

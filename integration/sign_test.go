@@ -183,3 +183,40 @@ func TestSignatureRefused(t *testing.T) {
 		t.Error("a password shows in the output")
 	}
 }
+
+// --output oci-layout with a key: the layout holds the signature and the
+// attestations as cosign save keeps them, and cosign verify
+// --local-image accepts them with the public key, another key not.
+func TestSignedLayout(t *testing.T) {
+	requireEnv(t)
+	t.Parallel()
+	keys := cosignKeyPair(t, "pw-layout")
+	other := cosignKeyPair(t, "other-layout")
+	dir, _ := seedFolder(t, "signed layout")
+	repo := uniqueRepo(t, "signedlayout")
+	ref := env.registry + "/" + repo
+	removeImages(t, ref+":v1")
+	t.Cleanup(func() { removeImages(t, ref+":v1") })
+	layout := filepath.Join(t.TempDir(), "layout")
+	res := scratchPush(t, env.password, []string{"COSIGN_PASSWORD=pw-layout"}, append(pushArgs(repo, "v1"), "--cmd", "./app", "--sign-key", filepath.Join(keys, "cosign.key"), "--output", "oci-layout:"+layout, dir)...)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	local := []string{"--key", "cosign.pub", "--insecure-ignore-tlog", "--local-image", layout}
+	if _, ok := cosignRun(t, keys, nil, append([]string{"verify"}, local...)...); !ok {
+		t.Error("cosign verify --local-image refused the layout's signature")
+	}
+	for _, kind := range []string{"slsaprovenance1", "spdxjson"} {
+		if _, ok := cosignRun(t, keys, nil, append([]string{"verify-attestation", "--type", kind}, local...)...); !ok {
+			t.Errorf("cosign verify-attestation --type %s --local-image refused the layout's attestation", kind)
+		}
+	}
+	if _, ok := cosignRun(t, other, nil, append([]string{"verify"}, local...)...); ok {
+		t.Error("cosign verify --local-image accepted another key")
+	}
+	// skopeo still finds the image by its tag: the one pushed.
+	_, pushed := registryClient{t}.manifest(repo, "v1")
+	if raw, err := exec.Command("skopeo", "inspect", "--raw", "oci:"+layout+":v1").Output(); err != nil || digestOf(raw) != pushed {
+		t.Errorf("skopeo inspect oci:DIR:v1: %v; want the pushed %s", exitText(err), pushed)
+	}
+}

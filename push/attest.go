@@ -57,29 +57,9 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 		}
 		images = append(images, &cosignImage{subject: s, suffix: registry.SignatureSuffix, layers: []sign.Layer{l},
 			there: func(old sign.Layer, _ int) bool { return o.Key.Signs(old, s.desc.Digest) }})
-		var attestations []sign.Layer
-		var statements [][]byte // each attestation's
-		if o.Provenance {       // without a key, a referrer beside the SBOM (sbomJob.attach)
-			statement, err := provenance.Statement(provenanceInput(o, s, folders))
-			if err != nil {
-				return err
-			}
-			l, err := o.Key.Attestation(ctx, statement, provenance.PredicateType)
-			if err != nil {
-				return err
-			}
-			attestations, statements = append(attestations, l), append(statements, statement)
-		}
-		if doc := docs[s.platform]; doc != nil {
-			statement, err := spdxStatement(repo, s, doc)
-			if err != nil {
-				return err
-			}
-			l, err := o.Key.Attestation(ctx, statement, spdxPredicate)
-			if err != nil {
-				return err
-			}
-			attestations, statements = append(attestations, l), append(statements, statement)
+		attestations, statements, err := attestationsOf(ctx, o, s, folders, docs[s.platform])
+		if err != nil {
+			return err
 		}
 		if len(attestations) > 0 {
 			images = append(images, &cosignImage{subject: s, suffix: registry.AttestationSuffix, layers: attestations,
@@ -111,6 +91,40 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 		}
 	}
 	return nil
+}
+
+// attestationsOf are the key's attestations of s, and the statement each
+// attests: its provenance (without a key, a referrer beside the SBOM
+// instead: sbomJob.attach) and doc, its SBOM, when there is one.
+func attestationsOf(ctx context.Context, o run, s subject, folders map[string]digest.Digest, doc []byte) ([]sign.Layer, [][]byte, error) {
+	var layers []sign.Layer
+	var statements [][]byte
+	add := func(statement []byte, predicateType string) error {
+		l, err := o.Key.Attestation(ctx, statement, predicateType)
+		if err == nil {
+			layers, statements = append(layers, l), append(statements, statement)
+		}
+		return err
+	}
+	if o.Provenance {
+		statement, err := provenance.Statement(provenanceInput(o, s, folders))
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := add(statement, provenance.PredicateType); err != nil {
+			return nil, nil, err
+		}
+	}
+	if doc != nil {
+		statement, err := spdxStatement(o.Target.Repository, s, doc)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := add(statement, spdxPredicate); err != nil {
+			return nil, nil, err
+		}
+	}
+	return layers, statements, nil
 }
 
 // prepareProvenance uploads the blobs of the provenance statements of an

@@ -1,19 +1,21 @@
 package push
 
 import (
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
 	"context"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/scratchpush/scratchpush/atomicfile"
 	"github.com/scratchpush/scratchpush/builder"
 	"github.com/scratchpush/scratchpush/field"
 	"github.com/scratchpush/scratchpush/plan"
 	"github.com/scratchpush/scratchpush/sbom"
+	"github.com/scratchpush/scratchpush/sign"
 )
 
 // written is what writeOutputs wrote, for Result.Outputs.
@@ -49,16 +51,76 @@ func writeOutputs(ctx context.Context, o run, m made) (*sbom.Documents, error) {
 		}
 		docs = &d
 	}
-	var err error
+	signed, kind, err := layoutSignatures(ctx, o, m, sbomDocs(parts, docs))
+	if err != nil {
+		return nil, err
+	}
 	if m.index != nil {
-		err = writeIndexOutputs(o, *m.index, sbomDocs(parts, docs), created)
+		err = writeIndexOutputs(o, *m.index, sbomDocs(parts, docs), created, kind, signed)
 	} else {
-		err = writeImageOutputs(o, *m.image, sbomDocs(parts, docs), created)
+		err = writeImageOutputs(o, *m.image, sbomDocs(parts, docs), created, kind, signed)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return docs, nil
+}
+
+// The annotations cosign's layouts (cosign save) mark their images with,
+// which cosign verify --local-image reads.
+const (
+	cosignKind      = "kind"
+	cosignImageKind = "dev.cosignproject.cosign/image"
+	cosignIndexKind = "dev.cosignproject.cosign/imageIndex"
+	cosignSigsKind  = "dev.cosignproject.cosign/sigs"
+	cosignAttsKind  = "dev.cosignproject.cosign/atts"
+)
+
+// layoutSignatures are, with a key, the images of the signature and the
+// attestations (provenance, SBOM) of what m made, as a layout keeps them
+// beside it, and the annotations that mark the image itself; none without
+// a key.
+func layoutSignatures(ctx context.Context, o run, m made, docs map[string][]byte) ([]builder.Beside, map[string]string, error) {
+	if o.Key == nil {
+		return nil, nil, nil
+	}
+	subjects := madeSubjects(m)
+	top, kind := subjects[0], cosignImageKind
+	if m.index != nil {
+		kind = cosignIndexKind
+	}
+	sig, err := o.Key.Signature(o.Target.Repository.Name(), top.desc.Digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	atts, _, err := attestationsOf(ctx, o, top, m.folders(), docs[""])
+	if err != nil {
+		return nil, nil, err
+	}
+	images := map[string][]sign.Layer{cosignSigsKind: {sig}, cosignAttsKind: atts}
+	var beside []builder.Beside
+	for _, k := range []string{cosignSigsKind, cosignAttsKind} {
+		layers := images[k]
+		if len(layers) == 0 {
+			continue
+		}
+		var descs []ocispec.Descriptor
+		blobs := [][]byte{}
+		for _, l := range layers {
+			descs = append(descs, l.Descriptor())
+			blobs = append(blobs, l.Blob)
+		}
+		config, manifest, err := sign.Image(descs)
+		if err != nil {
+			return nil, nil, err
+		}
+		beside = append(beside, builder.Beside{
+			Descriptor: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(manifest), Size: int64(len(manifest)), Annotations: map[string]string{cosignKind: k}},
+			Blobs:      append(blobs, config, manifest),
+		})
+	}
+	o.note("the layout holds the signature and attestations as cosign save keeps them (cosign verify --local-image reads them)")
+	return beside, map[string]string{cosignKind: kind}, nil
 }
 
 // sbomArtifacts are the SBOM documents as artifacts, each referring to the
@@ -79,10 +141,25 @@ func sbomArtifacts(docs map[string][]byte, subjects map[string]ocispec.Descripto
 	return out, nil
 }
 
+// sbomBeside are the SBOM documents' artifacts (sbomArtifacts) as a
+// layout holds them, then more.
+func sbomBeside(docs map[string][]byte, subjects map[string]ocispec.Descriptor, created time.Time, more []builder.Beside) ([]builder.Beside, error) {
+	artifacts, err := sbomArtifacts(docs, subjects, created)
+	if err != nil {
+		return nil, err
+	}
+	var out []builder.Beside
+	for _, a := range artifacts {
+		out = append(out, a.Beside())
+	}
+	return append(out, more...), nil
+}
+
 // writeImageOutputs writes img to every Output, with its SBOM (docs[""],
-// if any) beside it in a layout.
-func writeImageOutputs(o run, img builder.Image, docs map[string][]byte, created time.Time) error {
-	artifacts, err := sbomArtifacts(docs, map[string]ocispec.Descriptor{"": img.Descriptor}, created)
+// if any) and signed (its signature images) beside it in a layout, itself
+// annotated so.
+func writeImageOutputs(o run, img builder.Image, docs map[string][]byte, created time.Time, annotations map[string]string, signed []builder.Beside) error {
+	beside, err := sbomBeside(docs, map[string]ocispec.Descriptor{"": img.Descriptor}, created, signed)
 	if err != nil {
 		return err
 	}
@@ -90,7 +167,7 @@ func writeImageOutputs(o run, img builder.Image, docs map[string][]byte, created
 		var err error
 		switch out.Kind {
 		case plan.OCILayout:
-			err = img.WriteLayout(out.Path, refNames(o), artifacts)
+			err = img.WriteLayout(out.Path, refNames(o), annotations, beside)
 		case plan.DockerArchive:
 			err = atomicfile.Write(out.Path, 0o644, img.Named(o.Target.Tags).WriteArchive)
 		}
@@ -103,18 +180,18 @@ func writeImageOutputs(o run, img builder.Image, docs map[string][]byte, created
 }
 
 // writeIndexOutputs writes ix as an OCI layout to every Output, with the
-// SBOMs of the whole and of each platform beside it.
-func writeIndexOutputs(o run, ix builder.Index, docs map[string][]byte, created time.Time) error {
+// SBOMs of the whole and of each platform, and signed, beside it.
+func writeIndexOutputs(o run, ix builder.Index, docs map[string][]byte, created time.Time, annotations map[string]string, signed []builder.Beside) error {
 	subjects := map[string]ocispec.Descriptor{"": ix.Descriptor()}
 	for _, img := range ix.Images {
 		subjects[builder.PlatformString(img.Descriptor.Platform)] = img.Descriptor
 	}
-	artifacts, err := sbomArtifacts(docs, subjects, created)
+	beside, err := sbomBeside(docs, subjects, created, signed)
 	if err != nil {
 		return err
 	}
 	for _, out := range o.Outputs {
-		if err := ix.WriteLayout(out.Path, refNames(o), artifacts); err != nil {
+		if err := ix.WriteLayout(out.Path, refNames(o), annotations, beside); err != nil {
 			return field.Wrap("Outputs", fmt.Errorf("writing %s: %w", out, err))
 		}
 		o.note("wrote the index %s to %s", ix.Digest, out)

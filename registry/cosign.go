@@ -8,7 +8,6 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
-	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
@@ -67,14 +66,14 @@ func (c *Client) AppendCosign(ctx context.Context, repo reference.Named, subject
 	var added []ocispec.Descriptor // layers', in their order
 	uploading := map[digest.Digest]bool{}
 	for _, l := range layers {
-		d := ocispec.Descriptor{MediaType: l.MediaType, Digest: digest.FromBytes(l.Blob), Size: int64(len(l.Blob)), Annotations: l.Annotations}
+		d := l.Descriptor()
 		added = append(added, d)
 		if !uploading[d.Digest] {
 			uploading[d.Digest] = true
 			g.Go(func() error { return w.uploadBlob(gctx, l.Blob) })
 		}
 	}
-	guess, _, err := cosignImage(distinct(added))
+	guess, _, err := sign.Image(distinct(added))
 	if err != nil {
 		return "", err
 	}
@@ -92,7 +91,7 @@ func (c *Client) AppendCosign(ctx context.Context, repo reference.Named, subject
 	if len(all) == len(existing) && current != "" {
 		return current, nil // every layer stood for already
 	}
-	config, manifest, err := cosignImage(all)
+	config, manifest, err := sign.Image(all)
 	if err != nil {
 		return "", err
 	}
@@ -170,28 +169,4 @@ func holds(layers []ocispec.Descriptor, d ocispec.Descriptor) bool {
 		}
 	}
 	return false
-}
-
-// cosignImage is the image cosign keeps signatures in: an OCI manifest of
-// layers, and a config naming them as its file system (what
-// go-containerregistry's empty image appended with them gives; cosign's
-// verify reads the layers and their annotations alone).
-func cosignImage(layers []ocispec.Descriptor) (config, manifest []byte, err error) {
-	img := ocispec.Image{RootFS: ocispec.RootFS{Type: "layers"}}
-	for _, l := range layers {
-		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, l.Digest)
-	}
-	if config, err = json.Marshal(img); err != nil {
-		return nil, nil, err
-	}
-	m := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(config), Size: int64(len(config))},
-		Layers:    layers,
-	}
-	if manifest, err = json.Marshal(m); err != nil {
-		return nil, nil, err
-	}
-	return config, manifest, nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
@@ -93,3 +95,32 @@ type dsseSigner struct{ k *Key }
 
 func (s dsseSigner) Sign(_ context.Context, data []byte) ([]byte, error) { return s.k.Sign(data) }
 func (s dsseSigner) KeyID() (string, error)                              { return "", nil }
+
+// Descriptor is l as its image's manifest lists it.
+func (l Layer) Descriptor() ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: l.MediaType, Digest: digest.FromBytes(l.Blob), Size: int64(len(l.Blob)), Annotations: l.Annotations}
+}
+
+// Image is the image cosign keeps signatures or attestations in, of
+// layers: an OCI manifest of them, and a config naming them as its file
+// system (what go-containerregistry's empty image appended with them
+// gives; cosign's verify reads the layers and their annotations alone).
+func Image(layers []ocispec.Descriptor) (config, manifest []byte, err error) {
+	img := ocispec.Image{RootFS: ocispec.RootFS{Type: "layers"}}
+	for _, l := range layers {
+		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, l.Digest)
+	}
+	if config, err = json.Marshal(img); err != nil {
+		return nil, nil, err
+	}
+	m := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(config), Size: int64(len(config))},
+		Layers:    layers,
+	}
+	if manifest, err = json.Marshal(m); err != nil {
+		return nil, nil, err
+	}
+	return config, manifest, nil
+}
