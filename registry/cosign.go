@@ -81,7 +81,7 @@ func (c *Client) AppendCosign(ctx context.Context, repo reference.Named, subject
 	if err := g.Wait(); err != nil {
 		return "", classify(ctx, repo, fmt.Errorf("reading and uploading %s: %w", tag, err))
 	}
-	covered := w.covered(ctx, existing, len(layers), there)
+	covered := w.covered(ctx, existing, layers, there)
 	all := existing
 	for i, d := range added {
 		if !holds(all, d) && !covered[i] {
@@ -111,18 +111,25 @@ func (c *Client) AppendCosign(ctx context.Context, repo reference.Named, subject
 // registry may hold (or make up) any number.
 const maxJudged = 32
 
-// covered says which of n new layers a layer there stands for, as there
-// judges it: the newest layers there are read (at once; those over 4 MiB
-// are not judged).
-func (w *wire) covered(ctx context.Context, existing []ocispec.Descriptor, n int, there func(old sign.Layer, i int) bool) []bool {
-	out := make([]bool, n)
+// covered says which of the new layers a layer there stands for, as
+// there judges it: the newest layers there of the new ones' media types
+// and about their size (at most twice the largest) are read, at once.
+func (w *wire) covered(ctx context.Context, existing []ocispec.Descriptor, layers []sign.Layer, there func(old sign.Layer, i int) bool) []bool {
+	out := make([]bool, len(layers))
 	if there == nil || len(existing) == 0 {
 		return out
+	}
+	types, largest := map[string]bool{}, int64(0)
+	for _, l := range layers {
+		types[l.MediaType], largest = true, max(largest, int64(len(l.Blob)))
 	}
 	existing = existing[max(0, len(existing)-maxJudged):]
 	olds := make([]sign.Layer, len(existing))
 	var g errgroup.Group
 	for j, d := range existing {
+		if !types[d.MediaType] || d.Size > 2*largest+1024 {
+			continue // not one of ours: a registry may list anything
+		}
 		g.Go(func() error {
 			body, _, err := w.get(ctx, "/blobs/"+d.Digest.String(), "*/*")
 			if err == nil && digest.FromBytes(body) == d.Digest {
