@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/distribution/reference"
-
 	"github.com/scratchpush/scratchpush/registry/registrytest"
 	"github.com/scratchpush/scratchpush/sign"
 )
@@ -15,15 +13,8 @@ import (
 // by go-containerregistry; the same one again adds nothing.
 func TestAppendCosign(t *testing.T) {
 	reg := registrytest.New(t)
-	img := makeImage(t, "", "signed")
-	named, err := reference.ParseNormalizedNamed(reg.Host() + "/team/app")
-	must(t, err)
-	tag, err := reference.WithTag(named, "v1")
-	must(t, err)
+	c, named, img := pushPrepared(t, reg, "signed")
 	ctx := context.Background()
-	c := New(creds(), WithSession(NewSession()))
-	_, err = c.Push(ctx, img, []reference.NamedTagged{tag})
-	must(t, err)
 	first := sign.Layer{MediaType: sign.SimpleSigningType, Blob: []byte(`{"critical":{}}`), Annotations: map[string]string{sign.SignatureKey: "c2ln"}}
 	second := sign.Layer{MediaType: sign.SimpleSigningType, Blob: []byte(`{"critical":{}}`), Annotations: map[string]string{sign.SignatureKey: "b3RoZXI="}}
 	for i, layers := range [][]sign.Layer{{first}, {second}, {first}} {

@@ -824,17 +824,9 @@ func TestStreamedLayer(t *testing.T) {
 // (the hold's bound only ends such a wait).
 func TestAttachPutsWhileReading(t *testing.T) {
 	reg := registrytest.New(t, registrytest.WithoutReferrers())
-	img := makeImage(t, "", "put while reading")
-	named, err := reference.ParseNormalizedNamed(reg.Host() + "/team/app")
-	must(t, err)
-	tag, err := reference.WithTag(named, "v1")
-	must(t, err)
-	ctx := context.Background()
-	c := New(creds(), WithSession(NewSession()))
 	sbom := Artifact{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{"spdxVersion":"SPDX-2.3"}`)}
-	must(t, c.Prepare(ctx, named, sbom))
-	_, err = c.Push(ctx, img, []reference.NamedTagged{tag})
-	must(t, err)
+	c, named, img := pushPrepared(t, reg, "put while reading", sbom)
+	ctx := context.Background()
 	put := make(chan struct{})
 	var once sync.Once
 	held := atomic.Bool{}
@@ -867,22 +859,12 @@ func TestAttachPutsWhileReading(t *testing.T) {
 // is put once, listing both, as oras reads it.
 func TestAttachAll(t *testing.T) {
 	reg := registrytest.New(t, registrytest.WithoutReferrers())
-	img := makeImage(t, "", "attach all")
-	named, err := reference.ParseNormalizedNamed(reg.Host() + "/team/app")
-	must(t, err)
-	tag, err := reference.WithTag(named, "v1")
-	must(t, err)
-	ctx := context.Background()
-	c := New(creds(), WithSession(NewSession()))
 	as := []Artifact{
 		{Type: "application/spdx+json", Title: "sbom.spdx.json", Blob: []byte(`{"spdxVersion":"SPDX-2.3"}`)},
 		{Type: "application/vnd.in-toto+json", Title: "provenance.intoto.json", Blob: []byte(`{"_type":"https://in-toto.io/Statement/v1"}`)},
 	}
-	for _, a := range as {
-		must(t, c.Prepare(ctx, named, a))
-	}
-	_, err = c.Push(ctx, img, []reference.NamedTagged{tag})
-	must(t, err)
+	c, named, img := pushPrepared(t, reg, "attach all", as...)
+	ctx := context.Background()
 	before := len(reg.Requests())
 	ds, err := c.AttachAll(ctx, named, img.Descriptor, as)
 	must(t, err)
@@ -907,4 +889,23 @@ func TestAttachAll(t *testing.T) {
 			t.Errorf("%s is not listed", d)
 		}
 	}
+}
+
+// pushPrepared pushes a small image of text to reg's team/app:v1 with a
+// client of a session of its own, the artifacts' blobs prepared first, as
+// a run does; it returns the client, the repository and the image.
+func pushPrepared(t *testing.T, reg *registrytest.Server, text string, prepared ...Artifact) (*Client, reference.Named, builder.Image) {
+	t.Helper()
+	img := makeImage(t, "", text)
+	named, err := reference.ParseNormalizedNamed(reg.Host() + "/team/app")
+	must(t, err)
+	tag, err := reference.WithTag(named, "v1")
+	must(t, err)
+	c := New(creds(), WithSession(NewSession()))
+	for _, a := range prepared {
+		must(t, c.Prepare(context.Background(), named, a))
+	}
+	_, err = c.Push(context.Background(), img, []reference.NamedTagged{tag})
+	must(t, err)
+	return c, named, img
 }
