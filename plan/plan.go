@@ -116,6 +116,13 @@ func (p Plan) FilesOnly() bool {
 	return len(p.Outputs) > 0 && !p.Push && p.Target.Repository == nil
 }
 
+// PushesHere says the push goes from this process, not the daemon's:
+// asked (Direct), or for several platforms, whose index only this process
+// pushes. Its credentials are then checked from here too.
+func (p Plan) PushesHere() bool {
+	return p.Direct || len(p.Platforms) > 0
+}
+
 // MakesHere says the image is made here, not built by the daemon's build
 // endpoint: for several platforms, Reproducible, a push from here, or
 // files to write. (The containerd store with the auto builder also gets

@@ -242,7 +242,7 @@ func platformNames(o run) []string {
 
 // pushVia is who pushed the image: the daemon, or this process.
 func pushVia(o run) string {
-	if o.Direct || len(o.Platforms) > 0 {
+	if o.PushesHere() {
 		return "direct"
 	}
 	return "daemon"

@@ -24,7 +24,7 @@ func noteSource(o run) {
 // makes the manifest it pushes, which would drop them: on the classic
 // store and Podman, or with a builder named, unless pushed from here.
 func checkAnnotated(o run) error {
-	if !o.Annotated || o.Direct || len(o.Platforms) > 0 {
+	if !o.Annotated || o.PushesHere() {
 		return nil
 	}
 	if o.daemon.Containerd && (o.Builder == daemon.BuilderAuto || o.Reproducible) {

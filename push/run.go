@@ -63,7 +63,7 @@ func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Resul
 	}
 	defer cleanup()
 	noteSource(o)
-	if o.Push && o.Target.Scheme == "http" && !o.Direct && len(o.Platforms) == 0 {
+	if o.Push && o.Target.Scheme == "http" && !o.PushesHere() {
 		o.note("the daemon speaks to %s as its own configuration says (insecure-registries), whatever the scheme written; http:// is for pushes from here (--push direct)", o.Target.Host())
 	}
 	if err := checkAnnotated(o); err != nil {
@@ -73,12 +73,12 @@ func Run(ctx context.Context, engine Engine, p plan.Plan, opts ...Option) (Resul
 	// Without credentials a daemon's push would fail only after the build,
 	// when the registry wants some: the registry is asked first (but for
 	// Podman's own push, which may find those of podman login).
-	if o.Push && (!o.Credentials.Empty() || o.Direct || len(o.Platforms) > 0 || !o.daemon.Podman) {
+	if o.Push && (!o.Credentials.Empty() || o.PushesHere() || !o.daemon.Podman) {
 		o.credentials = startCredentialCheck(ctx, api, o)
 		// A check not needed in the end (the image there already) ends
 		// before the run does.
 		defer o.credentials.wait()
-		if o.Direct || len(o.Platforms) > 0 { // pushed from here: checked before anything else
+		if o.PushesHere() { // checked before anything else
 			if err := o.credentials.wait(); err != nil {
 				return res, err
 			}
@@ -179,7 +179,7 @@ func startCredentialCheck(ctx context.Context, api daemon.API, o run) *credentia
 		defer close(c.done)
 		var err error
 		anonymous := o.Credentials.Empty()
-		if o.Direct || len(o.Platforms) > 0 || anonymous { // pushed from here, or nothing to log in with: asked from here
+		if o.PushesHere() || anonymous { // nothing to log in with: asked from here
 			err = o.registry().Check(ctx, o.checked())
 		} else {
 			err = daemon.Login(ctx, api, o.Target.Host(), o.Credentials, daemon.RegistryOptions{Retries: o.Retries, Progress: o.progress, Podman: o.daemon.Podman})
@@ -187,7 +187,7 @@ func startCredentialCheck(ctx context.Context, api daemon.API, o run) *credentia
 		if errors.Is(err, daemon.ErrLoginUnchecked) {
 			err = o.registry().Check(ctx, o.checked())
 		}
-		if err == nil && !o.Direct && len(o.Platforms) == 0 {
+		if err == nil && !o.PushesHere() {
 			// The daemon pushes, and this process asks the registry too (is
 			// a reused image there already, the SBOM): its handshake now,
 			// after the daemon's login, whose requests it would otherwise
