@@ -36,7 +36,7 @@ func attest(ctx context.Context, o run, m made, res *Result, docs map[string][]b
 	}
 	client := o.registry()
 	repo := o.Target.Repository
-	folders := m.folders()
+	folders := m.fileDigests
 	// What a key signs goes up at once, every cosign image of every
 	// subject: its round trips are those of one.
 	type cosignImage struct {
@@ -136,7 +136,7 @@ func prepareProvenance(ctx context.Context, o run, m made) {
 	if !o.Provenance || o.Key != nil {
 		return
 	}
-	client, folders := o.registry(), m.folders()
+	client, folders := o.registry(), m.fileDigests
 	for _, s := range madeSubjects(m) {
 		if statement, err := provenance.Statement(provenanceInput(o, s, folders)); err == nil {
 			_ = client.Prepare(ctx, o.Target.Repository, provenanceArtifact(o, statement))

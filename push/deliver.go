@@ -30,6 +30,9 @@ import (
 // deliver delivers m; api is nil for a run that only writes files.
 func deliver(ctx context.Context, api daemon.API, o run, m made, res Result, registryOpts daemon.RegistryOptions) (Result, error) {
 	res.Reused = m.reused
+	if o.Provenance {
+		m.fileDigests = m.folders()
+	}
 	var up *upload
 	var sboms *sbomJob
 	// done: delivered; keepLocal: failed, but the daemon's image and tags

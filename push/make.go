@@ -63,6 +63,10 @@ type made struct {
 	// folder is the digest of a reused image's files (builder.Catalog's)
 	// as recorded, when they were not read again.
 	folder digest.Digest
+	// fileDigests are folders(), taken once when the run delivers with
+	// provenance: each statement of the run names them, and a catalog's
+	// digest sorts every file's path.
+	fileDigests map[string]digest.Digest
 }
 
 // folders are the digests of the files each image holds (Catalog.Digest),

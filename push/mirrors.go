@@ -57,8 +57,7 @@ func pushMirrors(ctx context.Context, o run, res *Result) error {
 			if r.ArtifactType == sign.SimpleSigningType {
 				suffix = registry.SignatureSuffix
 			}
-			subject := digest.Digest(r.Subject)
-			err = copyArtifact(ctx, o, from, to, m.Target.Repository, r.Digest, subject.Algorithm().String()+"-"+subject.Encoded()+"."+suffix)
+			err = copyArtifact(ctx, o, from, to, m.Target.Repository, r.Digest, registry.CosignTag(digest.Digest(r.Subject), suffix))
 		}
 		if err != nil {
 			if ctx.Err() != nil {

@@ -93,7 +93,7 @@ func layoutSignatures(ctx context.Context, o run, m made, docs map[string][]byte
 	if err != nil {
 		return nil, nil, err
 	}
-	atts, _, err := attestationsOf(ctx, o, top, m.folders(), docs[""])
+	atts, _, err := attestationsOf(ctx, o, top, m.fileDigests, docs[""])
 	if err != nil {
 		return nil, nil, err
 	}

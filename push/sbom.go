@@ -147,7 +147,7 @@ func (j *sbomJob) attach(ctx context.Context, o run, m made, res *Result) error 
 		}
 	}
 	client := o.registry()
-	folders := m.folders()
+	folders := m.fileDigests
 	// One subject at a time: the first teaches the session whether the
 	// registry has the referrers API, which spares the others asking.
 	for _, s := range pushedSubjects(m, res) {

@@ -22,10 +22,11 @@ const (
 	AttestationSuffix = "att"
 )
 
-// cosignTag is the tag cosign keeps subject's signatures or attestations
-// under.
-func cosignTag(subject digest.Digest, suffix string) string {
-	return subject.Algorithm().String() + "-" + subject.Encoded() + "." + suffix
+// CosignTag is the tag cosign keeps subject's signatures or attestations
+// (suffix SignatureSuffix, AttestationSuffix) under: the referrers tag
+// schema's name for subject, and the suffix.
+func CosignTag(subject digest.Digest, suffix string) string {
+	return fallbackTag(subject) + "." + suffix
 }
 
 // AppendCosign adds layers to the image cosign keeps under subject's tag
@@ -44,7 +45,7 @@ func (c *Client) AppendCosign(ctx context.Context, repo reference.Named, subject
 	if err != nil {
 		return "", err
 	}
-	tag := cosignTag(subject, suffix)
+	tag := CosignTag(subject, suffix)
 	var existing []ocispec.Descriptor
 	var current digest.Digest // what the tag names now
 	g, gctx := errgroup.WithContext(ctx)
