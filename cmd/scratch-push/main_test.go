@@ -70,6 +70,7 @@ func TestUsageErrors(t *testing.T) {
 		// the flag, not the count of folders.
 		{"choice flag took the folder", []string{"--repository", "newcomer/app", "--cmd", "./app", "--push", dir}, nil, `invalid argument "` + dir + `" for "--push" flag: give daemon or direct; ` + dir + " is a folder"},
 		{"choice flag's bad value", []string{"--no-push", "--builder", "kaniko", dir}, nil, `"--builder" flag: give auto, buildkit or classic`},
+		{"bad progress mode", []string{"--no-push", "--progress", "fancy", dir}, nil, `invalid argument "fancy" for "--progress" flag: give auto, tty, plain, json or quiet`},
 		{"free flag took the folder", []string{"--repository", "newcomer/app", "--cmd", "./app", "--context", dir}, nil, `no folder given: --context took "` + dir + `" as its value`},
 		{"choice flag from its variable", []string{"--no-push", dir}, map[string]string{"SCRATCH_PUSH_SBOM": "cyclonedx"}, `SCRATCH_PUSH_SBOM="cyclonedx": invalid argument "cyclonedx" for "--sbom" flag: give spdx or none`},
 		// Habits from docker, ko and crane.
@@ -262,7 +263,6 @@ func TestChooseProgress(t *testing.T) {
 		{display.Auto, false, true, true, display.Quiet, "", "xterm"},
 		{display.JSON, true, false, true, display.JSON, "", "xterm"},
 		{display.JSON, true, true, false, "", "-q and --progress=json conflict", "xterm"},
-		{"fancy", true, false, false, "", `--progress "fancy": give auto, tty, plain, json or quiet`, "xterm"},
 	} {
 		t.Setenv("TERM", c.term)
 		o := options{progress: c.progress, quiet: c.quiet}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -305,9 +304,6 @@ func envName(flag string) string {
 
 // chooseProgress settles --progress against -q and the terminal.
 func chooseProgress(s *streams, given bool, o *options) error {
-	if !slices.Contains(display.Modes, o.progress) {
-		return usagef("--progress %q: give auto, tty, plain, json or quiet", o.progress)
-	}
 	if o.quiet {
 		if given && o.progress != display.Quiet {
 			return usagef("-q and --progress=%s conflict: -q means --progress=quiet", o.progress)
