@@ -17,7 +17,7 @@ func TestPushDirectRecovers(t *testing.T) {
 	p := newFaultProxy(t)
 	p.failNext(2, http.StatusServiceUnavailable, nil, blobUpload)
 	repo := uniqueRepo(t, "direct-recover")
-	t.Cleanup(func() { removeImages(t, p.addr+"/"+repo+":v1") })
+	removeImages(t, p.addr+"/"+repo+":v1")
 	res := scratchPush(t, env.password, nil, "--push", "direct", "--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin", "--tag", "v1", "--cmd", "./app", dir)
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)

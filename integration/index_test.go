@@ -40,7 +40,6 @@ func TestMultiPlatform(t *testing.T) {
 	repo := uniqueRepo(t, "multi")
 	ref := env.registry + "/" + repo
 	removeImages(t, ref+":v1", ref+":v2", ref+":again")
-	t.Cleanup(func() { removeImages(t, ref+":v1", ref+":v2", ref+":again") })
 	meta := filepath.Join(t.TempDir(), "metadata.json")
 	epoch := []string{"SOURCE_DATE_EPOCH=1700000000"}
 	settings := []string{"--cmd", "./app", "--ports", "5000", "--env", "MODE=prod", "--label", "org.example=1"}
@@ -179,7 +178,6 @@ func TestForeignPlatformRefused(t *testing.T) {
 	repo := uniqueRepo(t, "arm-only")
 	ref := env.registry + "/" + repo
 	removeImages(t, ref+":v1")
-	t.Cleanup(func() { removeImages(t, ref+":v1") })
 	res := scratchPush(t, env.password, nil, append(pushArgs(repo, "v1"), "--cmd", "./app", "--platform", "linux/arm64="+arm)...)
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)

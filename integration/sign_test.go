@@ -69,7 +69,6 @@ func TestSignedPush(t *testing.T) {
 	repo := uniqueRepo(t, "signed")
 	ref := env.registry + "/" + repo
 	removeImages(t, ref+":v1")
-	t.Cleanup(func() { removeImages(t, ref+":v1") })
 	metadata := filepath.Join(t.TempDir(), "metadata.json")
 	res := scratchPush(t, env.password, ci, append(pushArgs(repo, "v1"), "--cmd", "./app", "--env", "TOKEN=not-in-the-provenance", "--sign-key", filepath.Join(keys, "cosign.key"), "--metadata-file", metadata, dir)...)
 	if res.code != 0 {
@@ -166,7 +165,6 @@ func TestSignatureRefused(t *testing.T) {
 	})
 	repo := uniqueRepo(t, "sigrefused")
 	removeImages(t, p.addr+"/"+repo+":v1")
-	t.Cleanup(func() { removeImages(t, p.addr+"/"+repo+":v1") })
 	res := scratchPush(t, env.password, []string{"COSIGN_PASSWORD=pw-refused"}, "--registry", p.addr, "--repository", repo, "--username", env.username, "--password-stdin",
 		"--tag", "v1", "--cmd", "./app", "--retries", "0", "--sign-key", filepath.Join(keys, "cosign.key"), dir)
 	if res.code != 1 {
@@ -196,7 +194,6 @@ func TestSignedLayout(t *testing.T) {
 	repo := uniqueRepo(t, "signedlayout")
 	ref := env.registry + "/" + repo
 	removeImages(t, ref+":v1")
-	t.Cleanup(func() { removeImages(t, ref+":v1") })
 	layout := filepath.Join(t.TempDir(), "layout")
 	res := scratchPush(t, env.password, []string{"COSIGN_PASSWORD=pw-layout"}, append(pushArgs(repo, "v1"), "--cmd", "./app", "--sign-key", filepath.Join(keys, "cosign.key"), "--output", "oci-layout:"+layout, dir)...)
 	if res.code != 0 {
